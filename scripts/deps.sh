@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages scatter needs to build, test, demo and benchmark.
+# Idempotent: installs only what is missing, and runs apt-get update at most once.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config curl procps
+      libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev
+      microsocks)
+if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

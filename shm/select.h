@@ -1,0 +1,42 @@
+/*
+ * Scoring and candidate selection (DESIGN §5):
+ *   score = w_aff * affinity + w_glob * global + w_rec * recency  (+ a small random term)
+ * affinity = cell windowed success rate (0.5 with no data); global = proxy success rate over
+ * all hosts (0.5 with no data); recency = 1 / (1 + minutes since the cell's last success)
+ * (0 if never). Lower EWMA latency breaks ties. Weights in thousandths so the hot path is
+ * integer arithmetic.
+ */
+#ifndef SCATTER_SHM_SELECT_H
+#define SCATTER_SHM_SELECT_H
+
+#include <stdint.h>
+#include "shm/table.h"
+
+typedef struct {
+    uint32_t w_affinity;  /* thousandths, default 500 */
+    uint32_t w_global;    /* default 300 */
+    uint32_t w_recency;   /* default 200 */
+    uint32_t jitter;      /* max random term in score units (score is 0..1,000,000), default 20000 */
+} select_params;
+
+void select_params_default(select_params *p);
+
+/* Score of a pair in millionths (0..1,000,000 before jitter). */
+uint32_t select_score(const shm_table *t, uint32_t proxy, uint32_t host, uint64_t now_ms,
+                      const select_params *p);
+
+typedef struct {
+    uint32_t eligible;       /* not dead, not cooling, allowed by source mask */
+    uint32_t skip_dead, skip_cooldown, skip_ratelimit; /* ratelimit includes "held" */
+    uint64_t next_free_ms;   /* earliest time a rate-limited eligible pair frees; UINT64_MAX none */
+} select_stats;
+
+/* Picks up to k (<= 64) proxies for host: eligible ones whose rate-limit word can be claimed
+ * now, best score first, claiming each for `holder` as it picks (a lost CAS moves on to the
+ * next best). Writes claimed proxy indexes to out[], best first; returns how many (0..k).
+ * `rnd` seeds the jitter term. `st` (optional) says why others were skipped and, when none
+ * could be claimed, when one will be. */
+uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, uint64_t now_ms,
+                      const select_params *p, uint64_t rnd, uint32_t *out, select_stats *st);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * The shared table: the only state shared between scatter's processes.
+ *
+ * One MAP_SHARED anonymous mapping, created by the master before it forks, sized once from
+ * config limits. Every cross-reference is an index (uint32_t) into one of the arrays below,
+ * never a pointer, so the layout means the same thing in every process.
+ *
+ * Layout (offsets stored in the header, each region 64-byte aligned):
+ *   shm_header | shm_proxy[max_proxies] | shm_host[max_hosts] | uint32_t hash[hash_size]
+ *   | shm_cell[max_hosts][max_proxies]
+ * Cells are host-major so "select the best proxies for host H" scans one contiguous row, and
+ * rows of hosts never registered are never touched (and so cost no resident memory).
+ *
+ * Writers (see shm/README.md for the full table):
+ *   - "lock": written only while holding hdr->registry_lock (robust, process-shared mutex).
+ *   - "atomic": any process, C11 atomics only.
+ *   - "master": only the master process writes it (plain or atomic store); others read it.
+ * All times are milliseconds of CLOCK_MONOTONIC (shm_now_ms), shared across processes on one
+ * machine. Functions that depend on time take `now_ms` so tests can inject a clock.
+ */
+#ifndef SCATTER_SHM_TABLE_H
+#define SCATTER_SHM_TABLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
+#define SHM_VERSION 1u
+
+#define SHM_NONE UINT32_MAX /* "no index" */
+
+#define SHM_HOST_NAME_MAX  256 /* "host[:port]", lowercase, NUL-terminated */
+#define SHM_ADDR_HOST_MAX  256 /* proxy host: IPv4, IPv6 (no brackets) or a name */
+#define SHM_CRED_MAX       128 /* user and password, each */
+#define SHM_MAX_WORKERS    64
+#define SHM_THROUGHPUT_RING 128 /* seconds of per-second completion counts */
+#define SHM_WINDOW_MAX     56  /* health_window upper bound: mask and count share 64 bits */
+
+typedef enum { PROXY_SOCKS5 = 0, PROXY_SOCKS5H, PROXY_SOCKS4, PROXY_SOCKS4A, PROXY_HTTP } shm_scheme;
+
+typedef enum { PSTATE_UNKNOWN = 0, PSTATE_ACTIVE = 1, PSTATE_DEAD = 2 } shm_pstate;
+
+typedef enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN = 1, CIRCUIT_HALF_OPEN = 2 } shm_circuit;
+
+/* A parsed, normalised proxy address (also used outside shared memory). */
+typedef struct {
+    uint8_t scheme; /* shm_scheme */
+    uint16_t port;
+    char host[SHM_ADDR_HOST_MAX]; /* IPv6 without brackets; names lowercased */
+    char user[SHM_CRED_MAX];      /* empty: no credentials */
+    char pass[SHM_CRED_MAX];
+} shm_proxy_addr;
+
+static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared");
+static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
+
+typedef struct {
+    shm_proxy_addr addr;            /* lock: written once before n_proxies publishes the slot */
+    _Atomic uint32_t sources;       /* lock-free OR: bitmask of source indexes that list it */
+    _Atomic uint32_t state;         /* atomic: shm_pstate */
+    _Atomic uint64_t success;       /* atomic: global successes (all hosts) */
+    _Atomic uint64_t fail;          /* atomic: global failures charged to the proxy itself */
+    _Atomic uint64_t last_listed_ms;/* master: last time a source listed it */
+} shm_proxy;
+
+typedef struct {
+    char name[SHM_HOST_NAME_MAX];   /* lock: written once before n_hosts publishes the slot */
+    _Atomic uint32_t allowed_sources;  /* master: 0 = every proxy; else source bitmask */
+    _Atomic uint32_t interval_ms;      /* master: effective rate-limit interval */
+    _Atomic uint32_t own_pool;         /* master: 1 if [host:NAME] gives it its own pool */
+    _Atomic uint32_t circuit;          /* master: shm_circuit */
+    _Atomic uint32_t probe_token;      /* master sets 1 in HALF_OPEN; a worker CASes 1->0 */
+    _Atomic uint64_t circuit_since_ms; /* master */
+    _Atomic uint32_t target_err_run;   /* atomic: consecutive TargetError outcomes */
+    _Atomic uint32_t last_probe_result;/* atomic: 0 none, 1 success, 2 failure (probe) */
+    _Atomic uint64_t success;          /* atomic */
+    _Atomic uint64_t fail;             /* atomic: proxy-charged failures for this host */
+    _Atomic uint64_t target_errors;    /* atomic */
+    _Atomic uint64_t zero_avail;       /* atomic: dispatches that found no healthy proxy */
+    _Atomic uint64_t last_zero_avail_ms; /* atomic */
+    _Atomic uint64_t last_success_ms;  /* atomic */
+} shm_host;
+
+/*
+ * One (proxy, host) pair. 64 bytes, one cache line.
+ * window: bits 0..55 outcomes, newest in bit 0 (1 = success); bits 56..63 count (<= window size).
+ * rl: the rate-limit word (shm/ratelimit.h).
+ */
+typedef struct {
+    _Atomic uint64_t rl;
+    _Atomic uint64_t window;
+    _Atomic uint64_t last_access_ms;
+    _Atomic uint64_t last_success_ms;
+    _Atomic uint64_t cooldown_until_ms;
+    _Atomic uint32_t success;
+    _Atomic uint32_t fail;
+    _Atomic uint32_t ewma_latency_ms; /* 0 = no sample yet */
+    _Atomic uint32_t consec_fails;
+    _Atomic uint32_t cooldown_level;
+    _Atomic uint32_t dead;            /* atomic: evicted for this host only */
+} shm_cell;
+
+/* Global counters: atomics, any process. The names are what `status` reports. */
+typedef struct {
+    _Atomic int64_t pending;        /* tasks accepted and not yet answered (all workers) */
+    _Atomic int64_t inflight;       /* attempts currently in libcurl (all workers) */
+    _Atomic uint64_t submitted, completed, failed, cancelled_tasks;
+    _Atomic uint64_t attempts, attempts_cancelled, attempts_failed;
+    _Atomic uint64_t delayed, requeued, dispatches, zero_avail;
+    _Atomic uint64_t skip_ratelimit, skip_cooldown, skip_inflight;
+    _Atomic uint64_t latency_sum_ms, latency_n;     /* completed tasks */
+    /* per-second completions and successes; slot = second % ring, tagged with the second */
+    _Atomic uint64_t tp_sec[SHM_THROUGHPUT_RING];
+    _Atomic uint32_t tp_done[SHM_THROUGHPUT_RING];
+    _Atomic uint32_t tp_ok[SHM_THROUGHPUT_RING];
+} shm_counters;
+
+typedef struct {
+    _Atomic int32_t pid;            /* master: 0 = slot unused */
+    _Atomic uint32_t restarts;      /* master */
+    _Atomic uint64_t started_ms;    /* master */
+} shm_worker_slot;
+
+typedef struct {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t max_proxies, max_hosts, hash_size;
+    uint64_t off_proxies, off_hosts, off_hash, off_cells, total_size;
+    pthread_mutex_t registry_lock;  /* robust + process-shared */
+    _Atomic uint32_t n_proxies;     /* lock (store-release after the slot is filled) */
+    _Atomic uint32_t n_hosts;       /* lock (store-release after the slot is filled) */
+    _Atomic int32_t master_pid;     /* master */
+    _Atomic uint32_t n_workers;     /* master */
+    _Atomic uint32_t shutting_down; /* master */
+    _Atomic uint32_t config_gen;    /* master: bumped after a validated reload */
+    _Atomic uint64_t started_ms;    /* master */
+    shm_worker_slot workers[SHM_MAX_WORKERS];
+    shm_counters c;
+} shm_header;
+
+/* A process's handle on the table: plain pointers into this process's mapping. */
+typedef struct {
+    shm_header *hdr;
+    shm_proxy *proxies;
+    shm_host *hosts;
+    uint32_t *hash;   /* open addressing, SHM_NONE = empty; lock */
+    shm_cell *cells;
+    size_t size;
+} shm_table;
+
+/* Creates the mapping (anonymous, MAP_SHARED) and initialises it. 0 or -errno. */
+int shm_create(shm_table *t, uint32_t max_proxies, uint32_t max_hosts);
+/* Unmaps. Children inherit the mapping through fork and need no attach. */
+void shm_destroy(shm_table *t);
+/* Bytes the mapping would take for these limits (virtual; untouched pages are free). */
+size_t shm_size_for(uint32_t max_proxies, uint32_t max_hosts);
+
+/* Registry lock: robust. If the previous owner died, the state is made consistent and the
+ * lock is ours. 0 or -errno. */
+int shm_lock(shm_table *t);
+void shm_unlock(shm_table *t);
+
+static inline shm_cell *shm_cell_at(const shm_table *t, uint32_t proxy, uint32_t host)
+{
+    return &t->cells[(size_t)host * t->hdr->max_proxies + proxy];
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t shm_now_ms(void);
+
+#endif
