@@ -1,0 +1,740 @@
+/*
+ * Config loading. The key table below is the single source of truth for every key: its
+ * section, type, default, bounds, whether [host:NAME] may override it, whether SIGHUP can
+ * change it at run time, and its help text (which becomes the comment in scatter.ini).
+ *
+ * iniparser gives values but neither line numbers nor a list of what it could not use, so a
+ * small pre-scan of the file maps (section, key) to its line and catches what iniparser would
+ * silently mangle (unquoted ';' or '#' inside a value, lines over its 1024-character limit).
+ */
+#include "common/config.h"
+#include "common/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <iniparser.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS } ktype;
+typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
+
+typedef struct {
+    const char *name;
+    ksec sec;
+    ktype type;
+    int per_host;      /* offset is into cfg_host, and [host:NAME] may override it */
+    size_t off;
+    size_t size;       /* strings: buffer size */
+    const char *def;
+    uint32_t min, max; /* numbers: bounds in the stored unit (ms, bytes, thousandths) */
+    int reloadable;
+    const char *help;
+} cfg_key;
+
+#define G(f) 0, offsetof(scatter_config, f), sizeof(((scatter_config *)0)->f)
+#define H(f) 1, offsetof(cfg_host, f), sizeof(((cfg_host *)0)->f)
+#define DAY_MS 86400000u
+
+static const cfg_key KEYS[] = {
+    /* ---- proxies and sources ---- */
+    {"sources", SEC_SCATTER, T_STR, G(sources), "", 0, 0, 1,
+     "Proxy sources, comma-separated: local files or http(s) URLs, one proxy per line\n"
+     "(ip:port, socks5://, socks5h://, socks4://, http://, optional user:pass@, [v6]:port).\n"
+     "A source may be named NAME=LOCATION so [host:NAME] sections can pick it. Quote the value."},
+    {"source_refresh_interval", SEC_SCATTER, T_DUR_S, G(source_refresh_interval_ms), "600", 1000, DAY_MS, 1,
+     "How often sources are fetched again (new proxies merged in, dead ones listed again revived)."},
+    {"source_timeout", SEC_SCATTER, T_DUR_S, G(source_timeout_ms), "20", 100, 600000, 1,
+     "Timeout of one source fetch over http(s)."},
+    {"allow_private_proxies", SEC_SCATTER, T_BOOL, G(allow_private_proxies), "false", 0, 1, 1,
+     "Accept proxies at loopback/private/link-local addresses. Off by default so a hostile\n"
+     "list cannot aim the daemon at local services; tests against the local farm turn it on."},
+    {"max_proxies", SEC_SCATTER, T_UINT, G(max_proxies), "20000", 1, 1000000, 0,
+     "Capacity of the shared table in proxies (fixed at start)."},
+    {"max_hosts", SEC_SCATTER, T_UINT, G(max_hosts), "64", 1, 4096, 0,
+     "Capacity of the shared table in target hosts (fixed at start)."},
+    /* ---- processes and socket ---- */
+    {"workers", SEC_SCATTER, T_UINT, G(workers), "0", 0, 64, 0,
+     "Worker processes; 0 = one per CPU."},
+    {"socket_path", SEC_SCATTER, T_STR, G(socket_path), "/tmp/scatter.sock", 0, 0, 0,
+     "Unix socket the workers accept clients on."},
+    {"socket_mode", SEC_SCATTER, T_MODE, G(socket_mode), "0660", 0, 0777, 0,
+     "Permissions of the socket file (octal)."},
+    {"pid_file", SEC_SCATTER, T_STR, G(pid_file), "/tmp/scatterd.pid", 0, 0, 0,
+     "Where the master writes its pid; empty = none."},
+    {"log_level", SEC_SCATTER, T_LEVEL, G(log_level), "info", 0, 3, 1,
+     "error, warn, info or debug."},
+    {"log_file", SEC_SCATTER, T_STR, G(log_file), "", 0, 0, 0,
+     "Append logs to this file; empty = standard error."},
+    /* ---- limits ---- */
+    {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
+     "Tasks pending at once across all workers; beyond it submit answers pool_full."},
+    {"max_inflight", SEC_SCATTER, T_UINT, G(max_inflight), "512", 1, 1000000, 1,
+     "Attempts in flight at once across all workers."},
+    {"max_clients", SEC_SCATTER, T_UINT, G(max_clients), "256", 1, 100000, 0,
+     "Client connections per worker; more are closed at accept."},
+    {"max_frame", SEC_SCATTER, T_SIZE, G(max_frame), "4M", 1024, 1u << 30, 0,
+     "Largest protocol message accepted; a larger one is answered bad_request and closed."},
+    {"max_request_body", SEC_SCATTER, T_SIZE, G(max_request_body), "1M", 0, 1u << 30, 1,
+     "Largest request body a task may carry (too_large beyond)."},
+    {"max_response_body", SEC_SCATTER, T_SIZE, G(max_response_body), "1M", 1, 1u << 30, 1,
+     "Largest response body kept; a larger response ends the task with too_large."},
+    {"max_url", SEC_SCATTER, T_SIZE, G(max_url), "8K", 16, 1u << 20, 1,
+     "Longest URL accepted."},
+    /* ---- per-host behaviour (defaults; [host:NAME] may override) ---- */
+    {"race_width", SEC_SCATTER, T_UINT, H(race_width), "3", 1, 64, 1,
+     "Proxies raced per task (K). The first good response wins; the rest are cancelled."},
+    {"race_width_min", SEC_SCATTER, T_UINT, H(race_width_min), "1", 1, 64, 1,
+     "Lower bound of the adaptive race width."},
+    {"race_width_max", SEC_SCATTER, T_UINT, H(race_width_max), "6", 1, 64, 1,
+     "Upper bound of the adaptive race width."},
+    {"adaptive_race", SEC_SCATTER, T_BOOL, H(adaptive_race), "true", 0, 1, 1,
+     "Adapt K to the host's success rate and healthy-proxy supply (else always race_width)."},
+    {"max_attempts", SEC_SCATTER, T_UINT, H(max_attempts), "5", 0, 1000000, 1,
+     "Rounds (of K attempts each) before a task fails with max_attempts; 0 = unlimited."},
+    {"task_timeout", SEC_SCATTER, T_DUR_S, H(task_timeout_ms), "60", 0, DAY_MS, 1,
+     "Deadline of a task from submission; 0 = none. A task's timeout_ms overrides it."},
+    {"connect_timeout", SEC_SCATTER, T_DUR_MS, H(connect_timeout_ms), "5000", 100, 600000, 1,
+     "Timeout to reach the proxy and finish the SOCKS handshake (milliseconds unless suffixed)."},
+    {"request_timeout", SEC_SCATTER, T_DUR_MS, H(request_timeout_ms), "15000", 100, 3600000, 1,
+     "Timeout of one attempt, whole transfer included."},
+    {"success_status", SEC_SCATTER, T_STATUS, H(success_status), "2xx", 0, 0, 1,
+     "Statuses that are Success (with a body of at least min_body_size): list of 200, 2xx, 200-299."},
+    {"blocked_status", SEC_SCATTER, T_STATUS, H(blocked_status), "403,429", 0, 0, 1,
+     "Statuses that mean the target refused this proxy (charged to the (proxy, host) pair).\n"
+     "Any status in no list is also ProxyBlocked."},
+    {"target_error_status", SEC_SCATTER, T_STATUS, H(target_error_status), "5xx", 0, 0, 1,
+     "Statuses that mean the target itself failed (charged to the host's breaker, no proxy)."},
+    {"blocked_body", SEC_SCATTER, T_STR, H(blocked_body), "", 0, 0, 1,
+     "Body substrings that mean blocked even with a success status (a captcha page),\n"
+     "separated by '|'. Case-sensitive. Quote the value."},
+    {"min_body_size", SEC_SCATTER, T_SIZE, H(min_body_size), "1", 0, 1u << 30, 1,
+     "A success status with a shorter body counts as ProxyBlocked."},
+    {"cooldown_consecutive_fails", SEC_SCATTER, T_UINT, H(cooldown_consecutive_fails), "3", 1, 1000, 1,
+     "Consecutive failures of a (proxy, host) pair that start a cooldown."},
+    {"cooldown_base", SEC_SCATTER, T_DUR_S, H(cooldown_base_ms), "30", 1, DAY_MS, 1,
+     "First cooldown; each further one doubles, up to cooldown_max."},
+    {"cooldown_max", SEC_SCATTER, T_DUR_S, H(cooldown_max_ms), "300", 1, DAY_MS, 1,
+     "Longest cooldown."},
+    {"eviction_min_samples", SEC_SCATTER, T_UINT, H(eviction_min_samples), "30", 1, 1000000, 1,
+     "A proxy with no success after this many samples is dead (until a source lists it again)."},
+    {"circuit_breaker_threshold", SEC_SCATTER, T_UINT, H(circuit_breaker_threshold), "10", 1, 1000000, 1,
+     "Consecutive TargetError outcomes that open the host's circuit."},
+    {"circuit_probe_interval", SEC_SCATTER, T_DUR_S, H(circuit_probe_interval_ms), "30", 100, DAY_MS, 1,
+     "While a circuit is open, one probe task is let through this often."},
+    {"host_sources", SEC_SCATTER, T_STR, H(sources), "", 0, 0, 1,
+     "Names of the sources (see sources) whose proxies serve this host; empty = all.\n"
+     "Usually set only in [host:NAME] sections (there also spelled `sources`)."},
+    /* ---- health and scoring ---- */
+    {"health_window", SEC_SCATTER, T_UINT, G(health_window), "30", 1, 56, 0,
+     "Outcomes remembered per (proxy, host) pair for its success rate."},
+    {"cooldown_jitter_pct", SEC_SCATTER, T_UINT, G(cooldown_jitter_pct), "10", 0, 50, 1,
+     "Random spread of each cooldown, +-percent, so proxies do not all return at once."},
+    {"score_affinity", SEC_SCATTER, T_WEIGHT, G(score_affinity), "0.5", 0, 1000, 1,
+     "Score weight of the pair's windowed success rate."},
+    {"score_global", SEC_SCATTER, T_WEIGHT, G(score_global), "0.3", 0, 1000, 1,
+     "Score weight of the proxy's success rate over all hosts."},
+    {"score_recency", SEC_SCATTER, T_WEIGHT, G(score_recency), "0.2", 0, 1000, 1,
+     "Score weight of 1 / (1 + minutes since the pair's last success)."},
+    {"score_jitter", SEC_SCATTER, T_WEIGHT, G(score_jitter), "0.02", 0, 1000, 1,
+     "Largest random term added to a score, to spread load among equals."},
+    /* ---- persistence, observability, misc ---- */
+    {"state_file", SEC_SCATTER, T_STR, G(state_file), "", 0, 0, 0,
+     "JSON state file for hot restarts; empty = no persistence."},
+    {"state_save_interval", SEC_SCATTER, T_DUR_S, G(state_save_interval_ms), "60", 1000, DAY_MS, 1,
+     "How often the state file is written (and always at shutdown)."},
+    {"metrics_log_interval", SEC_SCATTER, T_DUR_S, G(metrics_log_interval_ms), "30", 1000, DAY_MS, 1,
+     "How often the master logs the one-line metrics summary."},
+    {"remote_dns", SEC_SCATTER, T_BOOL, G(remote_dns), "true", 0, 1, 1,
+     "Resolve target names at the proxy (socks5h://) instead of locally."},
+    {"shutdown_grace", SEC_SCATTER, T_DUR_S, G(shutdown_grace_ms), "10", 0, 3600000, 1,
+     "On SIGTERM, how long in-flight tasks may finish; the rest are answered shutting_down."},
+    {"user_agent", SEC_SCATTER, T_STR, G(user_agent), "scatter/" SCATTER_VERSION, 0, 0, 1,
+     "User-Agent sent when the task sets none."},
+    /* ---- [rate_limit] ---- */
+    {"interval", SEC_RATE_LIMIT, T_DUR_MS, H(interval_ms), "1000", 0, DAY_MS, 1,
+     "Minimum time between two requests from one proxy to one host, as the target sees it\n"
+     "(milliseconds unless suffixed). [host:NAME] sections override it."},
+    {"margin", SEC_RATE_LIMIT, T_DUR_MS, G(rate_limit_margin_ms), "15", 0, 60000, 1,
+     "Added to every interval to absorb relay jitter between us and the target."},
+};
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+static const char *const SEC_NAMES[] = {"scatter", "rate_limit"};
+
+static void *field(scatter_config *c, cfg_host *h, const cfg_key *k)
+{
+    return k->per_host ? (char *)h + k->off : (char *)c + k->off;
+}
+
+int cfg_parse_bool(const char *s, uint32_t *out)
+{
+    static const char *const T[] = {"true", "yes", "on", "1"}, *const F[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, T[i]) == 0) { *out = 1; return 0; }
+        if (strcasecmp(s, F[i]) == 0) { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+/* Decimal only: iniparser's getint reads "010" as octal, a trap for users. */
+static int parse_u64(const char *s, char **end, uint64_t *out)
+{
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, end, 10);
+    if (errno)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cfg_parse_duration_ms(const char *s, uint32_t unit_ms, uint32_t *out)
+{
+    char *end;
+    uint64_t v;
+    if (parse_u64(s, &end, &v))
+        return -1;
+    uint64_t mul = unit_ms;
+    if (*end) {
+        if (strcmp(end, "ms") == 0) mul = 1;
+        else if (strcmp(end, "s") == 0) mul = 1000;
+        else if (strcmp(end, "m") == 0) mul = 60000;
+        else if (strcmp(end, "h") == 0) mul = 3600000;
+        else return -1;
+    }
+    if (v > UINT32_MAX / mul)
+        return -1;
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
+int cfg_parse_size(const char *s, uint32_t *out)
+{
+    char *end;
+    uint64_t v;
+    if (parse_u64(s, &end, &v))
+        return -1;
+    uint64_t mul = 1;
+    if (*end) {
+        if (strcasecmp(end, "k") == 0 || strcasecmp(end, "kb") == 0) mul = 1024;
+        else if (strcasecmp(end, "m") == 0 || strcasecmp(end, "mb") == 0) mul = 1024 * 1024;
+        else if (strcasecmp(end, "g") == 0 || strcasecmp(end, "gb") == 0) mul = 1024 * 1024 * 1024;
+        else return -1;
+    }
+    if (v > UINT32_MAX / mul)
+        return -1;
+    *out = (uint32_t)(v * mul);
+    return 0;
+}
+
+/* "0.5" or "50%" -> thousandths. */
+static int parse_weight(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || !(d >= 0))
+        return -1;
+    if (*end == '%') { d /= 100.0; end++; }
+    if (*end)
+        return -1;
+    if (d > 1.0)
+        return -1;
+    *out = (uint32_t)(d * 1000.0 + 0.5);
+    return 0;
+}
+
+/* "2xx,304,400-499": every token a status, a class or a range, all within 100..599. */
+static int check_status_spec(const char *s)
+{
+    char buf[CFG_STR_MAX];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (strlen(tok) == 3 && (tok[1] == 'x' || tok[1] == 'X') && (tok[2] == 'x' || tok[2] == 'X')) {
+            if (tok[0] < '1' || tok[0] > '5')
+                return -1;
+            continue;
+        }
+        char *end;
+        long a = strtol(tok, &end, 10), b = a;
+        if (*end == '-')
+            b = strtol(end + 1, &end, 10);
+        if (*end || a < 100 || b > 599 || a > b)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *type_hint(const cfg_key *k)
+{
+    switch (k->type) {
+    case T_UINT: return "an integer";
+    case T_DUR_S: return "a duration (seconds, or with ms/s/m/h suffix)";
+    case T_DUR_MS: return "a duration (milliseconds, or with ms/s/m/h suffix)";
+    case T_SIZE: return "a size (bytes, or with K/M/G suffix)";
+    case T_BOOL: return "true or false";
+    case T_STR: return "a string";
+    case T_MODE: return "an octal file mode like 0660";
+    case T_LEVEL: return "one of error, warn, info, debug";
+    case T_WEIGHT: return "a number between 0 and 1";
+    case T_STATUS: return "a list of HTTP statuses like 2xx,304,400-404";
+    }
+    return "?";
+}
+
+/* Stores value v for key k. 0, or -1 with *why set. */
+static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const char *v, const char **why)
+{
+    void *p = field(c, h, k);
+    uint32_t u = 0;
+    int rc = 0;
+    *why = NULL;
+    switch (k->type) {
+    case T_UINT: {
+        char *end;
+        uint64_t x;
+        rc = parse_u64(v, &end, &x) || *end || x > UINT32_MAX ? -1 : 0;
+        u = (uint32_t)x;
+        break;
+    }
+    case T_DUR_S: rc = cfg_parse_duration_ms(v, 1000, &u); break;
+    case T_DUR_MS: rc = cfg_parse_duration_ms(v, 1, &u); break;
+    case T_SIZE: rc = cfg_parse_size(v, &u); break;
+    case T_BOOL: rc = cfg_parse_bool(v, &u); break;
+    case T_WEIGHT: rc = parse_weight(v, &u); break;
+    case T_MODE: {
+        char *end;
+        unsigned long m = strtoul(v, &end, 8);
+        rc = (*v == '\0' || *end || m > 0777) ? -1 : 0;
+        u = (uint32_t)m;
+        break;
+    }
+    case T_LEVEL: {
+        log_level l;
+        rc = log_level_parse(v, &l);
+        u = (uint32_t)l;
+        break;
+    }
+    case T_STATUS:
+        if (check_status_spec(v)) {
+            *why = "not a list of HTTP statuses (100-599) like 2xx,304,400-404";
+            return -1;
+        }
+        /* fall through */
+    case T_STR:
+        if (strlen(v) >= k->size) {
+            *why = "too long";
+            return -1;
+        }
+        memcpy(p, v, strlen(v) + 1);
+        return 0;
+    }
+    if (rc) {
+        *why = type_hint(k);
+        return -1;
+    }
+    if (u < k->min || u > k->max) {
+        *why = "out of range";
+        return -1;
+    }
+    *(uint32_t *)p = u;
+    return 0;
+}
+
+void cfg_defaults(scatter_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *why;
+        int rc = set_value(c, &c->defaults, &KEYS[i], KEYS[i].def, &why);
+        (void)rc; /* defaults are covered by a unit test */
+    }
+}
+
+/* ---- the pre-scan: where each key is, and what iniparser would mangle ---- */
+
+typedef struct {
+    char sec[CFG_NAME_MAX + 8];
+    char key[64];
+    int line;
+} key_line;
+
+typedef struct {
+    key_line *v;
+    size_t n, cap;
+    /* sections in file order: iniparser 4.1 does not list "host:NAME" as a section (':' is
+     * its own separator), so the pre-scan is where section names come from. */
+    char (*secs)[CFG_NAME_MAX + 8];
+    int *sec_line;
+    size_t nsec;
+} key_lines;
+
+static int err_at(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int err_at(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return err_at(err, cap, "%s: cannot open: %s", path, strerror(errno));
+    char line[4096], sec[CFG_NAME_MAX + 8] = "";
+    int no = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        no++;
+        size_t len = strlen(line);
+        if (len >= 1023 && line[len - 1] != '\n') {
+            rc = err_at(err, cap, "%s:%d: line longer than 1023 characters", path, no);
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == ';' || *s == '#')
+            continue;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (!e || e[1] != '\0' || e - s - 1 >= (long)sizeof sec) {
+                rc = err_at(err, cap, "%s:%d: bad section header '%s'", path, no, s);
+                break;
+            }
+            *e = '\0';
+            snprintf(sec, sizeof sec, "%s", trim(s + 1));
+            lower(sec);
+            int seen = 0;
+            for (size_t i = 0; i < kl->nsec; i++)
+                seen |= strcmp(kl->secs[i], sec) == 0;
+            if (seen)
+                continue;
+            if (kl->nsec >= CFG_HOSTS_MAX + 2) {
+                rc = err_at(err, cap, "%s:%d: too many sections", path, no);
+                break;
+            }
+            if (!kl->secs) {
+                kl->secs = calloc(CFG_HOSTS_MAX + 2, sizeof *kl->secs);
+                kl->sec_line = calloc(CFG_HOSTS_MAX + 2, sizeof *kl->sec_line);
+                if (!kl->secs || !kl->sec_line) {
+                    rc = err_at(err, cap, "%s: out of memory", path);
+                    break;
+                }
+            }
+            snprintf(kl->secs[kl->nsec], sizeof kl->secs[0], "%s", sec);
+            kl->sec_line[kl->nsec++] = no;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = err_at(err, cap, "%s:%d: expected 'key = value', got '%s'", path, no, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *val = trim(eq + 1);
+        if (*sec == '\0') {
+            rc = err_at(err, cap, "%s:%d: key '%s' outside any section", path, no, key);
+            break;
+        }
+        if (*val != '"' && *val != '\'' && strpbrk(val, ";#")) {
+            rc = err_at(err, cap,
+                        "%s:%d: [%s] %s: unquoted value contains ';' or '#', which start a comment; "
+                        "put the value in double quotes",
+                        path, no, sec, key);
+            break;
+        }
+        if (kl->n == kl->cap) {
+            size_t nc = kl->cap ? kl->cap * 2 : 64;
+            key_line *nv = realloc(kl->v, nc * sizeof *nv);
+            if (!nv) {
+                rc = err_at(err, cap, "%s: out of memory", path);
+                break;
+            }
+            kl->v = nv;
+            kl->cap = nc;
+        }
+        key_line *e = &kl->v[kl->n++];
+        snprintf(e->sec, sizeof e->sec, "%s", sec);
+        snprintf(e->key, sizeof e->key, "%s", key);
+        lower(e->key);
+        e->line = no;
+    }
+    fclose(f);
+    return rc;
+}
+
+static int line_of(const key_lines *kl, const char *sec, const char *key)
+{
+    for (size_t i = kl->n; i-- > 0;) /* last occurrence wins, as in iniparser */
+        if (strcmp(kl->v[i].sec, sec) == 0 && strcmp(kl->v[i].key, key) == 0)
+            return kl->v[i].line;
+    return 0;
+}
+
+static const cfg_key *find_key(const char *sec, const char *key, int host_section)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const cfg_key *k = &KEYS[i];
+        if (host_section) {
+            if (!k->per_host)
+                continue;
+            /* in a host section, per-host keys go by their plain names */
+            const char *plain = strcmp(k->name, "host_sources") == 0 ? "sources" : k->name;
+            if (strcmp(plain, key) == 0)
+                return k;
+        } else if (strcmp(SEC_NAMES[k->sec], sec) == 0 && strcmp(k->name, key) == 0) {
+            return k;
+        }
+    }
+    return NULL;
+}
+
+static int ini_errback(const char *fmt, ...)
+{
+    /* iniparser reports syntax errors here; our pre-scan already names the line for the
+     * ones we know, so this only adds detail on stderr. */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+static int cross_check(const scatter_config *c, const cfg_host *h, char *err, size_t cap)
+{
+    const char *who = h->name[0] ? h->name : "scatter";
+    const char *pre = h->name[0] ? "host:" : "";
+    if (h->race_width_min > h->race_width_max)
+        return err_at(err, cap, "%s: [%s%s] race_width_min (%u) is above race_width_max (%u)", c->path,
+                      pre, who, h->race_width_min, h->race_width_max);
+    if (h->race_width < h->race_width_min || h->race_width > h->race_width_max)
+        return err_at(err, cap, "%s: [%s%s] race_width (%u) is outside race_width_min..race_width_max (%u..%u)",
+                      c->path, pre, who, h->race_width, h->race_width_min, h->race_width_max);
+    if (h->cooldown_base_ms > h->cooldown_max_ms)
+        return err_at(err, cap, "%s: [%s%s] cooldown_base is above cooldown_max", c->path, pre, who);
+    if (h->connect_timeout_ms > h->request_timeout_ms)
+        return err_at(err, cap, "%s: [%s%s] connect_timeout is above request_timeout", c->path, pre, who);
+    return 0;
+}
+
+int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
+{
+    cfg_defaults(c);
+    snprintf(c->path, sizeof c->path, "%s", path);
+    key_lines kl = {0};
+    if (prescan(path, &kl, err, cap)) {
+        free(kl.v);
+        free(kl.secs);
+        free(kl.sec_line);
+        return -1;
+    }
+    iniparser_set_error_callback(ini_errback);
+    dictionary *d = iniparser_load(path);
+    if (!d) {
+        free(kl.v);
+        free(kl.secs);
+        free(kl.sec_line);
+        return err_at(err, cap, "%s: not a valid ini file (see the message above)", path);
+    }
+    int rc = 0;
+    /* Pass 1: [scatter] and [rate_limit] (they set the defaults host sections start from). */
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        for (size_t s = 0; s < kl.nsec && rc == 0; s++) {
+            const char *sec = kl.secs[s];
+            int is_host = strncmp(sec, "host:", 5) == 0;
+            if (!is_host && strcmp(sec, "scatter") != 0 && strcmp(sec, "rate_limit") != 0) {
+                rc = err_at(err, cap, "%s:%d: unknown section [%s] (expected [scatter], [rate_limit] or [host:NAME])",
+                            path, kl.sec_line[s], sec);
+                break;
+            }
+            if (is_host != (pass == 1))
+                continue;
+            cfg_host *h = &c->defaults;
+            if (is_host) {
+                const char *name = sec + 5;
+                if (!*name || strlen(name) >= CFG_NAME_MAX || strpbrk(name, " /?#@")) {
+                    rc = err_at(err, cap, "%s: bad host section name [%s]", path, sec);
+                    break;
+                }
+                if (c->n_hosts == CFG_HOSTS_MAX) {
+                    rc = err_at(err, cap, "%s: more than %d [host:NAME] sections", path, CFG_HOSTS_MAX);
+                    break;
+                }
+                h = &c->hosts[c->n_hosts++];
+                *h = c->defaults;
+                snprintf(h->name, sizeof h->name, "%s", name);
+                h->sources[0] = '\0'; /* a host's pool is never inherited from host_sources */
+            }
+            int nk = iniparser_getsecnkeys(d, sec);
+            if (nk <= 0)
+                continue;
+            const char **keys = calloc((size_t)nk, sizeof *keys);
+            if (!keys) {
+                rc = err_at(err, cap, "out of memory");
+                break;
+            }
+            iniparser_getseckeys(d, sec, keys);
+            size_t plen = strlen(sec) + 1;
+            for (int i = 0; i < nk && rc == 0; i++) {
+                const char *key = keys[i] + plen;
+                const cfg_key *k = find_key(sec, key, is_host);
+                const char *val = iniparser_getstring(d, keys[i], "");
+                int ln = line_of(&kl, sec, key);
+                if (!k) {
+                    const char *alt = is_host ? NULL : (find_key(sec, key, 1) ? "it belongs in [scatter] or [host:NAME]" : NULL);
+                    if (!is_host && strcmp(sec, "scatter") == 0 && strcmp(key, "interval") == 0)
+                        alt = "the default interval belongs in [rate_limit]";
+                    rc = err_at(err, cap, "%s:%d: [%s] unknown key '%s'%s%s", path, ln, sec, key,
+                                alt ? ": " : "", alt ? alt : "");
+                    break;
+                }
+                const char *why;
+                if (set_value(c, h, k, val, &why)) {
+                    if (strcmp(why, "out of range") == 0)
+                        rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': out of range (allowed %u..%u%s)", path, ln,
+                                    sec, key, val, k->min, k->max,
+                                    k->type == T_DUR_S || k->type == T_DUR_MS ? " ms" :
+                                    k->type == T_SIZE ? " bytes" : "");
+                    else
+                        rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': expected %s", path, ln, sec, key, val,
+                                    strcmp(why, "too long") == 0 ? "a shorter value" : why);
+                }
+            }
+            free(keys);
+        }
+    }
+    /* Host sections were filled in pass 2, from the final defaults wherever they stand. */
+    if (rc == 0)
+        rc = cross_check(c, &c->defaults, err, cap);
+    for (uint32_t i = 0; rc == 0 && i < c->n_hosts; i++)
+        rc = cross_check(c, &c->hosts[i], err, cap);
+    if (rc == 0 && c->score_affinity + c->score_global + c->score_recency == 0)
+        rc = err_at(err, cap, "%s: [scatter] score weights are all 0", path);
+    if (rc == 0 && c->n_hosts > c->max_hosts)
+        rc = err_at(err, cap, "%s: %u [host:NAME] sections but max_hosts = %u", path, c->n_hosts, c->max_hosts);
+    iniparser_freedict(d);
+    free(kl.v);
+    free(kl.secs);
+    free(kl.sec_line);
+    return rc;
+}
+
+const cfg_host *cfg_host_for(const scatter_config *c, const char *host)
+{
+    for (uint32_t i = 0; i < c->n_hosts; i++)
+        if (strcasecmp(c->hosts[i].name, host) == 0)
+            return &c->hosts[i];
+    return &c->defaults;
+}
+
+static void print_value(const scatter_config *c, const cfg_host *h, const cfg_key *k, FILE *f)
+{
+    const void *p = k->per_host ? (const char *)h + k->off : (const char *)c + k->off;
+    uint32_t u = (k->type == T_STR || k->type == T_STATUS) ? 0 : *(const uint32_t *)p;
+    switch (k->type) {
+    case T_STR:
+    case T_STATUS: fprintf(f, "\"%s\"", (const char *)p); break;
+    case T_UINT: fprintf(f, "%u", u); break;
+    case T_DUR_S: if (u % 1000) fprintf(f, "%ums", u); else fprintf(f, "%u", u / 1000); break;
+    case T_DUR_MS: fprintf(f, "%u", u); break;
+    case T_SIZE:
+        if (u && u % (1024 * 1024) == 0) fprintf(f, "%uM", u / (1024 * 1024));
+        else if (u && u % 1024 == 0) fprintf(f, "%uK", u / 1024);
+        else fprintf(f, "%u", u);
+        break;
+    case T_BOOL: fputs(u ? "true" : "false", f); break;
+    case T_MODE: fprintf(f, "0%o", u); break;
+    case T_LEVEL: fputs(log_level_name((log_level)u), f); break;
+    case T_WEIGHT: fprintf(f, "%g", u / 1000.0); break;
+    }
+}
+
+void cfg_print(const scatter_config *c, FILE *f, int effective)
+{
+    scatter_config defs;
+    if (!effective) {
+        cfg_defaults(&defs);
+        c = &defs;
+    }
+    fputs("; scatter.ini: every key with its default. Generated by `scatterd --print-default-config`.\n"
+          "; Durations take ms/s/m/h suffixes, sizes K/M/G. Quote values containing ';' or '#'.\n"
+          "; Unknown keys and bad values are errors naming the key and the line.\n", f);
+    for (int s = 0; s < 2; s++) {
+        fprintf(f, "\n[%s]\n", SEC_NAMES[s]);
+        for (size_t i = 0; i < NKEYS; i++) {
+            const cfg_key *k = &KEYS[i];
+            if ((int)k->sec != s)
+                continue;
+            fputs("\n", f);
+            const char *h = k->help;
+            while (*h) {
+                const char *nl = strchr(h, '\n');
+                size_t n = nl ? (size_t)(nl - h) : strlen(h);
+                fprintf(f, "; %.*s\n", (int)n, h);
+                h += n + (nl ? 1 : 0);
+            }
+            fprintf(f, "; default: %s%s%s\n", *k->def ? k->def : "(empty)", k->per_host ? "; per host" : "",
+                    k->reloadable ? "; reloadable (SIGHUP)" : "; fixed at start");
+            fprintf(f, "%s = ", k->name);
+            print_value(c, &c->defaults, k, f);
+            fputs("\n", f);
+        }
+    }
+    if (effective)
+        for (uint32_t i = 0; i < c->n_hosts; i++) {
+            fprintf(f, "\n[host:%s]\n", c->hosts[i].name);
+            for (size_t j = 0; j < NKEYS; j++) {
+                const cfg_key *k = &KEYS[j];
+                if (!k->per_host)
+                    continue;
+                fprintf(f, "%s = ", strcmp(k->name, "host_sources") == 0 ? "sources" : k->name);
+                print_value(c, &c->hosts[i], k, f);
+                fputs("\n", f);
+            }
+        }
+    else
+        fputs("\n; Per-host overrides: any key marked \"per host\" (and `sources`, naming sources):\n"
+              "; [host:example.com]\n; interval = 2000\n; race_width = 2\n; blocked_body = \"captcha|Access denied\"\n", f);
+}
+
+int cfg_non_reloadable_changes(const scatter_config *a, const scatter_config *b, char *buf, size_t cap)
+{
+    int n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const cfg_key *k = &KEYS[i];
+        if (k->reloadable || k->per_host)
+            continue;
+        if (memcmp((const char *)a + k->off, (const char *)b + k->off, k->size) != 0) {
+            int w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "", k->name);
+            if (w > 0 && (size_t)w < cap - used)
+                used += (size_t)w;
+            n++;
+        }
+    }
+    return n;
+}

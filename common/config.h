@@ -1,0 +1,87 @@
+/*
+ * scatter.ini: one table of keys (common/config_keys.c) drives parsing, validation, defaults,
+ * the shipped scatter.ini's comments and --print-config. No key exists in two places.
+ *
+ * Sections: [scatter] (global keys and defaults of per-host keys), [rate_limit] (the default
+ * interval and margin), [host:NAME] (overrides of per-host keys for host NAME, "host[:port]").
+ */
+#ifndef SCATTER_COMMON_CONFIG_H
+#define SCATTER_COMMON_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_STR_MAX 1024   /* iniparser's own line limit */
+#define CFG_HOSTS_MAX 256  /* [host:NAME] sections */
+#define CFG_NAME_MAX 256
+
+/* Settings a [host:NAME] section may override. */
+typedef struct {
+    char name[CFG_NAME_MAX];          /* "" for the defaults */
+    uint32_t interval_ms;
+    uint32_t race_width, race_width_min, race_width_max;
+    uint32_t adaptive_race;           /* bool */
+    uint32_t max_attempts;            /* 0 = unlimited */
+    uint32_t task_timeout_ms;         /* 0 = none */
+    uint32_t connect_timeout_ms, request_timeout_ms;
+    char success_status[CFG_STR_MAX];      /* status spec: "2xx,304" */
+    char blocked_status[CFG_STR_MAX];
+    char target_error_status[CFG_STR_MAX];
+    char blocked_body[CFG_STR_MAX];        /* substrings separated by '|' */
+    uint32_t min_body_size;
+    uint32_t cooldown_consecutive_fails, cooldown_base_ms, cooldown_max_ms;
+    uint32_t eviction_min_samples;
+    uint32_t circuit_breaker_threshold, circuit_probe_interval_ms;
+    char sources[CFG_STR_MAX];        /* per-host pool: names of sources; "" = all proxies */
+} cfg_host;
+
+typedef struct {
+    char path[CFG_STR_MAX];           /* the file it came from */
+    /* [scatter] */
+    char sources[CFG_STR_MAX];
+    uint32_t source_refresh_interval_ms, source_timeout_ms;
+    uint32_t allow_private_proxies;
+    uint32_t workers;                 /* 0 = number of CPUs */
+    char socket_path[CFG_STR_MAX];
+    uint32_t socket_mode;
+    char pid_file[CFG_STR_MAX];
+    uint32_t log_level;               /* log_level */
+    char log_file[CFG_STR_MAX];
+    uint32_t max_proxies, max_hosts;
+    uint32_t pool_capacity, max_inflight, max_clients;
+    uint32_t max_frame, max_request_body, max_response_body, max_url;
+    uint32_t health_window, cooldown_jitter_pct;
+    uint32_t score_affinity, score_global, score_recency, score_jitter; /* thousandths */
+    char state_file[CFG_STR_MAX];
+    uint32_t state_save_interval_ms, metrics_log_interval_ms;
+    uint32_t remote_dns;
+    uint32_t shutdown_grace_ms;
+    char user_agent[CFG_STR_MAX];
+    /* [rate_limit] */
+    uint32_t rate_limit_margin_ms;
+    /* defaults of per-host keys, then the [host:NAME] sections */
+    cfg_host defaults;
+    uint32_t n_hosts;
+    cfg_host hosts[CFG_HOSTS_MAX];
+} scatter_config;
+
+/* Fills every key with its default. */
+void cfg_defaults(scatter_config *c);
+/* Loads and validates a file. 0, or -1 with a message in err naming the file, line, key and
+ * value ("scatter.ini:12: [scatter] race_width = 'abc': not an integer"). */
+int cfg_load(scatter_config *c, const char *path, char *err, size_t errcap);
+/* The effective settings for a host name: its section if any, else the defaults. */
+const cfg_host *cfg_host_for(const scatter_config *c, const char *host);
+/* Writes an annotated scatter.ini of every key with its default and help text (or, with
+ * `effective`, the values in c). */
+void cfg_print(const scatter_config *c, FILE *f, int effective);
+/* Which keys changed between two configs that a reload cannot apply (non-reloadable);
+ * writes their names to buf. 0 if none. */
+int cfg_non_reloadable_changes(const scatter_config *a, const scatter_config *b, char *buf, size_t cap);
+
+/* Value parsers shared with the CLI (exposed for tests). 0 or -1. */
+int cfg_parse_duration_ms(const char *s, uint32_t default_unit_ms, uint32_t *out);
+int cfg_parse_size(const char *s, uint32_t *out);
+int cfg_parse_bool(const char *s, uint32_t *out);
+
+#endif

@@ -1,0 +1,196 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "common/config.h"
+
+static char path[64];
+
+static int load_text(scatter_config *c, const char *text, char *err, size_t cap)
+{
+    snprintf(path, sizeof path, "/tmp/scatter-cfg-test-%d.ini", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    int rc = cfg_load(c, path, err, cap);
+    unlink(path);
+    return rc;
+}
+
+static void defaults_are_documented_values(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    cfg_defaults(c);
+    assert_int_equal(c->defaults.race_width, 3);
+    assert_int_equal(c->defaults.max_attempts, 5);
+    assert_int_equal(c->defaults.task_timeout_ms, 60000);
+    assert_int_equal(c->defaults.interval_ms, 1000);
+    assert_int_equal(c->defaults.cooldown_base_ms, 30000);
+    assert_int_equal(c->defaults.cooldown_max_ms, 300000);
+    assert_int_equal(c->defaults.eviction_min_samples, 30);
+    assert_int_equal(c->defaults.circuit_breaker_threshold, 10);
+    assert_int_equal(c->health_window, 30);
+    assert_int_equal(c->score_affinity, 500);
+    assert_int_equal(c->score_global, 300);
+    assert_int_equal(c->score_recency, 200);
+    assert_int_equal(c->socket_mode, 0660);
+    assert_int_equal(c->max_frame, 4 * 1024 * 1024);
+    assert_int_equal(c->shutdown_grace_ms, 10000);
+    assert_int_equal(c->source_refresh_interval_ms, 600000);
+    free(c);
+}
+
+static void shipped_ini_loads_and_matches_defaults(void **s)
+{
+    (void)s;
+    const char *src = getenv("SCATTER_SRC");
+    if (!src)
+        skip();
+    char p[1024], err[512];
+    snprintf(p, sizeof p, "%s/scatter.ini", src);
+    scatter_config *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    int rc = cfg_load(a, p, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    cfg_defaults(b);
+    char buf[256];
+    assert_int_equal(cfg_non_reloadable_changes(a, b, buf, sizeof buf), 0);
+    free(a);
+    free(b);
+}
+
+static void print_default_config_round_trips(void **s)
+{
+    (void)s;
+    scatter_config *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    cfg_defaults(a);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    cfg_print(a, m, 0);
+    fclose(m);
+    char err[512];
+    int rc = load_text(b, text, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_memory_equal(&a->defaults.race_width, &b->defaults.race_width, sizeof(uint32_t));
+    assert_string_equal(a->user_agent, b->user_agent);
+    assert_int_equal(a->defaults.interval_ms, b->defaults.interval_ms);
+    free(text);
+    free(a);
+    free(b);
+}
+
+static void values_units_and_host_overrides(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    char err[512];
+    int rc = load_text(c,
+                       "[scatter]\nrace_width = 2\ntask_timeout = 1500ms\nmax_frame = 64K\n"
+                       "sources = \"a=/tmp/x.txt, http://example.com/p.txt;x\"\n"
+                       "blocked_body = \"captcha|denied\"\nremote_dns = no\nscore_jitter = 5%\n"
+                       "[rate_limit]\ninterval = 2s\n"
+                       "[host:Example.com]\ninterval = 250\nrace_width = 4\nsources = a\n",
+                       err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c->defaults.race_width, 2);
+    assert_int_equal(c->defaults.task_timeout_ms, 1500);
+    assert_int_equal(c->max_frame, 65536);
+    assert_string_equal(c->sources, "a=/tmp/x.txt, http://example.com/p.txt;x");
+    assert_string_equal(c->defaults.blocked_body, "captcha|denied");
+    assert_int_equal(c->remote_dns, 0);
+    assert_int_equal(c->score_jitter, 50);
+    assert_int_equal(c->defaults.interval_ms, 2000);
+    assert_int_equal(c->n_hosts, 1);
+    const cfg_host *h = cfg_host_for(c, "example.com");
+    assert_string_equal(h->name, "example.com");
+    assert_int_equal(h->interval_ms, 250);
+    assert_int_equal(h->race_width, 4);
+    assert_int_equal(h->task_timeout_ms, 1500); /* inherited */
+    assert_string_equal(h->sources, "a");
+    assert_ptr_equal(cfg_host_for(c, "other.org"), &c->defaults);
+    free(c);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+    scatter_config *c = malloc(sizeof *c);
+    char err[512] = "";
+    int rc = load_text(c, text, err, sizeof err);
+    free(c);
+    if (rc == 0)
+        fail_msg("accepted: %s", text);
+    if (!strstr(err, needle))
+        fail_msg("error '%s' lacks '%s'", err, needle);
+}
+
+static void bad_input_names_key_line_value(void **s)
+{
+    (void)s;
+    expect_error("[scatter]\nrace_widht = 3\n", ":2: [scatter] unknown key 'race_widht'");
+    expect_error("[scatter]\n\nrace_width = abc\n", ":3: [scatter] race_width = 'abc': expected an integer");
+    expect_error("[scatter]\nrace_width = 0\n", "race_width = '0': out of range");
+    expect_error("[scatter]\nworkers = -1\n", "workers = '-1'");
+    expect_error("[scatter]\ntask_timeout = 5 parsecs\n", "task_timeout = '5 parsecs'");
+    expect_error("[scatter]\nremote_dns = maybe\n", "remote_dns = 'maybe': expected true or false");
+    expect_error("[scatter]\nsuccess_status = 2xx,700\n", "success_status");
+    expect_error("[scatter]\nsources = http://a/b;c\n", ":2: [scatter] sources: unquoted value contains ';'");
+    expect_error("[bogus]\na = 1\n", "unknown section [bogus]");
+    expect_error("[scatter]\ninterval = 5\n", "the default interval belongs in [rate_limit]");
+    expect_error("[host:x.com]\nworkers = 2\n", "[host:x.com] unknown key 'workers'");
+    expect_error("[scatter]\nrace_width_min = 4\nrace_width = 3\n", "race_width (3) is outside");
+    expect_error("[scatter]\nsocket_mode = 999\n", "socket_mode = '999'");
+    expect_error("race_width = 3\n", "outside any section");
+    expect_error("[scatter]\njust words\n", ":2: expected 'key = value'");
+    expect_error("[scatter]\nmax_frame = 010x\n", "max_frame = '010x'");
+}
+
+static void octal_trap_is_decimal(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    char err[256];
+    assert_int_equal(load_text(c, "[scatter]\nmax_attempts = 010\n", err, sizeof err), 0);
+    assert_int_equal(c->defaults.max_attempts, 10);
+    free(c);
+}
+
+static void value_parsers(void **s)
+{
+    (void)s;
+    uint32_t v;
+    assert_int_equal(cfg_parse_duration_ms("30", 1000, &v), 0);
+    assert_int_equal(v, 30000);
+    assert_int_equal(cfg_parse_duration_ms("2m", 1000, &v), 0);
+    assert_int_equal(v, 120000);
+    assert_int_equal(cfg_parse_duration_ms("99999999h", 1000, &v), -1);
+    assert_int_equal(cfg_parse_duration_ms("", 1000, &v), -1);
+    assert_int_equal(cfg_parse_size("1M", &v), 0);
+    assert_int_equal(v, 1048576);
+    assert_int_equal(cfg_parse_size("5G", &v), -1);
+    assert_int_equal(cfg_parse_bool("Yes", &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(cfg_parse_bool("y", &v), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest t[] = {
+        cmocka_unit_test(defaults_are_documented_values),
+        cmocka_unit_test(shipped_ini_loads_and_matches_defaults),
+        cmocka_unit_test(print_default_config_round_trips),
+        cmocka_unit_test(values_units_and_host_overrides),
+        cmocka_unit_test(bad_input_names_key_line_value),
+        cmocka_unit_test(octal_trap_is_decimal),
+        cmocka_unit_test(value_parsers),
+    };
+    return cmocka_run_group_tests(t, NULL, NULL);
+}
