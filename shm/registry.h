@@ -27,4 +27,9 @@ int reg_host_get(shm_table *t, const char *name, uint32_t *idx);
 /* Lock-free lookup, SHM_NONE if absent. */
 uint32_t reg_host_find(const shm_table *t, const char *name);
 
+/* Called by shm_lock, with the lock held, when the previous owner died: puts every published
+ * proxy and host back into the hash index (an add that died between publishing the slot and
+ * indexing it would otherwise let the same key be added twice). Idempotent. */
+void reg_repair_index(shm_table *t);
+
 #endif

@@ -21,7 +21,9 @@
 #ifndef SCATTER_SHM_TABLE_H
 #define SCATTER_SHM_TABLE_H
 
+#include <assert.h> /* static_assert is a macro from here in C11 */
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,13 +59,15 @@ typedef struct {
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared");
 static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
 
+/* The fields select_claim reads for every proxy come first and the slot is cache-line
+ * aligned, so the selection scan touches exactly one line per proxy. */
 typedef struct {
-    shm_proxy_addr addr;            /* lock: written once before n_proxies publishes the slot */
-    _Atomic uint32_t sources;       /* lock-free OR: bitmask of source indexes that list it */
+    alignas(64) _Atomic uint32_t sources; /* lock-free OR: bitmask of source indexes that list it */
     _Atomic uint32_t state;         /* atomic: shm_pstate */
     _Atomic uint64_t success;       /* atomic: global successes (all hosts) */
     _Atomic uint64_t fail;          /* atomic: global failures charged to the proxy itself */
     _Atomic uint64_t last_listed_ms;/* master: last time a source listed it */
+    shm_proxy_addr addr;            /* lock: written once before n_proxies publishes the slot */
 } shm_proxy;
 
 typedef struct {
@@ -102,6 +106,7 @@ typedef struct {
     _Atomic uint32_t cooldown_level;
     _Atomic uint32_t dead;            /* atomic: evicted for this host only */
 } shm_cell;
+static_assert(sizeof(shm_cell) == 64, "a cell is one cache line");
 
 /* Global counters: atomics, any process. The names are what `status` reports. */
 typedef struct {
