@@ -1,0 +1,571 @@
+/*
+ * target.c — the farm's HTTP target: a tiny "web site" with a per-IP rate limit.
+ *
+ * Why: scatter promises never to hit one site from one proxy IP more often than the
+ * configured interval. A real site would answer 429 and, worse, ban the IP; this target
+ * measures the same thing exactly and counts every breach as a VIOLATION, so tests and
+ * benchmarks can assert "zero violations" instead of guessing.
+ *
+ * The rule: when a complete request head has been read, take CLOCK_MONOTONIC in µs. If the
+ * same source address's previous counted request on this target came less than interval_ms
+ * earlier, answer 429 and count a violation. The 429'd request still becomes "previous".
+ *
+ * Protocol subset: HTTP/1.0 and 1.1 GET (HEAD too), keep-alive (HTTP/1.1 default,
+ * "Connection: close" honoured), pipelining handled one response at a time (the next request
+ * is parsed only after the previous response is fully written, which bounds memory). No
+ * request bodies. Anything malformed gets 400 and the connection is closed — only that one.
+ *
+ * /__farm/... paths are the control plane (stats, reset, set); they are not counted, not rate
+ * limited and not logged.
+ */
+#include "farm.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define IDLE_TIMEOUT_S 60.0
+
+struct hconn {
+    struct conn_link link; /* first member */
+    struct farm *f;
+    struct target *t;
+    int fd;
+    ev_io w;
+    int w_ev;
+    ev_timer idle;
+    struct in_addr peer;
+    bool rd_eof;
+    bool close_after; /* close once out is flushed */
+    size_t in_len;
+    char *out;
+    size_t out_off, out_len, out_cap;
+    char in[FARM_HTTP_HEAD_MAX];
+};
+
+enum behaviour farm_behaviour_of_source(const struct farm *f, struct in_addr src)
+{
+    uint32_t h = ntohl(src.s_addr);
+    if ((h >> 16) != ((127u << 8) | 1u))
+        return BEH_COUNT;
+    unsigned x = (h >> 8) & 0xff, y = h & 0xff;
+    if (y < 1 || y > 250)
+        return BEH_COUNT;
+    unsigned idx = x * 250 + y - 1;
+    return idx < f->nproxies ? f->proxies[idx].beh : BEH_COUNT;
+}
+
+static void hc_destroy(struct hconn *c)
+{
+    if (c->w_ev)
+        ev_io_stop(c->f->loop, &c->w);
+    ev_timer_stop(c->f->loop, &c->idle);
+    close(c->fd);
+    free(c->out);
+    farm_conn_del(c->f, &c->link);
+    free(c);
+}
+
+static void hc_destroy_link(struct conn_link *l)
+{
+    hc_destroy((struct hconn *)l);
+}
+
+static int out_reserve(struct hconn *c, size_t more)
+{
+    if (c->out_len + more <= c->out_cap)
+        return 0;
+    size_t cap = c->out_cap ? c->out_cap : 2048;
+    while (cap < c->out_len + more)
+        cap *= 2;
+    char *n = realloc(c->out, cap);
+    if (!n)
+        return -1;
+    c->out = n;
+    c->out_cap = cap;
+    return 0;
+}
+
+static int out_append(struct hconn *c, const char *data, size_t n)
+{
+    if (out_reserve(c, n) < 0)
+        return -1;
+    memcpy(c->out + c->out_len, data, n);
+    c->out_len += n;
+    return 0;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static int respond(struct hconn *c, int status, const char *ctype, const char *body, size_t blen,
+                   bool head_only)
+{
+    char hdr[512];
+    int n = snprintf(hdr, sizeof hdr,
+                     "HTTP/1.1 %d %s\r\nServer: scatter-farm\r\nContent-Type: %s\r\n"
+                     "Content-Length: %zu\r\n%s%s\r\n",
+                     status, reason(status), ctype, blen,
+                     status == 429 ? "Retry-After: 1\r\n" : "",
+                     c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+    if (out_append(c, hdr, (size_t)n) < 0)
+        return -1;
+    if (!head_only && blen && out_append(c, body, blen) < 0)
+        return -1;
+    return 0;
+}
+
+static int respond_text(struct hconn *c, int status, bool head_only, const char *fmt, ...)
+{
+    char body[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof body)
+        n = sizeof body - 1;
+    return respond(c, status, "text/plain", body, (size_t)n, head_only);
+}
+
+/* A deterministic page of about 1 KB for item n: same n, same bytes, on every run. */
+static size_t item_body(unsigned n, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap,
+                                  "<!doctype html>\n<html><head><title>item %u</title></head>"
+                                  "<body>\n<h1>item %u</h1>\n",
+                                  n, n);
+    for (unsigned k = 0; len < 960 && len + 64 < cap; k++) {
+        uint64_t z = ((uint64_t)n << 8 | k) + 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        len += (size_t)snprintf(out + len, cap - len, "<p>row %u: %016llx</p>\n", k,
+                                (unsigned long long)z);
+    }
+    len += (size_t)snprintf(out + len, cap - len, "</body></html>\n");
+    return len;
+}
+
+static const char captcha_page[] =
+    "<!doctype html>\n<html><head><title>Just a moment</title></head><body>\n"
+    "<h1>Are you a robot?</h1>\n<p>Please solve the captcha below to continue.</p>\n"
+    "<form><div class=\"captcha\">[captcha]</div></form>\n</body></html>\n";
+
+static void log_request(struct hconn *c, int64_t now_us, const char *path, size_t plen, int status)
+{
+    FILE *fp = c->f->reqlog;
+    if (!fp)
+        return;
+    char src[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &c->peer, src, sizeof src);
+    char p[201];
+    size_t k = 0;
+    for (size_t i = 0; i < plen && k < sizeof p - 1; i++)
+        p[k++] = (path[i] > 32 && path[i] < 127) ? path[i] : '?';
+    p[k] = '\0';
+    fprintf(fp, "%lld.%06lld %s %s %s %d\n", (long long)(now_us / 1000000),
+            (long long)(now_us % 1000000), c->t->name, src, p, status);
+}
+
+/* Parses a decimal in [0, max); -1 when it is not one. */
+static long parse_item(const char *s, size_t len, unsigned max)
+{
+    if (len == 0 || len > 10)
+        return -1;
+    unsigned long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return v < max ? (long)v : -1;
+}
+
+static int control(struct hconn *c, const char *path, size_t plen, bool head_only)
+{
+    struct target *t = c->t;
+    struct farm *f = c->f;
+    const char *q = memchr(path, '?', plen);
+    size_t base = q ? (size_t)(q - path) : plen;
+    if (base == 13 && memcmp(path, "/__farm/stats", 13) == 0) {
+        char *js = stats_json(t);
+        if (!js)
+            return -1;
+        int r = respond(c, 200, "application/json", js, strlen(js), head_only);
+        free(js);
+        return r;
+    }
+    if (base == 13 && memcmp(path, "/__farm/reset", 13) == 0) {
+        stats_reset(&t->st, f->o.max_items);
+        return respond_text(c, 200, head_only, "{\"reset\":true}\n");
+    }
+    if (base == 11 && memcmp(path, "/__farm/set", 11) == 0) {
+        char qs[256];
+        size_t ql = q ? plen - base - 1 : 0;
+        if (ql >= sizeof qs)
+            return respond_text(c, 400, head_only, "query too long\n");
+        memcpy(qs, q ? q + 1 : "", ql);
+        qs[ql] = '\0';
+        double er = t->error_rate;
+        long iv = t->interval_ms;
+        char *save = NULL;
+        for (char *kv = strtok_r(qs, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                return respond_text(c, 400, head_only, "bad parameter '%s'\n", kv);
+            *eq = '\0';
+            char *end;
+            errno = 0;
+            if (strcmp(kv, "error_rate") == 0) {
+                er = strtod(eq + 1, &end);
+                if (errno || *end || end == eq + 1 || !(er >= 0.0 && er <= 1.0))
+                    return respond_text(c, 400, head_only, "bad error_rate '%s'\n", eq + 1);
+            } else if (strcmp(kv, "interval_ms") == 0) {
+                iv = strtol(eq + 1, &end, 10);
+                if (errno || *end || end == eq + 1 || iv < 0 || iv > 3600000)
+                    return respond_text(c, 400, head_only, "bad interval_ms '%s'\n", eq + 1);
+            } else {
+                return respond_text(c, 400, head_only, "unknown parameter '%s'\n", kv);
+            }
+        }
+        t->error_rate = er;
+        t->interval_ms = (unsigned)iv;
+        return respond_text(c, 200, head_only, "{\"error_rate\":%g,\"interval_ms\":%u}\n",
+                            t->error_rate, t->interval_ms);
+    }
+    return respond_text(c, 404, head_only, "unknown control path\n");
+}
+
+/* Case-insensitive search for word in [s, s+n). */
+static bool has_token(const char *s, size_t n, const char *word)
+{
+    size_t wl = strlen(word);
+    for (size_t i = 0; i + wl <= n; i++)
+        if (strncasecmp(s + i, word, wl) == 0)
+            return true;
+    return false;
+}
+
+/* Handles one complete request head [0, len). Returns -1 to drop the connection now. */
+static int handle_request(struct hconn *c, const char *h, size_t len)
+{
+    struct target *t = c->t;
+    struct farm *f = c->f;
+    int64_t now = farm_mono_us();
+
+    /* Request line: METHOD SP TARGET SP HTTP/1.x CRLF */
+    const char *eol = memchr(h, '\n', len);
+    const char *sp1 = memchr(h, ' ', (size_t)(eol - h));
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    size_t vlen = sp2 ? (size_t)(eol - sp2 - 1) : 0;
+    if (vlen && sp2[vlen] == '\r')
+        vlen--;
+    if (!sp1 || !sp2 || sp1 == h || sp2 == sp1 + 1 || sp1[1] != '/' || vlen != 8 ||
+        (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 && memcmp(sp2 + 1, "HTTP/1.0", 8) != 0)) {
+        c->close_after = true;
+        return respond_text(c, 400, false, "bad request line\n");
+    }
+    bool http10 = sp2[8] == '0';
+    const char *path = sp1 + 1;
+    size_t plen = (size_t)(sp2 - path);
+    size_t mlen = (size_t)(sp1 - h);
+    bool is_get = mlen == 3 && memcmp(h, "GET", 3) == 0;
+    bool is_head = mlen == 4 && memcmp(h, "HEAD", 4) == 0;
+
+    /* Headers */
+    bool keep = !http10;
+    const char *line = eol + 1;
+    while (line < h + len) {
+        const char *le = memchr(line, '\n', (size_t)(h + len - line));
+        if (!le)
+            break;
+        size_t ll = (size_t)(le - line);
+        if (ll >= 11 && strncasecmp(line, "connection:", 11) == 0) {
+            if (has_token(line + 11, ll - 11, "close"))
+                keep = false;
+            else if (has_token(line + 11, ll - 11, "keep-alive"))
+                keep = true;
+        } else if (ll >= 15 && strncasecmp(line, "content-length:", 15) == 0) {
+            const char *v = line + 15;
+            while (v < le && (*v == ' ' || *v == '\t'))
+                v++;
+            if (v < le && *v != '0') {
+                c->close_after = true;
+                return respond_text(c, 400, false, "request bodies are not accepted\n");
+            }
+        } else if (ll >= 18 && strncasecmp(line, "transfer-encoding:", 18) == 0) {
+            c->close_after = true;
+            return respond_text(c, 400, false, "request bodies are not accepted\n");
+        }
+        line = le + 1;
+    }
+    if (!keep)
+        c->close_after = true;
+
+    if (!is_get && !is_head)
+        return respond_text(c, 405, false, "only GET and HEAD\n");
+
+    if (plen >= 8 && memcmp(path, "/__farm/", 8) == 0)
+        return control(c, path, plen, is_head);
+
+    /* Counted request: rate limit first, like a real site's edge would. */
+    struct target_stats *st = &t->st;
+    struct src_stat *ss = stats_source(st, c->peer.s_addr);
+    if (!ss)
+        return -1;
+    st->requests++;
+    ss->requests++;
+    int status;
+    bool violation = t->interval_ms > 0 && ss->last_us >= 0 &&
+                     now - ss->last_us < (int64_t)t->interval_ms * 1000;
+    ss->last_us = now;
+    int r;
+    long item = -1;
+    if (plen > 6 && memcmp(path, "/item/", 6) == 0)
+        item = parse_item(path + 6, plen - 6, f->o.max_items);
+    if (violation) {
+        st->violations++;
+        ss->violations++;
+        status = 429;
+        r = respond_text(c, status, is_head, "too many requests from this address\n");
+    } else if (item < 0) {
+        status = 404;
+        r = respond_text(c, status, is_head, "no such page\n");
+    } else {
+        enum behaviour b = farm_behaviour_of_source(f, c->peer);
+        if (b == BEH_BANNED) {
+            status = 403;
+            r = respond_text(c, status, is_head, "your address is banned\n");
+        } else if (b == BEH_CAPTCHA) {
+            status = 200;
+            r = respond(c, status, "text/html", captcha_page, sizeof captcha_page - 1, is_head);
+        } else if (t->error_rate > 0 && rng_unit(&f->rng) < t->error_rate) {
+            status = 503;
+            r = respond_text(c, status, is_head, "temporarily unavailable\n");
+        } else {
+            char body[2048];
+            size_t bl = item_body((unsigned)item, body, sizeof body);
+            status = 200;
+            ss->ok++;
+            stats_item_served(st, (unsigned)item);
+            r = respond(c, status, "text/html", body, bl, is_head);
+        }
+    }
+    st->status[status]++;
+    log_request(c, now, path, plen, status);
+    return r;
+}
+
+/* Finds the end of the request head; returns its length or 0 if incomplete. */
+static size_t head_end(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] == '\n' && s[i + 1] == '\n')
+            return i + 2;
+        if (i + 3 < n && s[i] == '\r' && s[i + 1] == '\n' && s[i + 2] == '\r' && s[i + 3] == '\n')
+            return i + 4;
+    }
+    return 0;
+}
+
+/* A complete first line that cannot be a request line means garbage: stop early. */
+static bool first_line_garbage(const char *s, size_t n)
+{
+    const char *eol = memchr(s, '\n', n);
+    size_t ll = eol ? (size_t)(eol - s) : n;
+    for (size_t i = 0; i < ll; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 32 && ch != '\r' && ch != '\t')
+            return true;
+        if (ch >= 127)
+            return true;
+    }
+    return eol && !memchr(s, ' ', ll);
+}
+
+static void hc_update(struct hconn *c);
+
+/* Parses and answers buffered requests while no response is pending. -1: destroy. */
+static int process(struct hconn *c)
+{
+    while (c->out_off == c->out_len && !c->close_after && c->in_len) {
+        if (first_line_garbage(c->in, c->in_len))
+            return -1;
+        size_t hl = head_end(c->in, c->in_len);
+        if (!hl) {
+            if (c->in_len == sizeof c->in)
+                return -1; /* head too large */
+            return 0;
+        }
+        c->out_off = c->out_len = 0;
+        if (handle_request(c, c->in, hl) < 0)
+            return -1;
+        memmove(c->in, c->in + hl, c->in_len - hl);
+        c->in_len -= hl;
+    }
+    return 0;
+}
+
+static void hc_update(struct hconn *c)
+{
+    bool pending = c->out_off < c->out_len;
+    if (!pending && (c->close_after || c->rd_eof)) {
+        hc_destroy(c);
+        return;
+    }
+    int want = 0;
+    if (!c->rd_eof && !c->close_after && c->in_len < sizeof c->in)
+        want |= EV_READ;
+    if (pending)
+        want |= EV_WRITE;
+    if (want != c->w_ev) {
+        if (c->w_ev)
+            ev_io_stop(c->f->loop, &c->w);
+        c->w_ev = want;
+        if (want) {
+            ev_io_set(&c->w, c->fd, want);
+            ev_io_start(c->f->loop, &c->w);
+        }
+    }
+}
+
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct hconn *c = w->data;
+    if (revents & EV_READ) {
+        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        if (n == 0) {
+            c->rd_eof = true;
+        } else if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                hc_destroy(c);
+                return;
+            }
+        } else {
+            c->in_len += (size_t)n;
+            ev_timer_again(loop, &c->idle);
+        }
+    }
+    if (revents & EV_WRITE) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            hc_destroy(c);
+            return;
+        }
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            ev_timer_again(loop, &c->idle);
+        }
+        if (c->out_off == c->out_len)
+            c->out_off = c->out_len = 0;
+    }
+    if (process(c) < 0) {
+        hc_destroy(c);
+        return;
+    }
+    hc_update(c);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    hc_destroy(w->data);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct target *t = w->data;
+    struct farm *f = t->farm;
+    (void)revents;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_in peer;
+        socklen_t pl = sizeof peer;
+        int fd = accept4(t->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                ev_io_stop(loop, &t->accept_w);
+                ev_timer_start(loop, &t->retry_w);
+            }
+            return;
+        }
+        struct hconn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->f = f;
+        c->t = t;
+        c->fd = fd;
+        c->peer = peer.sin_addr;
+        c->link.destroy = hc_destroy_link;
+        farm_conn_add(f, &c->link);
+        ev_io_init(&c->w, on_conn, fd, 0);
+        c->w.data = c;
+        ev_init(&c->idle, on_idle);
+        c->idle.repeat = IDLE_TIMEOUT_S;
+        c->idle.data = c;
+        ev_timer_again(loop, &c->idle);
+        hc_update(c);
+    }
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct target *t = w->data;
+    (void)revents;
+    ev_io_start(loop, &t->accept_w);
+}
+
+int target_start(struct farm *f, struct target *t, char *err, size_t errlen)
+{
+    char ip[INET_ADDRSTRLEN];
+    t->farm = f;
+    inet_ntop(AF_INET, &t->addr.sin_addr, ip, sizeof ip);
+    snprintf(t->name, sizeof t->name, "%s:%u", ip, ntohs(t->addr.sin_port));
+    t->error_rate = f->o.error_rate;
+    t->interval_ms = f->o.interval_ms;
+    ev_timer_init(&t->retry_w, on_retry, 0.1, 0.0);
+    t->retry_w.data = t;
+    if (stats_init(&t->st, f->o.max_items) < 0) {
+        snprintf(err, errlen, "out of memory for target statistics");
+        return -1;
+    }
+    t->fd = farm_listen(&t->addr, err, errlen);
+    if (t->fd < 0)
+        return -1;
+    ev_io_init(&t->accept_w, on_accept, t->fd, EV_READ);
+    t->accept_w.data = t;
+    ev_io_start(f->loop, &t->accept_w);
+    return 0;
+}
+
+void target_stop(struct farm *f, struct target *t)
+{
+    ev_timer_stop(f->loop, &t->retry_w);
+    if (t->fd >= 0) {
+        ev_io_stop(f->loop, &t->accept_w);
+        close(t->fd);
+        t->fd = -1;
+    }
+    stats_free(&t->st);
+}
