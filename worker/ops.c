@@ -1,0 +1,154 @@
+/*
+ * Request dispatch: one function per op of the protocol (docs/PROTOCOL.md). Each reply echoes
+ * the request's id and op.
+ */
+#include "worker/metrics.h"
+#include "worker/task.h"
+
+#include "shm/health.h"
+#include "shm/proxy_addr.h"
+#include "shm/registry.h"
+
+#include <string.h>
+
+static void begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t n, uint64_t id, const char *op)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, n + 3);
+    proto_kv_u64(pk, "id", id);
+    proto_kv_str(pk, "op", op);
+    proto_kv_bool(pk, "ok", 1);
+}
+
+static void finish(conn *c, msgpack_sbuffer *sb)
+{
+    conn_send(c, sb);
+    msgpack_sbuffer_destroy(sb);
+}
+
+static void op_hello(conn *c, const proto_request *r)
+{
+    worker_ctx *w = c->w;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, 10, r->id, "hello");
+    proto_kv_u64(&pk, "protocol", PROTO_VERSION);
+    proto_kv_str(&pk, "version", SCATTER_VERSION);
+    uint32_t n = atomic_load(&w->tbl->hdr->n_workers);
+    proto_kv_u64(&pk, "workers", n);
+    proto_kv_u64(&pk, "worker", w->index);
+    proto_pack_cstr(&pk, "worker_sockets");
+    msgpack_pack_array(&pk, n);
+    for (uint32_t i = 1; i <= n; i++) {
+        char p[CFG_STR_MAX + 16];
+        snprintf(p, sizeof p, "%s.%u", w->cfg->socket_path, i);
+        proto_pack_cstr(&pk, p);
+    }
+    proto_kv_u64(&pk, "max_frame", w->cfg->max_frame);
+    proto_kv_u64(&pk, "max_request_body", w->cfg->max_request_body);
+    proto_kv_u64(&pk, "max_response_body", w->cfg->max_response_body);
+    proto_kv_u64(&pk, "pool_capacity", w->cfg->pool_capacity);
+    proto_kv_u64(&pk, "max_race", RACE_MAX);
+    finish(c, &sb);
+}
+
+static void op_status(conn *c, const proto_request *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, 1, r->id, "status");
+    proto_pack_cstr(&pk, "status");
+    metrics_pack_status(&pk, c->w->tbl, shm_now_ms(), c->w->index);
+    finish(c, &sb);
+}
+
+static void op_hosts(conn *c, const proto_request *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, 1, r->id, "hosts");
+    proto_pack_cstr(&pk, "hosts");
+    metrics_pack_hosts(&pk, c->w->tbl, shm_now_ms());
+    finish(c, &sb);
+}
+
+static void pack_rate(msgpack_packer *pk, const char *k, int permille)
+{
+    proto_pack_cstr(pk, k);
+    if (permille < 0)
+        msgpack_pack_nil(pk);
+    else
+        msgpack_pack_double(pk, permille / 1000.0);
+}
+
+static void op_proxies(conn *c, const proto_request *r)
+{
+    shm_table *t = c->w->tbl;
+    uint64_t now = shm_now_ms();
+    uint32_t np = atomic_load_explicit(&t->hdr->n_proxies, memory_order_acquire);
+    uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
+    uint32_t only = SHM_NONE;
+    if (r->host.n) {
+        char name[SHM_HOST_NAME_MAX];
+        snprintf(name, sizeof name, "%.*s", (int)(r->host.n < SHM_HOST_NAME_MAX - 1 ? r->host.n : SHM_HOST_NAME_MAX - 1),
+                 r->host.p);
+        only = reg_host_find(t, name);
+        if (only == SHM_NONE) {
+            conn_send_error(c, r->id, "proxies", SC_BAD_REQUEST, "unknown host '%s'", name);
+            return;
+        }
+    }
+    uint32_t from = r->offset < np ? r->offset : np;
+    uint32_t n = np - from < r->limit ? np - from : r->limit;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, 2, r->id, "proxies");
+    proto_kv_u64(&pk, "total", np);
+    proto_pack_cstr(&pk, "proxies");
+    msgpack_pack_array(&pk, n);
+    static const char *const ST[] = {"unknown", "active", "dead"};
+    for (uint32_t p = from; p < from + n; p++) {
+        const shm_proxy *px = &t->proxies[p];
+        char url[600];
+        paddr_format_redacted(&px->addr, url, sizeof url);
+        msgpack_pack_map(&pk, 6);
+        proto_kv_str(&pk, "url", url);
+        uint32_t st = atomic_load(&px->state);
+        proto_kv_str(&pk, "state", ST[st < 3 ? st : 0]);
+        proto_kv_u64(&pk, "success", atomic_load(&px->success));
+        proto_kv_u64(&pk, "fail", atomic_load(&px->fail));
+        pack_rate(&pk, "rate", health_proxy_rate_permille(px));
+        proto_pack_cstr(&pk, "hosts");
+        uint32_t hn = only == SHM_NONE ? nh : 1;
+        msgpack_pack_array(&pk, hn);
+        for (uint32_t i = 0; i < hn; i++) {
+            uint32_t h = only == SHM_NONE ? i : only;
+            const shm_cell *cl = shm_cell_at(t, p, h);
+            msgpack_pack_map(&pk, 8);
+            proto_kv_str(&pk, "host", t->hosts[h].name);
+            proto_kv_u64(&pk, "success", atomic_load(&cl->success));
+            proto_kv_u64(&pk, "fail", atomic_load(&cl->fail));
+            pack_rate(&pk, "window_rate", health_cell_rate_permille(cl));
+            proto_kv_u64(&pk, "latency_ms", atomic_load(&cl->ewma_latency_ms));
+            proto_kv_u64(&pk, "consec_fails", atomic_load(&cl->consec_fails));
+            uint64_t until = atomic_load(&cl->cooldown_until_ms);
+            proto_kv_u64(&pk, "cooldown_ms", until > now ? until - now : 0);
+            proto_kv_bool(&pk, "dead", atomic_load(&cl->dead) != 0);
+        }
+    }
+    finish(c, &sb);
+}
+
+void ops_handle(conn *c, const proto_request *r)
+{
+    switch (r->op) {
+    case OP_HELLO: op_hello(c, r); break;
+    case OP_SUBMIT: task_submit(c, r); break;
+    case OP_CANCEL: task_cancel_id(c, r->id); break;
+    case OP_STATUS: op_status(c, r); break;
+    case OP_PROXIES: op_proxies(c, r); break;
+    case OP_HOSTS: op_hosts(c, r); break;
+    case OP_UNKNOWN: conn_send_error(c, r->id, "error", SC_BAD_REQUEST, "unknown op"); break;
+    }
+}

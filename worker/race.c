@@ -1,0 +1,384 @@
+/*
+ * Races through libcurl's multi interface, driven by libev (PITFALLS: multi + libev).
+ * Each attempt is one easy handle through one proxy whose rate-limit word we hold. The first
+ * attempt of a task that the classifier calls Success completes it; the others are removed at
+ * once and recorded as cancelled, never as failures.
+ *
+ * Rate limit at the target: an attempt releases its word with the time its request actually
+ * left (start + CURLINFO_PRETRANSFER_TIME, i.e. after the SOCKS and TLS handshakes) plus the
+ * host's interval and the configured margin. An attempt that never sent its request frees the
+ * pair at once: the target never saw it.
+ */
+#include "worker/task.h"
+
+#include "shm/health.h"
+#include "shm/proxy_addr.h"
+#include "shm/ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ev_io io;
+    worker_ctx *w;
+} sock_watch;
+
+static void check_done(worker_ctx *w);
+
+static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    sock_watch *sw = (sock_watch *)io;
+    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(sw->w->multi, io->fd, action, &running);
+    check_done(sw->w);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    worker_ctx *w = tw->data;
+    int running;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(w);
+}
+
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
+{
+    worker_ctx *w = userp;
+    sock_watch *sw = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        /* stop now: libcurl closes the fd right after, and the number may be reused */
+        if (sw) {
+            ev_io_stop(w->loop, &sw->io);
+            free(sw);
+            curl_multi_assign(w->multi, s, NULL);
+        }
+        return 0;
+    }
+    int ev = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    if (!sw) {
+        sw = calloc(1, sizeof *sw);
+        if (!sw)
+            return 0; /* the transfer will time out; -1 would fail every transfer */
+        sw->w = w;
+        ev_init(&sw->io, io_cb);
+        curl_multi_assign(w->multi, s, sw);
+    } else {
+        ev_io_stop(w->loop, &sw->io);
+    }
+    ev_io_set(&sw->io, s, ev);
+    ev_io_start(w->loop, &sw->io);
+    return 0;
+}
+
+static int timerfn_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    worker_ctx *w = userp;
+    /* only (re)arm: never call libcurl from here */
+    ev_timer_stop(w->loop, &w->curl_timer);
+    if (timeout_ms >= 0) {
+        ev_timer_set(&w->curl_timer, timeout_ms / 1000.0, 0.);
+        ev_timer_start(w->loop, &w->curl_timer);
+    }
+    return 0;
+}
+
+int race_init(worker_ctx *w)
+{
+    w->multi = curl_multi_init();
+    if (!w->multi)
+        return -1;
+    ev_init(&w->curl_timer, timer_cb);
+    w->curl_timer.data = w;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    return 0;
+}
+
+void race_cleanup(worker_ctx *w)
+{
+    if (w->multi)
+        curl_multi_cleanup(w->multi); /* may call socket_cb with REMOVE: w is still valid */
+    w->multi = NULL;
+    ev_timer_stop(w->loop, &w->curl_timer);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    attempt *a = ud;
+    size_t n = size * nmemb;
+    size_t max = a->t->conn->w->cfg->max_response_body;
+    if (a->len + n > max) {
+        a->too_large = 1;
+        return 0; /* aborts with CURLE_WRITE_ERROR */
+    }
+    if (a->len + n > a->cap) {
+        size_t nc = a->cap ? a->cap : 4096;
+        while (nc < a->len + n)
+            nc *= 2;
+        if (nc > max)
+            nc = max;
+        char *nb = realloc(a->body, nc);
+        if (!nb)
+            return 0;
+        a->body = nb;
+        a->cap = nc;
+    }
+    memcpy(a->body + a->len, ptr, n);
+    a->len += n;
+    return n;
+}
+
+#define HDR_MAX 65536
+
+static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    attempt *a = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+        a->hlen = 0; /* a new response (after 1xx): keep only the final one */
+    if (a->hlen + n > HDR_MAX)
+        return n; /* drop headers past the cap rather than fail the transfer */
+    if (a->hlen + n > a->hcap) {
+        size_t nc = a->hcap ? a->hcap * 2 : 1024;
+        while (nc < a->hlen + n)
+            nc *= 2;
+        char *nb = realloc(a->hdrs, nc);
+        if (!nb)
+            return n;
+        a->hdrs = nb;
+        a->hcap = nc;
+    }
+    memcpy(a->hdrs + a->hlen, ptr, n);
+    a->hlen += n;
+    return n;
+}
+
+static const char *curl_scheme(const worker_ctx *w, uint8_t s)
+{
+    switch ((shm_scheme)s) {
+    case PROXY_SOCKS5: return w->cfg->remote_dns ? "socks5h" : "socks5";
+    case PROXY_SOCKS5H: return "socks5h";
+    case PROXY_SOCKS4: return w->cfg->remote_dns ? "socks4a" : "socks4";
+    case PROXY_SOCKS4A: return "socks4a";
+    case PROXY_HTTP: return "http";
+    }
+    return "socks5h";
+}
+
+static uint32_t interval_of(const worker_ctx *w, const host_rt *h)
+{
+    return h->cfg->interval_ms + w->cfg->rate_limit_margin_ms;
+}
+
+static void free_attempt(attempt *a)
+{
+    free(a->body);
+    free(a->hdrs);
+    free(a);
+}
+
+/* Detaches a from its task and libcurl; releases the rate-limit word. */
+static void detach(attempt *a)
+{
+    task *t = a->t;
+    worker_ctx *w = t->conn->w;
+    curl_off_t pre = 0;
+    curl_easy_getinfo(a->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_multi_remove_handle(w->multi, a->easy);
+    curl_easy_cleanup(a->easy);
+    a->easy = NULL;
+    /* round up: the target must never see the next request early */
+    uint64_t sent = pre > 0 ? a->start_ms + (uint64_t)(pre + 999) / 1000 : 0;
+    shm_cell *cell = shm_cell_at(w->tbl, a->proxy, t->host->idx);
+    if (!rl_release(&cell->rl, w->index, sent, interval_of(w, t->host)))
+        LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, t->host->name);
+    for (uint32_t i = 0; i < t->n_running; i++)
+        if (t->att[i] == a) {
+            t->att[i] = t->att[--t->n_running];
+            break;
+        }
+    w->inflight--;
+    atomic_fetch_sub(&w->tbl->hdr->c.inflight, 1);
+}
+
+int race_start(task *t, uint32_t proxy)
+{
+    worker_ctx *w = t->conn->w;
+    host_rt *h = t->host;
+    shm_table *tbl = w->tbl;
+    attempt *a = calloc(1, sizeof *a);
+    CURL *e = a ? curl_easy_init() : NULL;
+    if (!e) {
+        free(a);
+        rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);
+        return -1;
+    }
+    a->t = t;
+    a->easy = e;
+    a->proxy = proxy;
+    const shm_proxy_addr *pa = &tbl->proxies[proxy].addr;
+    char purl[SHM_ADDR_HOST_MAX + 32];
+    int v6 = strchr(pa->host, ':') != NULL;
+    snprintf(purl, sizeof purl, "%s://%s%s%s:%u", curl_scheme(w, pa->scheme), v6 ? "[" : "", pa->host, v6 ? "]" : "",
+             pa->port);
+    curl_easy_setopt(e, CURLOPT_URL, t->url);
+    curl_easy_setopt(e, CURLOPT_PROXY, purl);
+    if (pa->user[0]) {
+        curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pa->user);
+        curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, pa->pass);
+    }
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    uint64_t now = shm_now_ms();
+    uint64_t total = h->cfg->request_timeout_ms;
+    if (t->deadline_ms && t->deadline_ms > now && t->deadline_ms - now < total)
+        total = t->deadline_ms - now;
+    if (total < 1)
+        total = 1;
+    long ctmo = (long)(h->cfg->connect_timeout_ms < total ? h->cfg->connect_timeout_ms : total);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ctmo);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, w->cfg->user_agent);
+    if (t->headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    if (strcmp(t->method, "GET") != 0) {
+        if (strcmp(t->method, "HEAD") == 0)
+            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        else
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+    }
+    if (t->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+        if (strcmp(t->method, "GET") == 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
+    }
+    a->start_ms = now;
+    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        free_attempt(a);
+        rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);
+        return -1;
+    }
+    t->att[t->n_running++] = a;
+    w->inflight++;
+    atomic_fetch_add(&tbl->hdr->c.inflight, 1);
+    atomic_fetch_add(&tbl->hdr->c.attempts, 1);
+    return 0;
+}
+
+void race_abort_all(task *t)
+{
+    worker_ctx *w = t->conn->w;
+    while (t->n_running) {
+        attempt *a = t->att[0];
+        detach(a);
+        atomic_fetch_add(&w->tbl->hdr->c.attempts_cancelled, 1);
+        free_attempt(a);
+    }
+}
+
+/* Who is charged for a transport error. */
+static health_outcome transport_outcome(CURL *e, CURLcode rc)
+{
+    if (rc == CURLE_PROXY) {
+        long px = 0;
+        curl_easy_getinfo(e, CURLINFO_PROXY_ERROR, &px);
+        /* the proxy worked and the target refused the connection: the target's fault */
+        if (px == CURLPX_REPLY_CONNECTION_REFUSED)
+            return OUTCOME_TARGET_ERROR;
+    }
+    return OUTCOME_PROXY_DOWN;
+}
+
+static void describe_transport(attempt *a, CURLcode rc, char *buf, size_t cap)
+{
+    if (rc == CURLE_PROXY) {
+        long px = 0;
+        curl_easy_getinfo(a->easy, CURLINFO_PROXY_ERROR, &px);
+        snprintf(buf, cap, "proxy: %s (CURLPX %ld)", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
+    } else {
+        snprintf(buf, cap, "proxy: %s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
+    }
+}
+
+static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
+{
+    task *t = a->t;
+    host_rt *h = t->host;
+    shm_table *tbl = w->tbl;
+    uint64_t now = shm_now_ms();
+    uint32_t latency = (uint32_t)(now - a->start_ms);
+    long status = 0;
+    health_outcome o;
+    char err[160] = "";
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
+        o = cls_classify(&h->cls, status, a->body, a->len);
+        if (o != OUTCOME_SUCCESS)
+            snprintf(err, sizeof err, "http %ld%s", status,
+                     o == OUTCOME_BLOCKED && status >= 200 && status < 300 ? " (blocked by body rule)" : "");
+    } else if (a->too_large) {
+        o = OUTCOME_CANCELLED; /* the proxy delivered; the response is just too big for us */
+    } else {
+        o = transport_outcome(a->easy, rc);
+        describe_transport(a, rc, err, sizeof err);
+    }
+    health_params hp;
+    worker_health_params(w, h, &hp);
+    int flags = health_record(tbl, a->proxy, h->idx, o, latency, now, &hp, (uint32_t)worker_rand(w));
+    if (flags & (HEALTH_COOLDOWN_STARTED | HEALTH_CELL_EVICTED | HEALTH_PROXY_EVICTED)) {
+        char pu[600];
+        paddr_format_redacted(&tbl->proxies[a->proxy].addr, pu, sizeof pu);
+        LOGD(&w->log, "proxy %s host %s: %s%s%s (%s)", pu, h->name,
+             flags & HEALTH_COOLDOWN_STARTED ? "cooldown " : "", flags & HEALTH_CELL_EVICTED ? "dead-for-host " : "",
+             flags & HEALTH_PROXY_EVICTED ? "dead " : "", err);
+    }
+    detach(a);
+    if (o == OUTCOME_SUCCESS) {
+        task_finish_success(t, a, status, latency); /* also cancels the losers */
+        free_attempt(a);
+        return;
+    }
+    atomic_fetch_add(&tbl->hdr->c.attempts_failed, 1);
+    if (a->too_large) {
+        free_attempt(a);
+        snprintf(t->last_error, sizeof t->last_error, "response exceeds max_response_body %u", w->cfg->max_response_body);
+        task_finish_error(t, SC_TOO_LARGE, "response exceeds max_response_body (%u bytes)", w->cfg->max_response_body);
+        return;
+    }
+    free_attempt(a);
+    snprintf(t->last_error, sizeof t->last_error, "%s", err);
+    if (t->n_running == 0)
+        task_round_failed(t);
+    worker_need_dispatch(w);
+}
+
+static void check_done(worker_ctx *w)
+{
+    CURLMsg *m;
+    int left;
+    /* removing a handle also drops its queued message, so removing race losers between reads
+     * is safe; we never remove from inside a libcurl callback */
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        attempt *a = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&a);
+        if (a)
+            attempt_done(w, a, rc);
+    }
+}

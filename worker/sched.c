@@ -1,0 +1,196 @@
+/*
+ * The scheduler: per-host FIFO queues and the dispatch pass that turns queued tasks into
+ * races. It runs from an ev_prepare watcher, at most once per loop iteration and only when
+ * something changed (a task queued, an attempt ended, a timer fired), so an idle worker does
+ * nothing at all.
+ *
+ * When a host has queued tasks but no slot can be claimed now, its queue waits on one timer
+ * (the host's "delayed" state) set to the earliest time a rate-limited slot frees, as the
+ * selection scan reports it; libev's timer heap orders these waits. Slots held by an attempt
+ * in another worker have no known end, so then we look again after HELD_POLL_MS; our own
+ * attempts ending wake the scheduler directly.
+ *
+ * Hosts take turns, one task per host per pass, so a host whose proxies are all cooling or
+ * dead never holds up another: its queue just waits on its own timer.
+ */
+#include "worker/task.h"
+
+#include "shm/select.h"
+
+#include <stdlib.h>
+
+#define HELD_POLL_MS 20
+#define NO_PROXY_POLL_MS 500
+#define CIRCUIT_POLL_MS 250
+
+void sched_enqueue(task *t)
+{
+    host_rt *h = t->host;
+    t->state = TASK_QUEUED;
+    t->qnext = NULL;
+    if (h->tail)
+        h->tail->qnext = t;
+    else
+        h->head = t;
+    h->tail = t;
+    h->queued++;
+    if (!h->active) {
+        h->active = 1;
+        h->next_active = h->w->active;
+        h->w->active = h;
+    }
+    worker_need_dispatch(h->w);
+}
+
+void sched_unlink(task *t)
+{
+    host_rt *h = t->host;
+    task *prev = NULL;
+    for (task *q = h->head; q; prev = q, q = q->qnext) {
+        if (q != t)
+            continue;
+        if (prev)
+            prev->qnext = q->qnext;
+        else
+            h->head = q->qnext;
+        if (h->tail == q)
+            h->tail = prev;
+        h->queued--;
+        break;
+    }
+    t->qnext = NULL;
+    t->state = TASK_RUNNING; /* no longer queued; the caller decides what it is now */
+}
+
+static task *pop(host_rt *h)
+{
+    task *t = h->head;
+    h->head = t->qnext;
+    if (!h->head)
+        h->tail = NULL;
+    h->queued--;
+    t->qnext = NULL;
+    return t;
+}
+
+static void wait_until(host_rt *h, uint64_t now, uint64_t at)
+{
+    if (h->waiting)
+        return;
+    double delay = at > now ? (double)(at - now) / 1000.0 : 0.001;
+    ev_timer_set(&h->wake, delay, 0.);
+    ev_timer_start(h->w->loop, &h->wake);
+    h->waiting = 1;
+}
+
+static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
+{
+    if (t->race_width)
+        return t->race_width;
+    return h->cfg->race_width;
+}
+
+/* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
+ * pass must stop (global in-flight cap). */
+static int dispatch_one(worker_ctx *w, host_rt *h)
+{
+    shm_table *tbl = w->tbl;
+    shm_host *hs = &tbl->hosts[h->idx];
+    shm_counters *c = &tbl->hdr->c;
+    uint64_t now = shm_now_ms();
+    uint32_t circuit = atomic_load(&hs->circuit);
+    if (circuit == CIRCUIT_OPEN) {
+        wait_until(h, now, now + CIRCUIT_POLL_MS);
+        return 0;
+    }
+    int64_t inflight = atomic_load(&c->inflight);
+    if (inflight >= (int64_t)w->cfg->max_inflight) {
+        atomic_fetch_add(&c->skip_inflight, 1);
+        wait_until(h, now, now + HELD_POLL_MS);
+        return -1;
+    }
+    int probe = 0;
+    if (circuit == CIRCUIT_HALF_OPEN) {
+        uint32_t one = 1;
+        if (!atomic_compare_exchange_strong(&hs->probe_token, &one, 0)) {
+            wait_until(h, now, now + CIRCUIT_POLL_MS);
+            return 0;
+        }
+        probe = 1;
+    }
+    task *t = h->head;
+    uint32_t k = race_width_for(w, h, t);
+    uint64_t room = (uint64_t)((int64_t)w->cfg->max_inflight - inflight);
+    if (k > room)
+        k = (uint32_t)room;
+    if (k > RACE_MAX)
+        k = RACE_MAX;
+    uint32_t picked[RACE_MAX];
+    select_stats st;
+    uint32_t n = select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
+    atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
+    atomic_fetch_add(&c->skip_cooldown, st.skip_cooldown);
+    if (n == 0) {
+        if (probe)
+            atomic_store(&hs->probe_token, 1u);
+        if (st.eligible == 0) {
+            /* nothing healthy: tell the master (it may open the circuit) and look again later */
+            atomic_fetch_add(&c->zero_avail, 1);
+            atomic_fetch_add(&hs->zero_avail, 1);
+            atomic_store(&hs->last_zero_avail_ms, now);
+            wait_until(h, now, now + NO_PROXY_POLL_MS);
+        } else {
+            atomic_fetch_add(&c->delayed, 1);
+            uint64_t at = st.next_free_ms == UINT64_MAX ? now + HELD_POLL_MS : st.next_free_ms;
+            wait_until(h, now, at);
+        }
+        return 0;
+    }
+    pop(h);
+    t->state = TASK_RUNNING;
+    t->rounds++;
+    t->race = 0;
+    t->probe = probe;
+    atomic_fetch_add(&c->dispatches, 1);
+    for (uint32_t i = 0; i < n; i++) {
+        if (race_start(t, picked[i]) == 0)
+            t->race++;
+    }
+    if (t->n_running == 0) {
+        snprintf(t->last_error, sizeof t->last_error, "internal: could not start any attempt");
+        task_finish_error(t, SC_INTERNAL, "could not start any attempt");
+    }
+    return 1;
+}
+
+void sched_dispatch(worker_ctx *w)
+{
+    w->dispatch_needed = 0;
+    int progress = 1;
+    while (progress) {
+        progress = 0;
+        host_rt **pp = &w->active;
+        while (*pp) {
+            host_rt *h = *pp;
+            if (!h->head) {
+                *pp = h->next_active; /* drained: leave the active list */
+                h->active = 0;
+                h->next_active = NULL;
+                continue;
+            }
+            if (!h->waiting) {
+                int r = dispatch_one(w, h);
+                if (r < 0)
+                    return;
+                progress |= r;
+            }
+            pp = &h->next_active;
+        }
+    }
+}
+
+void sched_host_free(host_rt *h)
+{
+    ev_timer_stop(h->w->loop, &h->wake);
+    free(h);
+}

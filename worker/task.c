@@ -1,0 +1,372 @@
+/*
+ * A task's life on this worker (DESIGN §4): validate, admit against the global pool, queue on
+ * its host, race, and end with exactly one reply: a response, or an error with the last
+ * failure. The pool counter is global (shared table) so capacity holds across workers.
+ */
+#include "worker/metrics.h"
+#include "worker/task.h"
+
+#include "shm/proxy_addr.h"
+#include "shm/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void unlink_conn(task *t)
+{
+    conn *c = t->conn;
+    if (t->cprev)
+        t->cprev->cnext = t->cnext;
+    else
+        c->tasks = t->cnext;
+    if (t->cnext)
+        t->cnext->cprev = t->cprev;
+    c->n_tasks--;
+}
+
+void task_free(task *t)
+{
+    worker_ctx *w = t->conn->w;
+    ev_timer_stop(w->loop, &t->deadline_w);
+    unlink_conn(t);
+    if (t->state == TASK_QUEUED)
+        sched_unlink(t);
+    free(t->url);
+    free(t->body);
+    curl_slist_free_all(t->headers);
+    atomic_fetch_sub(&w->tbl->hdr->c.pending, 1);
+    w->n_tasks--;
+    free(t);
+}
+
+static void release_probe(task *t, int success)
+{
+    if (!t->probe)
+        return;
+    t->probe = 0;
+    shm_host *hs = &t->conn->w->tbl->hosts[t->host->idx];
+    atomic_store(&hs->last_probe_result, success ? 1u : 2u);
+}
+
+void task_finish_error(task *t, sc_err e, const char *fmt, ...)
+{
+    worker_ctx *w = t->conn->w;
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    race_abort_all(t);
+    release_probe(t, 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 8);
+    proto_kv_u64(&pk, "id", t->id);
+    proto_kv_str(&pk, "op", "submit");
+    proto_kv_bool(&pk, "ok", 0);
+    proto_kv_str(&pk, "error", sc_err_code(e));
+    proto_kv_str(&pk, "message", msg);
+    proto_kv_str(&pk, "host", t->host->name);
+    proto_kv_u64(&pk, "attempts", t->rounds);
+    proto_kv_str(&pk, "last_error", t->last_error);
+    conn_send(t->conn, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    shm_counters *c = &w->tbl->hdr->c;
+    uint64_t now = shm_now_ms();
+    if (e == SC_CANCELLED) {
+        atomic_fetch_add(&c->cancelled_tasks, 1);
+    } else {
+        atomic_fetch_add(&c->failed, 1);
+        tp_record(w->tbl, now, 0);
+    }
+    LOGD(&w->log, "task failed host=%s id=%llu error=%s attempts=%u last=\"%s\"", t->host->name,
+         (unsigned long long)t->id, sc_err_code(e), t->rounds, t->last_error);
+    task_free(t);
+    worker_need_dispatch(w);
+}
+
+/* Splits the raw header block of the final response into [name, value] pairs. */
+static void pack_headers(msgpack_packer *pk, const attempt *a)
+{
+    uint32_t n = 0;
+    const char *p = a->hdrs, *end = a->hdrs ? a->hdrs + a->hlen : NULL;
+    for (const char *q = p; q && q < end; q++)
+        if (*q == '\n')
+            n++;
+    /* first line is the status line; count lines with a colon */
+    uint32_t pairs = 0;
+    const char *line = p;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (i > 0 && memchr(line, ':', (size_t)(nl - line)))
+            pairs++;
+        line = nl + 1;
+    }
+    msgpack_pack_array(pk, pairs);
+    line = p;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *colon = memchr(line, ':', (size_t)(nl - line));
+        if (i > 0 && colon) {
+            const char *v = colon + 1, *ve = nl;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+                ve--;
+            msgpack_pack_array(pk, 2);
+            proto_pack_strn(pk, line, (size_t)(colon - line));
+            proto_pack_strn(pk, v, (size_t)(ve - v));
+        }
+        line = nl + 1;
+    }
+}
+
+void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
+{
+    worker_ctx *w = t->conn->w;
+    shm_table *tbl = w->tbl;
+    uint64_t now = shm_now_ms();
+    uint32_t elapsed = (uint32_t)(now - t->submitted_ms);
+    char purl[600];
+    paddr_format_redacted(&tbl->proxies[a->proxy].addr, purl, sizeof purl);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 11);
+    proto_kv_u64(&pk, "id", t->id);
+    proto_kv_str(&pk, "op", "submit");
+    proto_kv_bool(&pk, "ok", 1);
+    proto_kv_u64(&pk, "status", (uint64_t)status);
+    proto_pack_cstr(&pk, "headers");
+    pack_headers(&pk, a);
+    proto_kv_bin(&pk, "body", a->body ? a->body : "", a->len);
+    proto_kv_str(&pk, "proxy", purl);
+    proto_kv_u64(&pk, "attempts", t->rounds);
+    proto_kv_u64(&pk, "race", t->race);
+    proto_kv_u64(&pk, "latency_ms", latency_ms);
+    proto_kv_u64(&pk, "elapsed_ms", elapsed);
+    conn_send(t->conn, &sb);
+    msgpack_sbuffer_destroy(&sb);
+    shm_counters *c = &tbl->hdr->c;
+    atomic_fetch_add(&c->completed, 1);
+    atomic_fetch_add(&c->latency_sum_ms, elapsed);
+    atomic_fetch_add(&c->latency_n, 1);
+    tp_record(tbl, now, 1);
+    LOGD(&w->log, "task done host=%s id=%llu race=%u winner=%s latency=%ums attempt %u/%u", t->host->name,
+         (unsigned long long)t->id, t->race, purl, latency_ms, t->rounds, t->max_attempts);
+    release_probe(t, 1);
+    race_abort_all(t); /* the losers: cancelled, not failed */
+    task_free(t);
+    worker_need_dispatch(w);
+}
+
+void task_round_failed(task *t)
+{
+    worker_ctx *w = t->conn->w;
+    release_probe(t, 0);
+    uint64_t now = shm_now_ms();
+    if (t->max_attempts && t->rounds >= t->max_attempts) {
+        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u attempts failed", t->rounds);
+        return;
+    }
+    if (t->deadline_ms && now >= t->deadline_ms) {
+        task_finish_error(t, SC_TIMEOUT, "deadline passed after %u attempts", t->rounds);
+        return;
+    }
+    atomic_fetch_add(&w->tbl->hdr->c.requeued, 1);
+    LOGD(&w->log, "task requeued host=%s id=%llu round %u failed: %s", t->host->name, (unsigned long long)t->id,
+         t->rounds, t->last_error);
+    sched_enqueue(t); /* the tail: other tasks go first */
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    task *t = tw->data;
+    task_finish_error(t, SC_TIMEOUT, "deadline of %llu ms passed after %u attempts",
+                      (unsigned long long)(t->deadline_ms - t->submitted_ms), t->rounds);
+}
+
+static task *find_task(conn *c, uint64_t id)
+{
+    for (task *t = c->tasks; t; t = t->cnext)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+void task_cancel_id(conn *c, uint64_t id)
+{
+    task *t = find_task(c, id);
+    if (t)
+        task_finish_error(t, SC_CANCELLED, "cancelled by the client");
+}
+
+/* Host key "host[:port]" from a URL, lowercase; port only when the URL gives one. */
+static int url_host_key(const char *url, char *key, size_t cap, char *err, size_t errcap)
+{
+    CURLU *u = curl_url();
+    if (!u) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (uc != CURLUE_OK) {
+        snprintf(err, errcap, "bad url: %s", curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        snprintf(err, errcap, "url scheme must be http or https");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+        snprintf(err, errcap, "url has no host");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+        port = NULL;
+    int n = snprintf(key, cap, "%s%s%s", host, port ? ":" : "", port ? port : "");
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, errcap, "url host too long");
+        goto out;
+    }
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+void task_submit(conn *c, const proto_request *r)
+{
+    worker_ctx *w = c->w;
+    shm_table *tbl = w->tbl;
+    char err[256], key[SHM_HOST_NAME_MAX];
+    if (w->stopping || atomic_load(&tbl->hdr->shutting_down)) {
+        conn_send_error(c, r->id, "submit", SC_SHUTTING_DOWN, "the daemon is shutting down");
+        return;
+    }
+    if (r->url.n > w->cfg->max_url) {
+        conn_send_error(c, r->id, "submit", SC_TOO_LARGE, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
+        return;
+    }
+    if (r->body.n > w->cfg->max_request_body) {
+        conn_send_error(c, r->id, "submit", SC_TOO_LARGE, "body of %u bytes exceeds max_request_body %u", r->body.n,
+                        w->cfg->max_request_body);
+        return;
+    }
+    if (memchr(r->url.p, '\0', r->url.n)) {
+        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "url contains a NUL byte");
+        return;
+    }
+    char *url = strndup(r->url.p, r->url.n);
+    if (!url) {
+        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
+        return;
+    }
+    if (url_host_key(url, key, sizeof key, err, sizeof err)) {
+        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "%s", err);
+        free(url);
+        return;
+    }
+    if (find_task(c, r->id)) {
+        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "id %llu is already a live task on this connection",
+                        (unsigned long long)r->id);
+        free(url);
+        return;
+    }
+    uint32_t hidx;
+    int rc = reg_host_get(tbl, key, &hidx);
+    if (rc < 0) {
+        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "cannot register host '%s': %s", key,
+                        rc == -ENOSPC ? "host table full (raise max_hosts)" : "bad host name");
+        free(url);
+        return;
+    }
+    host_rt *h = worker_host(w, hidx, key);
+    if (!h) {
+        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
+        free(url);
+        return;
+    }
+    if (atomic_load(&tbl->hosts[hidx].circuit) == CIRCUIT_OPEN) {
+        conn_send_error(c, r->id, "submit", SC_CIRCUIT_OPEN, "circuit open for host '%s': no proxy can serve it now", key);
+        free(url);
+        return;
+    }
+    if (atomic_fetch_add(&tbl->hdr->c.pending, 1) >= (int64_t)w->cfg->pool_capacity) {
+        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
+        conn_send_error(c, r->id, "submit", SC_POOL_FULL, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
+        free(url);
+        return;
+    }
+    task *t = calloc(1, sizeof *t);
+    if (!t) {
+        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
+        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
+        free(url);
+        return;
+    }
+    t->id = r->id;
+    t->conn = c;
+    t->host = h;
+    t->url = url;
+    snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
+    int bad = 0;
+    for (uint32_t i = 0; i < r->n_headers && !bad; i++) {
+        char line[8192];
+        int n = snprintf(line, sizeof line, "%.*s: %.*s", (int)r->hname[i].n, r->hname[i].p, (int)r->hval[i].n,
+                         r->hval[i].p);
+        struct curl_slist *nl = n > 0 && (size_t)n < sizeof line ? curl_slist_append(t->headers, line) : NULL;
+        if (!nl)
+            bad = 1;
+        else
+            t->headers = nl;
+    }
+    if (r->body.n) {
+        t->body = malloc(r->body.n);
+        if (t->body)
+            memcpy(t->body, r->body.p, r->body.n);
+        else
+            bad = 1;
+        t->body_len = r->body.n;
+    }
+    t->cnext = c->tasks;
+    if (c->tasks)
+        c->tasks->cprev = t;
+    c->tasks = t;
+    c->n_tasks++;
+    w->n_tasks++;
+    t->state = TASK_QUEUED; /* sched_enqueue below; task_free unlinks only if queued */
+    t->submitted_ms = shm_now_ms();
+    t->max_attempts = r->has_max_attempts ? r->max_attempts : h->cfg->max_attempts;
+    t->race_width = r->has_race_width ? r->race_width : 0;
+    uint32_t tmo = r->has_timeout ? r->timeout_ms : h->cfg->task_timeout_ms;
+    ev_init(&t->deadline_w, deadline_cb);
+    t->deadline_w.data = t;
+    if (tmo) {
+        t->deadline_ms = t->submitted_ms + tmo;
+        ev_timer_set(&t->deadline_w, tmo / 1000.0, 0.);
+        ev_timer_start(w->loop, &t->deadline_w);
+    }
+    atomic_fetch_add(&tbl->hdr->c.submitted, 1);
+    t->state = TASK_RUNNING; /* not queued yet: sched_enqueue sets QUEUED */
+    if (bad) {
+        task_finish_error(t, SC_BAD_REQUEST, "a header line is too long or memory ran out");
+        return;
+    }
+    sched_enqueue(t);
+}

@@ -1,0 +1,80 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+#include "common/proto.h"
+#include "shm/registry.h"
+#include "worker/metrics.h"
+
+static void throughput_ring(void **s)
+{
+    (void)s;
+    shm_table t;
+    assert_int_equal(shm_create(&t, 16, 2), 0);
+    uint64_t base = 1000000000ULL; /* ms */
+    for (int i = 0; i < 5; i++)
+        tp_record(&t, base + 10, i < 3);   /* second S: 5 done, 3 ok */
+    for (int i = 0; i < 7; i++)
+        tp_record(&t, base + 1500, 1);     /* second S+1: 7 done */
+    tp_record(&t, base + 2100, 1);         /* S+2: still filling, not counted at S+2 */
+    uint64_t d, o;
+    tp_window(&t, base + 2100, 1, &d, &o);
+    assert_int_equal(d, 7);
+    assert_int_equal(o, 7);
+    tp_window(&t, base + 2100, 10, &d, &o);
+    assert_int_equal(d, 12);
+    assert_int_equal(o, 10);
+    /* a slot reused 128 s later starts from zero, not from the old count */
+    tp_record(&t, base + 10 + 128000, 1);
+    tp_window(&t, base + 1000 + 128000, 1, &d, &o);
+    assert_int_equal(d, 1);
+    shm_destroy(&t);
+}
+
+static void status_snapshot_packs(void **s)
+{
+    (void)s;
+    shm_table t;
+    assert_int_equal(shm_create(&t, 16, 2), 0);
+    shm_proxy_addr a;
+    memset(&a, 0, sizeof a);
+    strcpy(a.host, "127.0.0.1");
+    a.port = 1080;
+    uint32_t pi, hi;
+    assert_true(reg_proxy_add(&t, &a, 1, 0, 1, &pi) >= 0);
+    assert_int_equal(reg_host_get(&t, "example.com", &hi), 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    metrics_pack_status(&pk, &t, shm_now_ms(), 1);
+    /* the map must be complete: exactly one message, and its keys findable */
+    assert_int_equal(proto_frame_scan((const uint8_t *)sb.data, sb.size, 1 << 20), (long)sb.size);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *px = proto_map_get(&u.data, "proxies");
+    uint64_t v;
+    assert_int_equal(proto_get_u64(px, "total", &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(proto_get_u64(px, "healthy", &v), 0);
+    assert_int_equal(v, 1);
+    const msgpack_object *hosts = proto_map_get(&u.data, "hosts");
+    assert_non_null(hosts);
+    assert_int_equal(hosts->via.array.size, 1);
+    proto_str name;
+    assert_int_equal(proto_get_str(&hosts->via.array.ptr[0], "name", &name), 0);
+    assert_memory_equal(name.p, "example.com", 11);
+    assert_non_null(proto_map_get(proto_map_get(&u.data, "stalls"), "zero_avail"));
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+    shm_destroy(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest t[] = {cmocka_unit_test(throughput_ring), cmocka_unit_test(status_snapshot_packs)};
+    return cmocka_run_group_tests(t, NULL, NULL);
+}

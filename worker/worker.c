@@ -1,0 +1,298 @@
+/*
+ * Worker process main: builds the context, runs the libev loop, handles SIGTERM (graceful
+ * stop with the grace period), SIGHUP (re-read the config the master already validated).
+ * A worker uses its own loop (ev_loop_new), never the default loop inherited from the master
+ * (PITFALLS: libev and fork), and dies with the master (PR_SET_PDEATHSIG).
+ */
+#include "worker/worker.h"
+#include "worker/task.h"
+
+#include "shm/registry.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t worker_rand(worker_ctx *w)
+{
+    /* xorshift64*: cheap, per process, good enough for jitter and tie-breaking */
+    uint64_t x = w->rnd;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->rnd = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+void worker_need_dispatch(worker_ctx *w)
+{
+    w->dispatch_needed = 1;
+}
+
+void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *out)
+{
+    *out = w->hp_default;
+    out->cooldown_fails = h->cfg->cooldown_consecutive_fails;
+    out->cooldown_base_ms = h->cfg->cooldown_base_ms;
+    out->cooldown_max_ms = h->cfg->cooldown_max_ms;
+    out->eviction_min_samples = h->cfg->eviction_min_samples;
+}
+
+static void host_wake_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    host_rt *h = tw->data;
+    h->waiting = 0;
+    worker_need_dispatch(h->w);
+}
+
+static int host_apply_cfg(worker_ctx *w, host_rt *h)
+{
+    h->cfg = cfg_host_for(w->cfg, h->name);
+    char err[256];
+    if (cls_compile(&h->cls, h->cfg, err, sizeof err)) {
+        LOGE(&w->log, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
+{
+    if (idx >= w->tbl->hdr->max_hosts)
+        return NULL;
+    if (w->hosts[idx])
+        return w->hosts[idx];
+    host_rt *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->idx = idx;
+    h->w = w;
+    snprintf(h->name, sizeof h->name, "%s", name);
+    if (host_apply_cfg(w, h)) {
+        free(h);
+        return NULL;
+    }
+    ev_init(&h->wake, host_wake_cb);
+    h->wake.data = h;
+    /* the registering process sets the interval the master needs to release dead workers'
+     * words; afterwards only the master changes it (on reload) */
+    shm_host *hs = &w->tbl->hosts[idx];
+    if (atomic_load(&hs->interval_ms) == 0)
+        atomic_store(&hs->interval_ms, h->cfg->interval_ms + w->cfg->rate_limit_margin_ms);
+    w->hosts[idx] = h;
+    return h;
+}
+
+static void apply_params(worker_ctx *w)
+{
+    health_params_default(&w->hp_default);
+    w->hp_default.window = w->cfg->health_window;
+    w->hp_default.cooldown_jitter_pct = w->cfg->cooldown_jitter_pct;
+    select_params_default(&w->sp);
+    w->sp.w_affinity = w->cfg->score_affinity;
+    w->sp.w_global = w->cfg->score_global;
+    w->sp.w_recency = w->cfg->score_recency;
+    w->sp.jitter = w->cfg->score_jitter * 1000; /* thousandths -> millionths */
+    w->log.level = (log_level)w->cfg->log_level;
+}
+
+static void reload(worker_ctx *w)
+{
+    scatter_config *nc = malloc(sizeof *nc);
+    char err[512];
+    if (!nc || cfg_load(nc, w->cfg->path, err, sizeof err)) {
+        LOGE(&w->log, "reload: %s; keeping the running config", nc ? err : "out of memory");
+        free(nc);
+        return;
+    }
+    /* settings fixed at start stay as they were; only reloadable ones change */
+    char fixed[512];
+    if (cfg_non_reloadable_changes(w->cfg, nc, fixed, sizeof fixed))
+        LOGW(&w->log, "reload: changes to %s need a restart; ignored", fixed);
+    nc->max_clients = w->cfg->max_clients;
+    nc->max_frame = w->cfg->max_frame;
+    nc->pool_capacity = w->cfg->pool_capacity;
+    memcpy(nc->socket_path, w->cfg->socket_path, sizeof nc->socket_path);
+    scatter_config *old = w->cfg;
+    w->cfg = nc;
+    for (uint32_t i = 0; i < w->tbl->hdr->max_hosts; i++)
+        if (w->hosts[i])
+            host_apply_cfg(w, w->hosts[i]);
+    apply_params(w);
+    free(old);
+    LOGI(&w->log, "config reloaded");
+    worker_need_dispatch(w);
+}
+
+static void begin_stop(worker_ctx *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = 1;
+    ev_io_stop(w->loop, &w->listen_w);
+    ev_io_stop(w->loop, &w->own_w);
+    if (w->own_fd >= 0) {
+        close(w->own_fd);
+        w->own_fd = -1;
+        unlink(w->own_path);
+    }
+    double grace = w->cfg->shutdown_grace_ms / 1000.0;
+    ev_timer_set(&w->stop_w, grace, 0.);
+    ev_timer_start(w->loop, &w->stop_w);
+    LOGI(&w->log, "stopping: %u tasks in flight, grace %.1f s", w->n_tasks, grace);
+}
+
+static void final_flush(worker_ctx *w)
+{
+    /* end whatever is left, then give clients a moment to read their last replies */
+    for (conn *c = w->conns; c; c = c->next)
+        while (c->tasks)
+            task_finish_error(c->tasks, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
+    for (conn *c = w->conns, *n; c; c = n) {
+        n = c->next;
+        conn_send(c, &(msgpack_sbuffer){0});
+        c->closing = 1;
+        ev_feed_event(w->loop, &c->wio, EV_WRITE);
+    }
+    ev_timer_stop(w->loop, &w->stop_w);
+    ev_timer_set(&w->stop_w, 1.0, 0.);
+    ev_timer_start(w->loop, &w->stop_w);
+    w->stop_deadline_ms = 1;
+}
+
+static void stop_timer_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    worker_ctx *w = tw->data;
+    if (w->stop_deadline_ms) {
+        ev_break(loop, EVBREAK_ALL); /* flush time is over */
+        return;
+    }
+    LOGW(&w->log, "grace period over: answering %u tasks shutting_down", w->n_tasks);
+    final_flush(w);
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
+{
+    worker_ctx *w = pw->data;
+    if (w->dispatch_needed && !w->stopping)
+        sched_dispatch(w);
+    else if (w->dispatch_needed && w->stopping)
+        sched_dispatch(w); /* in-flight tasks may still finish their races in the grace period */
+    if (w->stopping && w->n_tasks == 0) {
+        if (!w->stop_deadline_ms)
+            final_flush(w);
+        if (!w->conns)
+            ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
+{
+    worker_ctx *w = sw->data;
+    if (sw->signum == SIGHUP)
+        reload(w);
+    else
+        begin_stop(w);
+}
+
+static int open_own_socket(worker_ctx *w)
+{
+    snprintf(w->own_path, sizeof w->own_path, "%s.%u", w->cfg->socket_path, w->index);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(w->own_path) >= sizeof sa.sun_path) {
+        LOGE(&w->log, "worker socket path too long: %s", w->own_path);
+        return -1;
+    }
+    memcpy(sa.sun_path, w->own_path, strlen(w->own_path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    unlink(w->own_path); /* ours by name: a previous incarnation of this worker left it */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 512)) {
+        LOGE(&w->log, "worker socket %s: %s", w->own_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    chmod(w->own_path, w->cfg->socket_mode);
+    w->own_fd = fd;
+    return 0;
+}
+
+int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log)
+{
+    pid_t master = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        return 1; /* the master died between fork and prctl */
+    signal(SIGPIPE, SIG_IGN);
+    worker_ctx *w = calloc(1, sizeof *w);
+    if (!w)
+        return 1;
+    w->index = index;
+    w->cfg = cfg;
+    w->tbl = tbl;
+    w->listen_fd = listen_fd;
+    w->own_fd = -1;
+    char who[32];
+    snprintf(who, sizeof who, "worker %u", index);
+    log_init(&w->log, parent_log->level, parent_log->fd, who);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    w->rnd = ((uint64_t)ts.tv_nsec << 20) ^ ((uint64_t)getpid() << 1) ^ 0x9E3779B97F4A7C15ULL;
+    apply_params(w);
+    w->hosts = calloc(tbl->hdr->max_hosts, sizeof *w->hosts);
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    if (!w->hosts || !w->loop || race_init(w)) {
+        LOGE(&w->log, "cannot initialise (out of memory or libev/libcurl failure)");
+        return 1;
+    }
+    open_own_socket(w); /* without it clients still reach us through the shared socket */
+    ev_io_init(&w->listen_w, conn_accept_cb, listen_fd, EV_READ);
+    w->listen_w.data = w;
+    ev_io_start(w->loop, &w->listen_w);
+    if (w->own_fd >= 0) {
+        ev_io_init(&w->own_w, conn_accept_cb, w->own_fd, EV_READ);
+        w->own_w.data = w;
+        ev_io_start(w->loop, &w->own_w);
+    }
+    ev_prepare_init(&w->dispatch_w, prepare_cb);
+    w->dispatch_w.data = w;
+    ev_prepare_start(w->loop, &w->dispatch_w);
+    ev_init(&w->stop_w, stop_timer_cb);
+    w->stop_w.data = w;
+    ev_signal_init(&w->sigterm_w, signal_cb, SIGTERM);
+    ev_signal_init(&w->sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&w->sighup_w, signal_cb, SIGHUP);
+    w->sigterm_w.data = w->sigint_w.data = w->sighup_w.data = w;
+    ev_signal_start(w->loop, &w->sigterm_w);
+    ev_signal_start(w->loop, &w->sigint_w);
+    ev_signal_start(w->loop, &w->sighup_w);
+    LOGI(&w->log, "started (pid %d)", (int)getpid());
+
+    ev_run(w->loop, 0);
+
+    while (w->conns)
+        conn_close(w->conns);
+    race_cleanup(w);
+    for (uint32_t i = 0; i < tbl->hdr->max_hosts; i++)
+        if (w->hosts[i])
+            sched_host_free(w->hosts[i]);
+    free(w->hosts);
+    if (w->own_fd >= 0) {
+        close(w->own_fd);
+        unlink(w->own_path);
+    }
+    ev_loop_destroy(w->loop);
+    LOGI(&w->log, "stopped");
+    int rc = 0;
+    free(w->cfg == cfg ? NULL : w->cfg);
+    free(w);
+    return rc;
+}

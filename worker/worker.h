@@ -1,0 +1,84 @@
+/*
+ * A worker process: one libev loop that accepts clients, decodes their msgpack requests, owns
+ * the tasks they submit, schedules them over the shared table and races them through libcurl.
+ * Everything a worker owns hangs off worker_ctx; nothing is global.
+ */
+#ifndef SCATTER_WORKER_H
+#define SCATTER_WORKER_H
+
+#include <curl/curl.h>
+#include <ev.h>
+#include <msgpack.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "shm/health.h"
+#include "shm/select.h"
+#include "shm/table.h"
+#include "worker/classify.h"
+
+#define RACE_MAX 64
+
+struct conn;
+struct task;
+struct attempt;
+
+/* Per-host state of this worker: its settings, its ready queue, its wake-up timer. */
+typedef struct host_rt {
+    uint32_t idx;                 /* shm host index */
+    char name[SHM_HOST_NAME_MAX];
+    const cfg_host *cfg;          /* points into worker_ctx.cfg; refreshed on reload */
+    classifier cls;
+    struct task *head, *tail;     /* FIFO of tasks ready to dispatch */
+    uint32_t queued;
+    uint32_t running_tasks;
+    ev_timer wake;                /* the host's "delayed" wait: armed when no slot is free now */
+    int waiting;                  /* wake is armed */
+    struct host_rt *next_active;  /* list of hosts with queued tasks */
+    int active;
+    struct worker_ctx *w;
+} host_rt;
+
+typedef struct worker_ctx {
+    uint32_t index;               /* 1..n_workers: the rate-limit holder id */
+    struct ev_loop *loop;
+    logger log;
+    scatter_config *cfg;          /* owned; replaced on reload */
+    shm_table *tbl;
+    health_params hp_default;
+    select_params sp;
+    int listen_fd;                /* shared socket from the master */
+    int own_fd;                   /* this worker's own socket (<socket_path>.<index>) */
+    char own_path[CFG_STR_MAX + 16];
+    ev_io listen_w, own_w;
+    ev_prepare dispatch_w;        /* runs the scheduler once per loop iteration when needed */
+    ev_signal sigterm_w, sighup_w, sigint_w;
+    ev_timer stop_w;              /* grace period end */
+    ev_timer curl_timer;
+    CURLM *multi;
+    int dispatch_needed;
+    int stopping;                 /* no new work accepted */
+    uint64_t stop_deadline_ms;
+    host_rt **hosts;              /* by shm host index, allocated on first use */
+    host_rt *active;              /* hosts with queued tasks */
+    struct conn *conns;
+    uint32_t n_conns;
+    uint32_t n_tasks;             /* tasks owned by this worker */
+    uint32_t inflight;            /* attempts of this worker */
+    uint64_t rnd;                 /* xorshift state */
+    struct attempt **done_buf;    /* scratch for losers to remove after info_read */
+    uint32_t done_cap;
+} worker_ctx;
+
+/* Entry point after fork. Returns the exit status. */
+int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log);
+
+uint64_t worker_rand(worker_ctx *w);
+host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);
+void worker_need_dispatch(worker_ctx *w);
+/* Health parameters of a host (its cooldown/eviction overrides). */
+void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *out);
+
+#endif
