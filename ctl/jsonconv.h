@@ -1,0 +1,23 @@
+/*
+ * msgpack <-> JSON for scatterctl's --json output and its `raw` command.
+ * JSON has no binary type: bin values become base64 strings or are left out (callers choose).
+ */
+#ifndef SCATTER_CTL_JSONCONV_H
+#define SCATTER_CTL_JSONCONV_H
+
+#include <jansson.h>
+#include <msgpack.h>
+
+typedef enum { JC_BIN_BASE64, JC_BIN_OMIT } jc_bin_mode;
+
+/* New reference, never NULL unless out of memory. Non-string map keys are rendered as their
+ * JSON text; str values that are not valid UTF-8 get U+FFFD for each bad byte; ext becomes null. */
+json_t *jc_from_msgpack(const msgpack_object *o, jc_bin_mode bin);
+
+/* Packs a JSON value: integers stay integers (negative as int), reals as float64. 0 or -1. */
+int jc_to_msgpack(const json_t *j, msgpack_packer *pk);
+
+/* Base64 (RFC 4648, with padding) of n bytes into a new NUL-terminated string. */
+char *jc_base64(const void *data, size_t n);
+
+#endif

@@ -1,0 +1,251 @@
+/*
+ * scatterctl: command dispatch and the manual. Each command lives in its own file and parses
+ * its own options; this file owns the global options, the help texts and reload/stop (which
+ * signal the master through its pidfile instead of speaking the protocol).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/cli.h"
+
+static const char HELP_MAIN[] =
+    "Usage: scatterctl [-s SOCKET] COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Control and use scatterd, the daemon that races HTTP requests over many SOCKS5 proxies.\n"
+    "\n"
+    "Global options:\n"
+    "  -s, --socket SOCKET  the daemon's main Unix socket. Default: $SCATTER_SOCKET if set,\n"
+    "                       else /tmp/scatter.sock.\n"
+    "  -h, --help           this text; 'scatterctl COMMAND --help' describes a command.\n"
+    "  -V, --version        print the version.\n"
+    "\n"
+    "Commands:\n"
+    "  status    metrics snapshot: throughput, success rate, proxies, tasks, hosts, stalls\n"
+    "  proxies   list proxies with their per-host health\n"
+    "  hosts     list target hosts with their circuit state\n"
+    "  fetch     run URLs through the daemon, bodies to files or results as JSON lines\n"
+    "  raw       send one request written as JSON, print the reply as JSON\n"
+    "  reload    ask the master to reload its config and refresh sources (SIGHUP)\n"
+    "  stop      ask the master to stop gracefully (SIGTERM)\n"
+    "  help      'scatterctl help COMMAND' is 'scatterctl COMMAND --help'\n"
+    "\n"
+    "Exit status: 0 success; 1 the command ran but failed (a task failed, the daemon answered\n"
+    "an error); 2 usage error; 3 cannot connect to the daemon.\n"
+    "The wire protocol is described in docs/PROTOCOL.md.\n";
+
+static const char HELP_STATUS[] =
+    "Usage: scatterctl status [--json]\n"
+    "\n"
+    "Prints the daemon's metrics snapshot (the 'status' op): throughput over 1 s, 10 s and\n"
+    "60 s; the success rate over the last minute; proxies healthy / cooling / dead / total;\n"
+    "tasks pending, submitted, completed, failed and cancelled; attempts in flight; average\n"
+    "latency; one line per target host with its circuit state (closed, open, half_open) and\n"
+    "counters; and the stall counters that explain why tasks wait (delayed, requeued,\n"
+    "dispatches, zero-availability events, candidates skipped for rate limit, cooldown or the\n"
+    "in-flight cap, attempts fired / cancelled / failed).\n"
+    "\n"
+    "Options:\n"
+    "  --json   print the status map as JSON instead (binary values as base64 strings).\n";
+
+static const char HELP_PROXIES[] =
+    "Usage: scatterctl proxies [--json] [--host HOST] [--limit N]\n"
+    "\n"
+    "Lists proxies (the 'proxies' op): URL (password redacted), state (unknown, active,\n"
+    "dead), success and failure totals and success rate; under each proxy, one line per host\n"
+    "it has been used for, with the windowed success rate, latency, consecutive failures,\n"
+    "remaining cooldown and whether it is dead for that host.\n"
+    "\n"
+    "Options:\n"
+    "  --json         print the reply as JSON.\n"
+    "  --host HOST    only the per-host cells of HOST.\n"
+    "  --limit N      at most N proxies (1..4294967295, default 1000).\n";
+
+static const char HELP_HOSTS[] =
+    "Usage: scatterctl hosts [--json]\n"
+    "\n"
+    "Lists target hosts (the 'hosts' op): circuit state, healthy / cooling / dead proxies for\n"
+    "the host, success, failure and target-error counts, and the rate-limit interval.\n"
+    "\n"
+    "Options:\n"
+    "  --json   print the host list as JSON.\n";
+
+static const char HELP_FETCH[] =
+    "Usage: scatterctl fetch [URL ...] [-i FILE] [-o DIR | --jsonl FILE] [--race K]\n"
+    "                        [--timeout S] [--attempts N] [--window N] [-X METHOD]\n"
+    "                        [-H 'Name: value']... [--quiet]\n"
+    "\n"
+    "Submits every URL to the daemon and waits for all results. URLs come from the arguments\n"
+    "first, then from FILE, one per line; blank lines and lines starting with '#' are skipped.\n"
+    "The input is read only as tasks finish, so a file of any length runs in bounded memory:\n"
+    "at most --window tasks are outstanding. Connections go to every worker of the daemon.\n"
+    "Tasks the daemon refuses with pool_full, and tasks lost when a worker restarts, are\n"
+    "resubmitted automatically; each URL gets exactly one outcome.\n"
+    "\n"
+    "Each URL has a number n: its 1-based position among all URLs given (arguments first,\n"
+    "then FILE; skipped lines are not counted, so for a file without blank or comment lines\n"
+    "n is the line number).\n"
+    "\n"
+    "Options:\n"
+    "  -i, --input FILE     read URLs from FILE ('-' = standard input).\n"
+    "  -o, --output DIR     write each successful response body to DIR/<n>.body (DIR is\n"
+    "                       created if missing). Failed tasks write nothing.\n"
+    "  --jsonl FILE         write one JSON object per task, in completion order, to FILE\n"
+    "                       ('-' = standard output), with the keys n, url, ok, status, proxy,\n"
+    "                       attempts, race, latency_ms, elapsed_ms, error, message, bytes\n"
+    "                       (keys that do not apply to the outcome are null).\n"
+    "                       -o and --jsonl are mutually exclusive.\n"
+    "  --race K             race each attempt over K proxies (1..64; default: the daemon's).\n"
+    "  --timeout S          give up on a task after S seconds (fractions allowed; 0 = no\n"
+    "                       deadline; default: the host's setting).\n"
+    "  --attempts N         at most N rounds per task (0 = unlimited; default: the host's).\n"
+    "  --window N           tasks outstanding at once (default: twice the daemon's pool\n"
+    "                       capacity, at most 4096).\n"
+    "  -X, --method METHOD  HTTP method, upper-case letters (default GET).\n"
+    "  -H, --header 'Name: value'\n"
+    "                       add a request header; repeatable, at most 128.\n"
+    "  -q, --quiet          no progress and no summary.\n"
+    "\n"
+    "Progress goes to standard error: a redrawn bar on a terminal (done/total once the whole\n"
+    "input has been read, rate, success share, failures), otherwise one line every 2 seconds.\n"
+    "At the end a summary gives the totals, failures by error code, the elapsed time and the\n"
+    "rate.\n"
+    "\n"
+    "Exit status: 0 every task succeeded; 1 at least one failed (or output could not be\n"
+    "written); 2 usage error; 3 cannot connect to the daemon.\n";
+
+static const char HELP_RAW[] =
+    "Usage: scatterctl raw [--json] [--timeout S] JSON_MAP\n"
+    "\n"
+    "Sends one request written as a JSON object, converted to msgpack (strings stay strings,\n"
+    "integers integers), on the main socket, waits for the reply with the same id and prints\n"
+    "it as JSON (binary values as base64 strings). Example:\n"
+    "    scatterctl raw '{\"op\":\"status\",\"id\":1}'\n"
+    "Use ids below 4294967296. A request without a valid id is answered with id 0.\n"
+    "\n"
+    "Options:\n"
+    "  --json        print the reply on one line (default: indented).\n"
+    "  --timeout S   wait at most S seconds for the reply (default 60).\n";
+
+static const char HELP_SIGNAL[] =
+    "Usage: scatterctl reload|stop [--pidfile FILE]\n"
+    "\n"
+    "These do not use the socket: they read the master's pid from its pidfile and send it a\n"
+    "signal. 'reload' sends SIGHUP (reload the configuration, refresh proxy sources);\n"
+    "'stop' sends SIGTERM (stop accepting, let in-flight tasks finish within the grace\n"
+    "period, save state, exit). The command returns once the signal is sent.\n"
+    "\n"
+    "Options:\n"
+    "  --pidfile FILE   the master's pidfile (default /tmp/scatterd.pid, the pid_file key of\n"
+    "                   scatter.ini).\n";
+
+static const char *help_for(const char *cmd)
+{
+    static const struct {
+        const char *cmd, *text;
+    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"fetch", HELP_FETCH},
+             {"raw", HELP_RAW},       {"reload", HELP_SIGNAL},   {"stop", HELP_SIGNAL}};
+    for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
+        if (strcmp(cmd, H[i].cmd) == 0)
+            return H[i].text;
+    return NULL;
+}
+
+static int cmd_signal(const char *cmd, int argc, char **argv)
+{
+    static const struct option L[] = {{"pidfile", required_argument, 0, 'p'}, {0, 0, 0, 0}};
+    const char *pidfile = "/tmp/scatterd.pid";
+    int ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "+:p:", L, NULL)) != -1) {
+        if (ch == 'p')
+            pidfile = optarg;
+        else
+            return cli_bad_option(cmd, ch, argv);
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    FILE *f = fopen(pidfile, "r");
+    if (!f) {
+        fprintf(stderr, "scatterctl %s: cannot read pidfile %s: %s (is scatterd running?)\n", cmd, pidfile,
+                strerror(errno));
+        return EXIT_FAILED;
+    }
+    long pid = 0;
+    int n = fscanf(f, "%ld", &pid);
+    fclose(f);
+    if (n != 1 || pid <= 1) {
+        fprintf(stderr, "scatterctl %s: pidfile %s holds no valid pid\n", cmd, pidfile);
+        return EXIT_FAILED;
+    }
+    int sig = strcmp(cmd, "reload") == 0 ? SIGHUP : SIGTERM;
+    if (kill((pid_t)pid, sig)) {
+        fprintf(stderr, "scatterctl %s: cannot signal pid %ld: %s\n", cmd, pid, strerror(errno));
+        return EXIT_FAILED;
+    }
+    printf("sent %s to scatterd (pid %ld)\n", sig == SIGHUP ? "SIGHUP" : "SIGTERM", pid);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock = NULL;
+    int i = 1;
+    opterr = 0; /* commands print their own usage errors, naming the argument */
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(HELP_MAIN, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+            printf("scatterctl %s (protocol 1)\n", SCATTER_VERSION);
+            return EXIT_OK;
+        } else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(NULL, "option '%s' needs a value", a);
+            sock = argv[++i];
+        } else if (strncmp(a, "--socket=", 9) == 0) {
+            sock = a + 9;
+        } else {
+            return cli_usage_error(NULL, "unknown option '%s'", a);
+        }
+    }
+    if (i >= argc)
+        return cli_usage_error(NULL, "missing COMMAND");
+    const char *cmd = argv[i];
+    int sargc = argc - i;
+    char **sargv = argv + i;
+    if (strcmp(cmd, "help") == 0) {
+        const char *h = sargc > 1 ? help_for(sargv[1]) : HELP_MAIN;
+        if (!h)
+            return cli_usage_error(NULL, "no help for unknown command '%s'", sargv[1]);
+        fputs(h, stdout);
+        return EXIT_OK;
+    }
+    const char *h = help_for(cmd);
+    if (!h)
+        return cli_usage_error(NULL, "unknown command '%s'", cmd);
+    /* --help anywhere among a command's options, but not as a value (raw's JSON, fetch's URLs) */
+    for (int j = 1; j < sargc; j++) {
+        if (strcmp(sargv[j], "--") == 0)
+            break;
+        if (strcmp(sargv[j], "--help") == 0 || strcmp(sargv[j], "-h") == 0) {
+            fputs(h, stdout);
+            return EXIT_OK;
+        }
+    }
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(sock, sargc, sargv);
+    if (strcmp(cmd, "proxies") == 0)
+        return cmd_proxies(sock, sargc, sargv);
+    if (strcmp(cmd, "hosts") == 0)
+        return cmd_hosts(sock, sargc, sargv);
+    if (strcmp(cmd, "fetch") == 0)
+        return cmd_fetch(sock, sargc, sargv);
+    if (strcmp(cmd, "raw") == 0)
+        return cmd_raw(sock, sargc, sargv);
+    return cmd_signal(cmd, sargc, sargv);
+}
