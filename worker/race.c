@@ -5,9 +5,12 @@
  * once and recorded as cancelled, never as failures.
  *
  * Rate limit at the target: an attempt releases its word with the time its request actually
- * left (start + CURLINFO_PRETRANSFER_TIME, i.e. after the SOCKS and TLS handshakes) plus the
- * host's interval and the configured margin. An attempt that never sent its request frees the
- * pair at once: the target never saw it.
+ * left plus the host's interval and the configured margin. That time is taken in
+ * CURLOPT_PREREQFUNCTION, which libcurl calls once the connection (SOCKS and TLS handshakes
+ * included, or a reused one) is ready and right before it writes the request; deriving it from
+ * CURLINFO_PRETRANSFER_TIME would be off by however long the handle waited in the multi before
+ * libcurl started its clock. An attempt that never got that far frees the pair at once: the
+ * target never saw it. A connection libcurl silently retries sends again: each send is stamped.
  */
 #include "worker/task.h"
 
@@ -27,11 +30,11 @@ static void check_done(worker_ctx *w);
 
 static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    sock_watch *sw = (sock_watch *)io;
+    worker_ctx *w = ((sock_watch *)io)->w; /* the watcher may be freed inside socket_action */
     int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
-    curl_multi_socket_action(sw->w->multi, io->fd, action, &running);
-    check_done(sw->w);
+    curl_multi_socket_action(w->multi, io->fd, action, &running);
+    check_done(w);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *tw, int revents)
@@ -156,6 +159,14 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    attempt *a = ud;
+    a->sent_ms = shm_now_ms();
+    return CURL_PREREQFUNC_OK;
+}
+
 static const char *curl_scheme(const worker_ctx *w, uint8_t s)
 {
     switch ((shm_scheme)s) {
@@ -185,13 +196,11 @@ static void detach(attempt *a)
 {
     task *t = a->t;
     worker_ctx *w = t->conn->w;
-    curl_off_t pre = 0;
-    curl_easy_getinfo(a->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     curl_multi_remove_handle(w->multi, a->easy);
     curl_easy_cleanup(a->easy);
     a->easy = NULL;
-    /* round up: the target must never see the next request early */
-    uint64_t sent = pre > 0 ? a->start_ms + (uint64_t)(pre + 999) / 1000 : 0;
+    /* +1: sent_ms is truncated to the millisecond; the target must never see the next one early */
+    uint64_t sent = a->sent_ms ? a->sent_ms + 1 : 0;
     shm_cell *cell = shm_cell_at(w->tbl, a->proxy, t->host->idx);
     if (!rl_release(&cell->rl, w->index, sent, interval_of(w, t->host)))
         LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, t->host->name);
@@ -248,6 +257,8 @@ int race_start(task *t, uint32_t proxy)
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, a);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, w->cfg->user_agent);
     if (t->headers)

@@ -23,6 +23,7 @@ typedef struct attempt {
     CURL *easy;
     uint32_t proxy;
     uint64_t start_ms;
+    uint64_t sent_ms;             /* when the request was last written; 0 = never */
     char *body;
     size_t len, cap;
     char *hdrs;                   /* raw response header block of the final response */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -193,13 +194,19 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
     }
 }
 
-static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
+/* Signals arrive through a signalfd: libev's signal ownership is process-wide state inherited
+ * from the master's default loop, so a worker must not attach the same signals to its loop.
+ * The master forks with these signals blocked and they stay blocked here. */
+static void signal_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-    worker_ctx *w = sw->data;
-    if (sw->signum == SIGHUP)
-        reload(w);
-    else
-        begin_stop(w);
+    worker_ctx *w = io->data;
+    struct signalfd_siginfo si;
+    while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP)
+            reload(w);
+        else
+            begin_stop(w);
+    }
 }
 
 static int open_own_socket(worker_ctx *w)
@@ -228,7 +235,7 @@ static int open_own_socket(worker_ctx *w)
 int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log)
 {
     pid_t master = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* graceful: in-flight tasks still get their grace */
     if (getppid() != master)
         return 1; /* the master died between fork and prctl */
     signal(SIGPIPE, SIG_IGN);
@@ -267,13 +274,20 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     ev_prepare_start(w->loop, &w->dispatch_w);
     ev_init(&w->stop_w, stop_timer_cb);
     w->stop_w.data = w;
-    ev_signal_init(&w->sigterm_w, signal_cb, SIGTERM);
-    ev_signal_init(&w->sigint_w, signal_cb, SIGINT);
-    ev_signal_init(&w->sighup_w, signal_cb, SIGHUP);
-    w->sigterm_w.data = w->sigint_w.data = w->sighup_w.data = w;
-    ev_signal_start(w->loop, &w->sigterm_w);
-    ev_signal_start(w->loop, &w->sigint_w);
-    ev_signal_start(w->loop, &w->sighup_w);
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    sigprocmask(SIG_BLOCK, &ss, NULL);
+    w->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (w->sig_fd < 0) {
+        LOGE(&w->log, "signalfd: %s", strerror(errno));
+        return 1;
+    }
+    ev_io_init(&w->sig_w, signal_cb, w->sig_fd, EV_READ);
+    w->sig_w.data = w;
+    ev_io_start(w->loop, &w->sig_w);
     LOGI(&w->log, "started (pid %d)", (int)getpid());
 
     ev_run(w->loop, 0);
@@ -289,6 +303,8 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
         close(w->own_fd);
         unlink(w->own_path);
     }
+    ev_io_stop(w->loop, &w->sig_w);
+    close(w->sig_fd);
     ev_loop_destroy(w->loop);
     LOGI(&w->log, "stopped");
     int rc = 0;

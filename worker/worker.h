@@ -54,7 +54,8 @@ typedef struct worker_ctx {
     char own_path[CFG_STR_MAX + 16];
     ev_io listen_w, own_w;
     ev_prepare dispatch_w;        /* runs the scheduler once per loop iteration when needed */
-    ev_signal sigterm_w, sighup_w, sigint_w;
+    int sig_fd;                   /* signalfd for TERM, INT, HUP */
+    ev_io sig_w;
     ev_timer stop_w;              /* grace period end */
     ev_timer curl_timer;
     CURLM *multi;

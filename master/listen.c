@@ -1,0 +1,55 @@
+/*
+ * The client socket. A socket file left by a crashed daemon is stale and replaced; one that
+ * still accepts connections belongs to a live daemon, and starting a second one on it is an
+ * error (it would silently steal half the clients).
+ */
+#include "master/master.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int listen_open(const char *path, unsigned mode, const logger *lg)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        LOGE(lg, "socket_path '%s' is longer than %zu bytes", path, sizeof sa.sun_path - 1);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            LOGE(lg, "socket_path '%s' exists and is not a socket; not touching it", path);
+            return -1;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            LOGE(lg, "socket '%s' is in use by a running daemon", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        LOGW(lg, "replacing stale socket '%s'", path);
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        LOGE(lg, "socket: %s", strerror(errno));
+        return -1;
+    }
+    mode_t old = umask(0777 & ~mode);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (rc || listen(fd, 1024)) {
+        LOGE(lg, "cannot listen on '%s': %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    chmod(path, mode);
+    return fd;
+}

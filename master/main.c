@@ -1,0 +1,362 @@
+/*
+ * scatterd: the master. Startup order matters: config, then the shared table (before any
+ * fork, so every worker inherits the same mapping), then sources, then the socket, then the
+ * workers. After that the master only runs periodic jobs and reacts to signals; it is never
+ * on a task's path.
+ */
+#include "master/master.h"
+
+#include "shm/ratelimit.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char USAGE[] =
+    "Usage: scatterd -c FILE [OPTIONS]\n"
+    "\n"
+    "scatter daemon: finishes large batches of HTTP requests through many unreliable SOCKS5\n"
+    "proxies, racing each request over several proxies while keeping every (proxy, host) pair\n"
+    "under its configured rate limit. Clients connect to its Unix socket (see scatterctl(1)\n"
+    "and docs/PROTOCOL.md).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE         configuration file (scatter.ini); required to run\n"
+    "  -w, --workers N           worker processes (overrides `workers`; 0 = one per CPU)\n"
+    "  -f, --foreground          stay in the foreground (default: detach and run in background)\n"
+    "  -l, --log-level LEVEL     error, warn, info or debug (overrides `log_level`)\n"
+    "      --check               validate the configuration and exit (0 valid, 2 invalid)\n"
+    "      --print-config        print the effective configuration (after -c) and exit\n"
+    "      --print-default-config\n"
+    "                            print every key with its default and documentation, and exit\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             version\n"
+    "\n"
+    "Signals:\n"
+    "  SIGTERM, SIGINT  graceful stop: stop accepting, let in-flight tasks finish for up to\n"
+    "                   shutdown_grace, answer the rest shutting_down, save state, exit 0\n"
+    "  SIGHUP           reload the configuration (reloadable keys) and refresh the sources\n"
+    "\n"
+    "Exit status: 0 clean stop; 1 runtime failure (socket in use, no memory, ...);\n"
+    "2 bad command line or configuration (the message names the key, the line and the value).\n";
+
+static void stop_everything(master_ctx *m)
+{
+    if (m->stopping)
+        return;
+    m->stopping = 1;
+    atomic_store(&m->tbl.hdr->shutting_down, 1u);
+    LOGI(&m->log, "stopping: %u workers, grace %u ms", sup_running(m), m->cfg->shutdown_grace_ms);
+    ev_timer_stop(m->loop, &m->restart_w);
+    ev_timer_stop(m->loop, &m->refresh_w);
+    sup_signal_workers(m, SIGTERM);
+    /* workers answer their tasks by the grace period; allow them time to flush, then kill */
+    ev_timer_set(&m->stop_w, m->cfg->shutdown_grace_ms / 1000.0 + 5.0, 0.);
+    ev_timer_start(m->loop, &m->stop_w);
+    if (sup_running(m) == 0)
+        ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void stop_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    LOGW(&m->log, "workers still running after the grace period; killing them");
+    sup_signal_workers(m, SIGKILL);
+}
+
+static void reload(master_ctx *m)
+{
+    scatter_config *nc = malloc(sizeof *nc);
+    char err[1024];
+    if (!nc) {
+        LOGE(&m->log, "reload: out of memory");
+        return;
+    }
+    if (cfg_load(nc, m->cfg->path, err, sizeof err)) {
+        LOGE(&m->log, "reload refused, keeping the running config: %s", err);
+        free(nc);
+        return;
+    }
+    char fixed[512];
+    if (cfg_non_reloadable_changes(m->cfg, nc, fixed, sizeof fixed))
+        LOGW(&m->log, "reload: %s changed but can only change at start; ignored", fixed);
+    source srcs[SRC_MAX];
+    uint32_t ns;
+    if (src_parse_list(nc->sources, srcs, &ns, err, sizeof err)) {
+        LOGE(&m->log, "reload refused: %s", err);
+        free(nc);
+        return;
+    }
+    /* keep what only a restart may change */
+    nc->workers = m->cfg->workers;
+    nc->max_proxies = m->cfg->max_proxies;
+    nc->max_hosts = m->cfg->max_hosts;
+    nc->pool_capacity = m->cfg->pool_capacity;
+    nc->max_clients = m->cfg->max_clients;
+    nc->max_frame = m->cfg->max_frame;
+    nc->health_window = m->cfg->health_window;
+    memcpy(nc->socket_path, m->cfg->socket_path, sizeof nc->socket_path);
+    memcpy(nc->pid_file, m->cfg->pid_file, sizeof nc->pid_file);
+    memcpy(nc->log_file, m->cfg->log_file, sizeof nc->log_file);
+    memcpy(nc->state_file, m->cfg->state_file, sizeof nc->state_file);
+    scatter_config *old = m->cfg;
+    m->cfg = nc;
+    memcpy(m->sources, srcs, sizeof srcs);
+    m->n_sources = ns;
+    m->log.level = (log_level)nc->log_level;
+    if (hosts_apply_config(m, err, sizeof err))
+        LOGE(&m->log, "reload: %s", err);
+    free(old);
+    atomic_fetch_add(&m->tbl.hdr->config_gen, 1);
+    sup_signal_workers(m, SIGHUP);
+    LOGI(&m->log, "config reloaded; refreshing sources");
+    src_refresh(m, 1);
+    ev_timer_set(&m->refresh_w, nc->source_refresh_interval_ms / 1000.0, nc->source_refresh_interval_ms / 1000.0);
+    ev_timer_again(m->loop, &m->refresh_w);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
+{
+    master_ctx *m = sw->data;
+    if (sw->signum == SIGHUP) {
+        if (!m->stopping)
+            reload(m);
+    } else {
+        stop_everything(m);
+    }
+}
+
+static void refresh_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    src_refresh(m, 1);
+}
+
+static void metrics_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    report_metrics(m, shm_now_ms());
+}
+
+static void circuit_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    circuit_tick(m, shm_now_ms());
+}
+
+static int write_pidfile(const char *path, const logger *lg)
+{
+    if (!*path)
+        return 0;
+    char tmp[CFG_STR_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        LOGE(lg, "cannot write pid_file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int daemonize(void)
+{
+    pid_t p = fork();
+    if (p < 0)
+        return -1;
+    if (p > 0)
+        _exit(0);
+    setsid();
+    p = fork();
+    if (p < 0)
+        return -1;
+    if (p > 0)
+        _exit(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        close(fd);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option LONG[] = {
+        {"config", required_argument, 0, 'c'}, {"workers", required_argument, 0, 'w'},
+        {"foreground", no_argument, 0, 'f'},   {"log-level", required_argument, 0, 'l'},
+        {"check", no_argument, 0, 1},          {"print-config", no_argument, 0, 2},
+        {"print-default-config", no_argument, 0, 3}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+    const char *path = NULL, *level = NULL;
+    long workers = -1;
+    int fg = 0, check = 0, print = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:w:fl:hV", LONG, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'w': {
+            char *end;
+            workers = strtol(optarg, &end, 10);
+            if (*end || workers < 0 || workers > SHM_MAX_WORKERS) {
+                fprintf(stderr, "scatterd: --workers '%s': expected 0..%d\n", optarg, SHM_MAX_WORKERS);
+                return 2;
+            }
+            break;
+        }
+        case 'f': fg = 1; break;
+        case 'l': level = optarg; break;
+        case 1: check = 1; break;
+        case 2: print = 1; break;
+        case 3: {
+            scatter_config *d = malloc(sizeof *d);
+            if (!d)
+                return 1;
+            cfg_defaults(d);
+            cfg_print(d, stdout, 0);
+            free(d);
+            return 0;
+        }
+        case 'h': fputs(USAGE, stdout); return 0;
+        case 'V': printf("scatterd %s\n", SCATTER_VERSION); return 0;
+        default: fputs("Try 'scatterd --help'.\n", stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "scatterd: unexpected argument '%s'\nTry 'scatterd --help'.\n", argv[optind]);
+        return 2;
+    }
+    if (!path) {
+        fputs("scatterd: -c FILE is required\nTry 'scatterd --help'.\n", stderr);
+        return 2;
+    }
+    master_ctx *m = calloc(1, sizeof *m);
+    if (!m || !(m->cfg = malloc(sizeof *m->cfg)))
+        return 1;
+    char err[1024];
+    if (cfg_load(m->cfg, path, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s\n", err);
+        return 2;
+    }
+    if (level) {
+        log_level l;
+        if (log_level_parse(level, &l)) {
+            fprintf(stderr, "scatterd: --log-level '%s': expected error, warn, info or debug\n", level);
+            return 2;
+        }
+        m->cfg->log_level = l;
+    }
+    if (workers >= 0)
+        m->cfg->workers = (uint32_t)workers;
+    if (src_parse_list(m->cfg->sources, m->sources, &m->n_sources, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s: %s\n", path, err);
+        return 2;
+    }
+    for (uint32_t i = 0; i < m->cfg->n_hosts; i++)
+        if (m->cfg->hosts[i].sources[0] && src_mask_for(m, m->cfg->hosts[i].sources, err, sizeof err) < 0) {
+            fprintf(stderr, "scatterd: %s: [host:%s] sources: %s\n", path, m->cfg->hosts[i].name, err);
+            return 2;
+        }
+    if (print) {
+        cfg_print(m->cfg, stdout, 1);
+        return 0;
+    }
+    if (check) {
+        printf("%s: ok\n", path);
+        return 0;
+    }
+    int logfd = 2;
+    if (m->cfg->log_file[0]) {
+        logfd = open(m->cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (logfd < 0) {
+            fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(errno));
+            return 2;
+        }
+    }
+    log_init(&m->log, (log_level)m->cfg->log_level, logfd, "master");
+    m->n_workers = m->cfg->workers ? m->cfg->workers : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (m->n_workers < 1)
+        m->n_workers = 1;
+    if (m->n_workers > SHM_MAX_WORKERS)
+        m->n_workers = SHM_MAX_WORKERS;
+    if (!fg && daemonize()) {
+        fprintf(stderr, "scatterd: cannot detach: %s\n", strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = shm_create(&m->tbl, m->cfg->max_proxies, m->cfg->max_hosts);
+    if (rc) {
+        LOGE(&m->log, "cannot create the shared table (%u proxies x %u hosts): %s", m->cfg->max_proxies,
+             m->cfg->max_hosts, strerror(-rc));
+        return 1;
+    }
+    uint64_t now = shm_now_ms();
+    atomic_store(&m->tbl.hdr->master_pid, getpid());
+    atomic_store(&m->tbl.hdr->started_ms, now);
+    m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
+    if (m->listen_fd < 0)
+        return 1;
+    int listed = src_refresh(m, 0);
+    if (listed < 0)
+        LOGW(&m->log, "every proxy source failed; starting with an empty table (sources are retried every %u s)",
+             m->cfg->source_refresh_interval_ms / 1000);
+    LOGI(&m->log, "%u proxies in the table", atomic_load(&m->tbl.hdr->n_proxies));
+    if (hosts_apply_config(m, err, sizeof err)) {
+        LOGE(&m->log, "%s", err);
+        return 2;
+    }
+    if (write_pidfile(m->cfg->pid_file, &m->log))
+        return 1;
+    m->loop = EV_DEFAULT;
+    if (sup_start_all(m))
+        return 1;
+    ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
+    ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
+    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m;
+    ev_signal_start(m->loop, &m->sigterm_w);
+    ev_signal_start(m->loop, &m->sigint_w);
+    ev_signal_start(m->loop, &m->sighup_w);
+    ev_child_init(&m->child_w, sup_child_cb, 0, 0);
+    m->child_w.data = m;
+    ev_child_start(m->loop, &m->child_w);
+    ev_init(&m->restart_w, sup_restart_cb);
+    m->restart_w.data = m;
+    ev_init(&m->stop_w, stop_timeout_cb);
+    m->stop_w.data = m;
+    double ri = m->cfg->source_refresh_interval_ms / 1000.0, mi = m->cfg->metrics_log_interval_ms / 1000.0;
+    ev_timer_init(&m->refresh_w, refresh_cb, ri, ri);
+    ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
+    ev_timer_init(&m->circuit_w, circuit_cb, 0.25, 0.25);
+    m->refresh_w.data = m->metrics_w.data = m->circuit_w.data = m;
+    if (m->n_sources)
+        ev_timer_start(m->loop, &m->refresh_w);
+    ev_timer_start(m->loop, &m->metrics_w);
+    ev_timer_start(m->loop, &m->circuit_w);
+    LOGI(&m->log, "scatterd %s listening on %s with %u workers (pid %d)", SCATTER_VERSION, m->cfg->socket_path,
+         m->n_workers, (int)getpid());
+
+    ev_run(m->loop, 0);
+
+    /* the workers are gone: nobody else can touch the table now */
+    close(m->listen_fd);
+    unlink(m->cfg->socket_path);
+    if (m->cfg->pid_file[0])
+        unlink(m->cfg->pid_file);
+    report_metrics(m, shm_now_ms());
+    uint32_t held = rl_count_held(&m->tbl, 0);
+    if (held)
+        LOGW(&m->log, "%u rate-limit words still held at exit", held);
+    LOGI(&m->log, "stopped");
+    shm_destroy(&m->tbl);
+    curl_global_cleanup();
+    free(m->cfg);
+    free(m);
+    return 0;
+}
