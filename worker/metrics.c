@@ -8,6 +8,7 @@
 
 #include "common/proto.h"
 #include "shm/health.h"
+#include "shm/ratelimit.h"
 
 #define TP_SEC(v) ((v) >> 40)
 #define TP_OK(v) (((v) >> 20) & 0xfffffu)
@@ -179,7 +180,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     metrics_pack_hosts(pk, t, now_ms);
 
     proto_pack_cstr(pk, "stalls");
-    msgpack_pack_map(pk, 10);
+    msgpack_pack_map(pk, 11);
     proto_kv_u64(pk, "delayed", atomic_load(&c->delayed));
     proto_kv_u64(pk, "requeued", atomic_load(&c->requeued));
     proto_kv_u64(pk, "dispatches", atomic_load(&c->dispatches));
@@ -190,4 +191,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     proto_kv_u64(pk, "attempts", atomic_load(&c->attempts));
     proto_kv_u64(pk, "attempts_cancelled", atomic_load(&c->attempts_cancelled));
     proto_kv_u64(pk, "attempts_failed", atomic_load(&c->attempts_failed));
+    /* pairs whose rate-limit word is held right now: equals in-flight attempts when all is
+     * well; a word held with nothing in flight would be a leak */
+    proto_kv_u64(pk, "rl_held", rl_count_held(t, 0));
 }
