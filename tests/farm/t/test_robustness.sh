@@ -13,7 +13,7 @@ raw() {
   local fd out rc
   exec {fd}<>"/dev/tcp/$1/$2" || return 1
   printf "$3" >&"$fd" 2>/dev/null
-  out=$(timeout 3 cat <&"$fd" | od -An -v -tx1 | tr -d ' \n'); rc=$?
+  out=$(timeout 3 cat <&"$fd" 2>/dev/null | od -An -v -tx1 | tr -d ' \n'); rc=$?
   exec {fd}>&-
   echo "$out"
   return $rc
@@ -23,7 +23,7 @@ raw_then_close() {
   local fd
   exec {fd}<>"/dev/tcp/$1/$2" || return 1
   printf "$3" >&"$fd"
-  timeout 0.5 cat <&"$fd" >/dev/null
+  timeout 0.5 cat <&"$fd" >/dev/null 2>&1
   exec {fd}>&-
   return 0
 }
