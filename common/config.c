@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS } ktype;
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
 
 typedef struct {
@@ -158,8 +158,14 @@ static const cfg_key KEYS[] = {
     {"interval", SEC_RATE_LIMIT, T_DUR_MS, H(interval_ms), "1000", 0, DAY_MS, 1,
      "Minimum time between two requests from one proxy to one host, as the target sees it\n"
      "(milliseconds unless suffixed). [host:NAME] sections override it."},
-    {"margin", SEC_RATE_LIMIT, T_DUR_MS, G(rate_limit_margin_ms), "15", 0, 60000, 1,
-     "Added to every interval to absorb relay jitter between us and the target."},
+    {"margin", SEC_RATE_LIMIT, T_DUR_MS, G(rate_limit_margin_ms), "5", 0, 60000, 1,
+     "Added to every interval: clock granularity, and jitter when anchor = sent."},
+    {"anchor", SEC_RATE_LIMIT, T_ANCHOR, G(rate_limit_anchor_sent), "response", 0, 1, 1,
+     "What the interval is counted from. response: the first byte of the previous answer,\n"
+     "which the target cannot have sent before the request arrived, so the interval holds as\n"
+     "the target sees it whatever the delay through the proxy (costs one round trip per use).\n"
+     "sent: the moment the previous request left; faster, but a request delayed on its way\n"
+     "can land closer to the next one than the interval (raise margin to cover it)."},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -284,6 +290,7 @@ static const char *type_hint(const cfg_key *k)
     case T_LEVEL: return "one of error, warn, info, debug";
     case T_WEIGHT: return "a number between 0 and 1";
     case T_STATUS: return "a list of HTTP statuses like 2xx,304,400-404";
+    case T_ANCHOR: return "response or sent";
     }
     return "?";
 }
@@ -308,6 +315,9 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
     case T_SIZE: rc = cfg_parse_size(v, &u); break;
     case T_BOOL: rc = cfg_parse_bool(v, &u); break;
     case T_WEIGHT: rc = parse_weight(v, &u); break;
+    case T_ANCHOR:
+        rc = strcmp(v, "response") == 0 ? (u = 0, 0) : strcmp(v, "sent") == 0 ? (u = 1, 0) : -1;
+        break;
     case T_MODE: {
         char *end;
         unsigned long m = strtoul(v, &end, 8);
@@ -669,6 +679,7 @@ static void print_value(const scatter_config *c, const cfg_host *h, const cfg_ke
     case T_MODE: fprintf(f, "0%o", u); break;
     case T_LEVEL: fputs(log_level_name((log_level)u), f); break;
     case T_WEIGHT: fprintf(f, "%g", u / 1000.0); break;
+    case T_ANCHOR: fputs(u ? "sent" : "response", f); break;
     }
 }
 

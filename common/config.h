@@ -59,6 +59,7 @@ typedef struct {
     char user_agent[CFG_STR_MAX];
     /* [rate_limit] */
     uint32_t rate_limit_margin_ms;
+    uint32_t rate_limit_anchor_sent;  /* 0: anchor = response (default), 1: anchor = sent */
     /* defaults of per-host keys, then the [host:NAME] sections */
     cfg_host defaults;
     uint32_t n_hosts;

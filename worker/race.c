@@ -4,13 +4,20 @@
  * attempt of a task that the classifier calls Success completes it; the others are removed at
  * once and recorded as cancelled, never as failures.
  *
- * Rate limit at the target: an attempt releases its word with the time its request actually
- * left plus the host's interval and the configured margin. That time is taken in
- * CURLOPT_PREREQFUNCTION, which libcurl calls once the connection (SOCKS and TLS handshakes
- * included, or a reused one) is ready and right before it writes the request; deriving it from
- * CURLINFO_PRETRANSFER_TIME would be off by however long the handle waited in the multi before
- * libcurl started its clock. An attempt that never got that far frees the pair at once: the
- * target never saw it. A connection libcurl silently retries sends again: each send is stamped.
+ * Rate limit at the target. One request per (proxy, host) pair in flight, and the next may
+ * leave only an interval after the previous one ARRIVED at the target. We cannot see arrival,
+ * but we can bound it: the target had the request before it answered, so the time we read the
+ * first byte of the response is never earlier than the arrival. With rate_limit anchor =
+ * response (default) a pair is released at first-byte time + interval + margin, which holds
+ * however much the one-way delay through the proxy varies (a loaded proxy or target stamps
+ * the earlier request late and the later one early: measured on the farm under CPU
+ * contention, sent-time spacing gave 450 ms gaps for a 515 ms spacing). anchor = sent uses the
+ * time the request left (DESIGN §3), cheaper by one round trip, exact only on a jitter-free path.
+ * The send time is taken in CURLOPT_PREREQFUNCTION (connection ready, SOCKS/TLS done, request
+ * about to be written); CURLINFO_PRETRANSFER_TIME would be off by the time the handle waited in
+ * the multi. A request sent but never answered (dropped, timed out, a cancelled race loser)
+ * may still arrive: it is anchored at the moment we gave up on it. An attempt that never sent
+ * frees the pair at once: the target never saw it.
  */
 #include "worker/task.h"
 
@@ -140,8 +147,11 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     attempt *a = ud;
     size_t n = size * nmemb;
-    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
         a->hlen = 0; /* a new response (after 1xx): keep only the final one */
+        if (!a->first_byte_ms)
+            a->first_byte_ms = shm_now_ms();
+    }
     if (a->hlen + n > HDR_MAX)
         return n; /* drop headers past the cap rather than fail the transfer */
     if (a->hlen + n > a->hcap) {
@@ -164,6 +174,7 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
 {
     attempt *a = ud;
     a->sent_ms = shm_now_ms();
+    a->first_byte_ms = 0; /* a retried send starts a new exchange */
     return CURL_PREREQFUNC_OK;
 }
 
@@ -199,10 +210,18 @@ static void detach(attempt *a)
     curl_multi_remove_handle(w->multi, a->easy);
     curl_easy_cleanup(a->easy);
     a->easy = NULL;
-    /* +1: sent_ms is truncated to the millisecond; the target must never see the next one early */
-    uint64_t sent = a->sent_ms ? a->sent_ms + 1 : 0;
+    /* +1 everywhere: times are truncated to the millisecond */
+    uint64_t anchor = 0;
+    if (a->sent_ms) {
+        if (w->cfg->rate_limit_anchor_sent)
+            anchor = a->sent_ms + 1;
+        else if (a->first_byte_ms >= a->sent_ms)
+            anchor = a->first_byte_ms + 1;
+        else
+            anchor = shm_now_ms() + 1; /* sent, unanswered: it may still arrive */
+    }
     shm_cell *cell = shm_cell_at(w->tbl, a->proxy, t->host->idx);
-    if (!rl_release(&cell->rl, w->index, sent, interval_of(w, t->host)))
+    if (!rl_release(&cell->rl, w->index, anchor, interval_of(w, t->host)))
         LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, t->host->name);
     for (uint32_t i = 0; i < t->n_running; i++)
         if (t->att[i] == a) {
@@ -221,6 +240,7 @@ int race_start(task *t, uint32_t proxy)
     attempt *a = calloc(1, sizeof *a);
     CURL *e = a ? curl_easy_init() : NULL;
     if (!e) {
+        LOGE(&w->log, "cannot start an attempt: out of memory");
         free(a);
         rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);
         return -1;
@@ -276,7 +296,9 @@ int race_start(task *t, uint32_t proxy)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
     }
     a->start_ms = now;
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    CURLMcode mc = curl_multi_add_handle(w->multi, e);
+    if (mc != CURLM_OK) {
+        LOGE(&w->log, "cannot start an attempt: %s", curl_multi_strerror(mc));
         curl_easy_cleanup(e);
         free_attempt(a);
         rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);

@@ -12,9 +12,23 @@
  *
  * Hosts take turns, one task per host per pass, so a host whose proxies are all cooling or
  * dead never holds up another: its queue just waits on its own timer.
+ *
+ * Adaptive race width. Every attempt that reaches the target spends one rate-limit slot of its
+ * (proxy, host) pair for a whole interval, winner or loser, so K = 3 on proxies that always
+ * succeed throws away two thirds of the ceiling. The rule: claim the best race_width_max
+ * candidates, estimate each one's chance of success p_i (its windowed rate for this host,
+ * else its global rate, else a cold-start prior, each shrunk toward the prior while samples
+ * are few), and keep the shortest best-first prefix whose chance that at least one succeeds,
+ * 1 - prod(1 - p_i), reaches a target; the rest are released untouched. The target is high
+ * (fast answers) while claimable slots outnumber queued tasks, lower when tasks compete for
+ * slots (completed tasks per slot-second matter more than latency then). Cold start and low
+ * success rates therefore widen K by themselves; proven proxies narrow it toward 1. K never
+ * exceeds the claimable healthy count, since only claimable proxies can be picked.
  */
 #include "worker/task.h"
 
+#include "shm/health.h"
+#include "shm/ratelimit.h"
 #include "shm/select.h"
 
 #include <stdlib.h>
@@ -83,11 +97,47 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
     h->waiting = 1;
 }
 
+#define PRIOR_PERMILLE 300  /* cold start: most proxies on a free list fail */
+#define PRIOR_WEIGHT 2      /* pseudo-samples of the prior */
+#define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
+#define TARGET_SCARCE 850   /* permille: slots are the bottleneck */
+
 static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
 {
     if (t->race_width)
         return t->race_width;
-    return h->cfg->race_width;
+    return h->cfg->adaptive_race ? h->cfg->race_width_max : h->cfg->race_width;
+}
+
+/* Estimated chance, in thousandths, that proxy p succeeds for host h now. */
+static uint32_t success_permille(const shm_table *tbl, uint32_t p, uint32_t h)
+{
+    const shm_cell *c = shm_cell_at(tbl, p, h);
+    uint64_t wv = atomic_load_explicit(&c->window, memory_order_relaxed);
+    uint64_t n = health_window_count(wv), s = health_window_successes(wv);
+    if (n == 0) {
+        const shm_proxy *px = &tbl->proxies[p];
+        s = atomic_load_explicit(&px->success, memory_order_relaxed);
+        n = s + atomic_load_explicit(&px->fail, memory_order_relaxed);
+    }
+    return (uint32_t)((s * 1000 + PRIOR_PERMILLE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT));
+}
+
+/* How many of the n claimed candidates (best first) to keep. */
+static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const uint32_t *picked, uint32_t n,
+                              uint32_t claimable_left)
+{
+    uint32_t min = h->cfg->race_width_min;
+    uint32_t target = claimable_left > h->queued ? TARGET_ABUNDANT : TARGET_SCARCE;
+    uint64_t miss = 1000000; /* millionths: chance that every kept attempt fails */
+    uint32_t keep = 0;
+    while (keep < n) {
+        miss = miss * (1000 - success_permille(w->tbl, picked[keep], h->idx)) / 1000;
+        keep++;
+        if (keep >= min && 1000000 - miss >= (uint64_t)target * 1000)
+            break;
+    }
+    return keep;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -145,6 +195,13 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
             wait_until(h, now, at);
         }
         return 0;
+    }
+    if (!t->race_width && h->cfg->adaptive_race && n > 1) {
+        uint32_t claimable = st.eligible > st.skip_ratelimit ? st.eligible - st.skip_ratelimit : 0;
+        uint32_t keep = adaptive_keep(w, h, picked, n, claimable > n ? claimable - n : 0);
+        for (uint32_t i = keep; i < n; i++)
+            rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
+        n = keep;
     }
     pop(h);
     t->state = TASK_RUNNING;
