@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl procps
       libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev
-      microsocks)
+      microsocks jq socat)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
 missing=()
 for p in "${pkgs[@]}"; do
