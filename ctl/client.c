@@ -239,7 +239,16 @@ static int conn_read(conn *k, size_t limit)
     }
 }
 
-/* Takes one complete message off the read buffer. 1 and *msg, 0 if incomplete, -EPROTO. */
+static void conn_consume(conn *k, size_t n)
+{
+    memmove(k->rbuf, k->rbuf + n, k->rlen - n);
+    k->rlen -= n;
+}
+
+/* Takes one complete message off the read buffer. 1 and *msg, 0 if incomplete, -EPROTO.
+ * msgpack_unpack_next leaves strings pointing into its input, so the frame is unpacked from a
+ * private copy that the message's zone frees: the reply stays valid however long the caller
+ * (sc_call's caller, a result being built) keeps it, while the read buffer moves on. */
 static int conn_take(conn *k, size_t limit, size_t *consumed, msgpack_unpacked *msg)
 {
     long r = proto_frame_scan(k->rbuf, k->rlen, limit);
@@ -247,18 +256,24 @@ static int conn_take(conn *k, size_t limit, size_t *consumed, msgpack_unpacked *
         return 0;
     if (r < 0)
         return -EPROTO;
+    char *copy = malloc((size_t)r);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, k->rbuf, (size_t)r);
     size_t off = 0;
-    if (msgpack_unpack_next(msg, (const char *)k->rbuf, (size_t)r, &off) != MSGPACK_UNPACK_SUCCESS)
+    if (msgpack_unpack_next(msg, copy, (size_t)r, &off) != MSGPACK_UNPACK_SUCCESS || !msg->zone) {
+        free(copy);
         return -EPROTO;
+    }
+    if (!msgpack_zone_push_finalizer(msg->zone, free, copy)) {
+        free(copy);
+        return -ENOMEM;
+    }
     *consumed = (size_t)r;
+    conn_consume(k, (size_t)r);
     return 1;
 }
 
-static void conn_consume(conn *k, size_t n)
-{
-    memmove(k->rbuf, k->rbuf + n, k->rlen - n);
-    k->rlen -= n;
-}
 
 /* ---- hello ---- */
 
@@ -315,7 +330,6 @@ static int conn_hello(conn *k, int timeout_ms, sc_server_info *info, msgpack_unp
             break;
         }
         if (rc == 1) {
-            conn_consume(k, used);
             int ok = 0;
             uint64_t id = 0;
             if (proto_get_u64(&msg.data, "id", &id) || id != 1)
@@ -672,12 +686,10 @@ static int process_input(sc_client *c, unsigned k)
     conn *cn = &c->conns[k];
     msgpack_unpacked msg;
     msgpack_unpacked_init(&msg);
-    int rc;
+    int rc = 0;
     size_t used;
-    while (cn->fd >= 0 && (rc = conn_take(cn, c->recv_limit, &used, &msg)) == 1) {
-        conn_consume(cn, used);
+    while (cn->fd >= 0 && (rc = conn_take(cn, c->recv_limit, &used, &msg)) == 1)
         handle_message(c, k, &msg);
-    }
     msgpack_unpacked_destroy(&msg);
     if (cn->fd >= 0 && rc < 0) {
         /* The daemon sent something we cannot parse: the stream cannot resynchronise, and
