@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR } ktype;
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
 
 typedef struct {
@@ -93,6 +93,14 @@ static const cfg_key KEYS[] = {
      "Upper bound of the adaptive race width."},
     {"adaptive_race", SEC_SCATTER, T_BOOL, H(adaptive_race), "true", 0, 1, 1,
      "Adapt K to the host's success rate and healthy-proxy supply (else always race_width)."},
+    {"race_mode", SEC_SCATTER, T_RACEMODE, H(race_hedged), "hedged", 0, 1, 1,
+     "all: fire every attempt of a round at once. hedged: start the best proxy at once and add\n"
+     "the next ones only while no answer came within the hedge delay (learned from the host's\n"
+     "recent winning latencies); all at once anyway while the host has too few samples."},
+    {"hedge_quantile", SEC_SCATTER, T_UINT, H(hedge_quantile), "75", 1, 99, 1,
+     "Percentile of the host's recent winning latencies used as the hedge delay."},
+    {"hedge_min", SEC_SCATTER, T_DUR_MS, H(hedge_min_ms), "5", 0, 600000, 1,
+     "Lower bound of the hedge delay."},
     {"max_attempts", SEC_SCATTER, T_UINT, H(max_attempts), "5", 0, 1000000, 1,
      "Rounds (of K attempts each) before a task fails with max_attempts; 0 = unlimited."},
     {"task_timeout", SEC_SCATTER, T_DUR_S, H(task_timeout_ms), "60", 0, DAY_MS, 1,
@@ -291,6 +299,7 @@ static const char *type_hint(const cfg_key *k)
     case T_WEIGHT: return "a number between 0 and 1";
     case T_STATUS: return "a list of HTTP statuses like 2xx,304,400-404";
     case T_ANCHOR: return "response or sent";
+    case T_RACEMODE: return "hedged or all";
     }
     return "?";
 }
@@ -317,6 +326,9 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
     case T_WEIGHT: rc = parse_weight(v, &u); break;
     case T_ANCHOR:
         rc = strcmp(v, "response") == 0 ? (u = 0, 0) : strcmp(v, "sent") == 0 ? (u = 1, 0) : -1;
+        break;
+    case T_RACEMODE:
+        rc = strcmp(v, "all") == 0 ? (u = 0, 0) : strcmp(v, "hedged") == 0 ? (u = 1, 0) : -1;
         break;
     case T_MODE: {
         char *end;
@@ -680,6 +692,7 @@ static void print_value(const scatter_config *c, const cfg_host *h, const cfg_ke
     case T_LEVEL: fputs(log_level_name((log_level)u), f); break;
     case T_WEIGHT: fprintf(f, "%g", u / 1000.0); break;
     case T_ANCHOR: fputs(u ? "sent" : "response", f); break;
+    case T_RACEMODE: fputs(u ? "hedged" : "all", f); break;
     }
 }
 

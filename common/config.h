@@ -21,6 +21,9 @@ typedef struct {
     uint32_t interval_ms;
     uint32_t race_width, race_width_min, race_width_max;
     uint32_t adaptive_race;           /* bool */
+    uint32_t race_hedged;             /* race_mode: 0 all, 1 hedged */
+    uint32_t hedge_quantile;          /* percent */
+    uint32_t hedge_min_ms;
     uint32_t max_attempts;            /* 0 = unlimited */
     uint32_t task_timeout_ms;         /* 0 = none */
     uint32_t connect_timeout_ms, request_timeout_ms;

@@ -18,6 +18,12 @@
  * the multi. A request sent but never answered (dropped, timed out, a cancelled race loser)
  * may still arrive: it is anchored at the moment we gave up on it. An attempt that never sent
  * frees the pair at once: the target never saw it.
+ *
+ * Race losers. A loser that has not sent its request is removed at once. One that has sent
+ * it cannot be bounded if we hang up (its request may still be delivered, late), so it is
+ * orphaned instead: detached from its task (which is answered and freed as usual), counted as
+ * cancelled, and aborted as soon as the first byte of its answer arrives, which is the anchor
+ * we need. An orphan that never gets an answer ends at its own timeout.
  */
 #include "worker/task.h"
 
@@ -34,6 +40,8 @@ typedef struct {
 } sock_watch;
 
 static void check_done(worker_ctx *w);
+static void detach(attempt *a);
+static void free_attempt(attempt *a);
 
 static void io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -109,6 +117,11 @@ int race_init(worker_ctx *w)
 
 void race_cleanup(worker_ctx *w)
 {
+    while (w->orphans) {
+        attempt *a = w->orphans;
+        detach(a); /* unanswered: anchored now */
+        free_attempt(a);
+    }
     if (w->multi)
         curl_multi_cleanup(w->multi); /* may call socket_cb with REMOVE: w is still valid */
     w->multi = NULL;
@@ -119,7 +132,9 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     attempt *a = ud;
     size_t n = size * nmemb;
-    size_t max = a->t->conn->w->cfg->max_response_body;
+    if (!a->t)
+        return 0; /* orphan: its answer started, which is all we wanted */
+    size_t max = a->w->cfg->max_response_body;
     if (a->len + n > max) {
         a->too_large = 1;
         return 0; /* aborts with CURLE_WRITE_ERROR */
@@ -152,6 +167,8 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
         if (!a->first_byte_ms)
             a->first_byte_ms = shm_now_ms();
     }
+    if (!a->t)
+        return 0; /* orphan: anchored now, abort the transfer */
     if (a->hlen + n > HDR_MAX)
         return n; /* drop headers past the cap rather than fail the transfer */
     if (a->hlen + n > a->hcap) {
@@ -202,11 +219,12 @@ static void free_attempt(attempt *a)
     free(a);
 }
 
-/* Detaches a from its task and libcurl; releases the rate-limit word. */
+/* Detaches a from its task (or the orphan list) and libcurl; releases the rate-limit word. */
 static void detach(attempt *a)
 {
     task *t = a->t;
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = a->w;
+    host_rt *h = a->host;
     curl_multi_remove_handle(w->multi, a->easy);
     curl_easy_cleanup(a->easy);
     a->easy = NULL;
@@ -220,14 +238,23 @@ static void detach(attempt *a)
         else
             anchor = shm_now_ms() + 1; /* sent, unanswered: it may still arrive */
     }
-    shm_cell *cell = shm_cell_at(w->tbl, a->proxy, t->host->idx);
-    if (!rl_release(&cell->rl, w->index, anchor, interval_of(w, t->host)))
-        LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, t->host->name);
-    for (uint32_t i = 0; i < t->n_running; i++)
-        if (t->att[i] == a) {
-            t->att[i] = t->att[--t->n_running];
-            break;
-        }
+    shm_cell *cell = shm_cell_at(w->tbl, a->proxy, h->idx);
+    if (!rl_release(&cell->rl, w->index, anchor, interval_of(w, h)))
+        LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, h->name);
+    if (t) {
+        for (uint32_t i = 0; i < t->n_running; i++)
+            if (t->att[i] == a) {
+                t->att[i] = t->att[--t->n_running];
+                break;
+            }
+    } else {
+        if (a->oprev)
+            a->oprev->onext = a->onext;
+        else
+            w->orphans = a->onext;
+        if (a->onext)
+            a->onext->oprev = a->oprev;
+    }
     w->inflight--;
     atomic_fetch_sub(&w->tbl->hdr->c.inflight, 1);
 }
@@ -246,6 +273,8 @@ int race_start(task *t, uint32_t proxy)
         return -1;
     }
     a->t = t;
+    a->w = w;
+    a->host = h;
     a->easy = e;
     a->proxy = proxy;
     const shm_proxy_addr *pa = &tbl->proxies[proxy].addr;
@@ -316,8 +345,18 @@ void race_abort_all(task *t)
     worker_ctx *w = t->conn->w;
     while (t->n_running) {
         attempt *a = t->att[0];
-        detach(a);
         atomic_fetch_add(&w->tbl->hdr->c.attempts_cancelled, 1);
+        if (a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent) {
+            t->att[0] = t->att[--t->n_running];
+            a->t = NULL;
+            a->oprev = NULL;
+            a->onext = w->orphans;
+            if (w->orphans)
+                w->orphans->oprev = a;
+            w->orphans = a;
+            continue;
+        }
+        detach(a);
         free_attempt(a);
     }
 }
@@ -335,20 +374,26 @@ static health_outcome transport_outcome(CURL *e, CURLcode rc)
     return OUTCOME_PROXY_DOWN;
 }
 
+/* The curl message is cut to fit last_error's 160 bytes. */
 static void describe_transport(attempt *a, CURLcode rc, char *buf, size_t cap)
 {
     if (rc == CURLE_PROXY) {
         long px = 0;
         curl_easy_getinfo(a->easy, CURLINFO_PROXY_ERROR, &px);
-        snprintf(buf, cap, "proxy: %s (CURLPX %ld)", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
+        snprintf(buf, cap, "proxy: %.120s (CURLPX %ld)", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
     } else {
-        snprintf(buf, cap, "proxy: %s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
+        snprintf(buf, cap, "proxy: %.140s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
     }
 }
 
 static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
 {
     task *t = a->t;
+    if (!t) { /* an orphan got its first answer byte, or gave up: release, nothing else */
+        detach(a);
+        free_attempt(a);
+        return;
+    }
     host_rt *h = t->host;
     shm_table *tbl = w->tbl;
     uint64_t now = shm_now_ms();
@@ -380,6 +425,7 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     }
     detach(a);
     if (o == OUTCOME_SUCCESS) {
+        host_record_win(h, latency);
         task_finish_success(t, a, status, latency); /* also cancels the losers */
         free_attempt(a);
         return;
@@ -393,8 +439,11 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     }
     free_attempt(a);
     snprintf(t->last_error, sizeof t->last_error, "%s", err);
-    if (t->n_running == 0)
+    /* hedged round: a failure is an answer too, so the next proxy joins now, not at the delay */
+    if (t->n_running == 0 && !sched_hedge_add(t)) {
+        ev_timer_stop(w->loop, &t->hedge_w);
         task_round_failed(t);
+    }
     worker_need_dispatch(w);
 }
 

@@ -24,6 +24,13 @@
  * slots (completed tasks per slot-second matter more than latency then). Cold start and low
  * success rates therefore widen K by themselves; proven proxies narrow it toward 1. K never
  * exceeds the claimable healthy count, since only claimable proxies can be picked.
+ *
+ * Hedged racing (race_mode = hedged): K is decided the same way, but only the best proxy is
+ * started at once; each further attempt joins when the hedge delay (a quantile of the host's
+ * recent winning latencies) passes without a good answer, or at once when every running
+ * attempt already failed. A proxy that answers fast, which is most of them once the host is
+ * warm, then spends one slot per task instead of K. Until the host has enough samples the
+ * round fires all K at once, as in race_mode = all.
  */
 #include "worker/task.h"
 
@@ -207,11 +214,20 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     t->state = TASK_RUNNING;
     t->rounds++;
     t->race = 0;
+    t->round_k = n;
     t->probe = probe;
     atomic_fetch_add(&c->dispatches, 1);
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t hedge = probe ? 0 : host_hedge_ms(h);
+    uint32_t now_n = hedge ? 1 : n;
+    for (uint32_t i = now_n; i < n; i++) /* hedging: the rest are claimed again when needed */
+        rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
+    for (uint32_t i = 0; i < now_n; i++) {
         if (race_start(t, picked[i]) == 0)
             t->race++;
+    }
+    if (hedge && t->n_running && t->race < t->round_k) {
+        ev_timer_set(&t->hedge_w, hedge / 1000.0, 0.);
+        ev_timer_start(w->loop, &t->hedge_w);
     }
     if (t->n_running == 0) {
         snprintf(t->last_error, sizeof t->last_error, "internal: could not start any attempt");
@@ -243,6 +259,39 @@ void sched_dispatch(worker_ctx *w)
             }
             pp = &h->next_active;
         }
+    }
+}
+
+int sched_hedge_add(task *t)
+{
+    host_rt *h = t->host;
+    worker_ctx *w = h->w;
+    shm_table *tbl = w->tbl;
+    if (t->race >= t->round_k)
+        return 0;
+    if (atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight) {
+        atomic_fetch_add(&tbl->hdr->c.skip_inflight, 1);
+        return 0;
+    }
+    uint32_t p;
+    select_stats st;
+    if (select_claim(tbl, h->idx, 1, w->index, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
+        return 0;
+    if (race_start(t, p))
+        return 0;
+    t->race++;
+    return 1;
+}
+
+void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    task *t = tw->data;
+    sched_hedge_add(t);
+    uint32_t hedge = host_hedge_ms(t->host);
+    if (t->race < t->round_k && t->n_running) {
+        /* no slot now, or more may join: look again after another hedge delay */
+        ev_timer_set(&t->hedge_w, (hedge ? hedge : 10) / 1000.0, 0.);
+        ev_timer_start(loop, &t->hedge_w);
     }
 }
 

@@ -32,6 +32,7 @@ void task_free(task *t)
 {
     worker_ctx *w = t->conn->w;
     ev_timer_stop(w->loop, &t->deadline_w);
+    ev_timer_stop(w->loop, &t->hedge_w);
     unlink_conn(t);
     if (t->state == TASK_QUEUED)
         sched_unlink(t);
@@ -355,6 +356,8 @@ void task_submit(conn *c, const proto_request *r)
     t->max_attempts = r->has_max_attempts ? r->max_attempts : h->cfg->max_attempts;
     t->race_width = r->has_race_width ? r->race_width : 0;
     uint32_t tmo = r->has_timeout ? r->timeout_ms : h->cfg->task_timeout_ms;
+    ev_init(&t->hedge_w, sched_hedge_cb);
+    t->hedge_w.data = t;
     ev_init(&t->deadline_w, deadline_cb);
     t->deadline_w.data = t;
     if (tmo) {

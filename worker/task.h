@@ -19,7 +19,10 @@
 typedef enum { TASK_QUEUED, TASK_RUNNING } task_state;
 
 typedef struct attempt {
-    struct task *t;
+    struct task *t;               /* NULL once orphaned (see race.c) */
+    worker_ctx *w;
+    host_rt *host;
+    struct attempt *oprev, *onext; /* the worker's orphan list */
     CURL *easy;
     uint32_t proxy;
     uint64_t start_ms;
@@ -52,6 +55,8 @@ typedef struct task {
     uint32_t n_running;
     uint32_t race;                /* attempts fired in the current round */
     int probe;                    /* this round is the host's circuit probe */
+    uint32_t round_k;             /* attempts this round may use (hedging adds up to it) */
+    ev_timer hedge_w;
     char last_error[160];
     attempt *att[RACE_MAX];
     struct task *qnext;           /* host queue */
@@ -98,6 +103,10 @@ void sched_enqueue(task *t);
 void sched_unlink(task *t);
 void sched_dispatch(worker_ctx *w);
 void sched_host_free(host_rt *h);
+/* Adds one more attempt to t's round if the round has room and a slot is free. 1 if added. */
+int sched_hedge_add(task *t);
+/* Hedge timer: add one more attempt to a running round. */
+void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents);
 
 /* race.c */
 int race_init(worker_ctx *w);

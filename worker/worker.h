@@ -35,6 +35,9 @@ typedef struct host_rt {
     uint32_t queued;
     uint32_t running_tasks;
     ev_timer wake;                /* the host's "delayed" wait: armed when no slot is free now */
+    uint32_t win_lat[64];         /* recent winning latencies (ms), a ring */
+    uint32_t win_n, win_pos;
+    uint32_t hedge_ms;            /* cached quantile of win_lat */
     int waiting;                  /* wake is armed */
     struct host_rt *next_active;  /* list of hosts with queued tasks */
     int active;
@@ -69,14 +72,17 @@ typedef struct worker_ctx {
     uint32_t n_tasks;             /* tasks owned by this worker */
     uint32_t inflight;            /* attempts of this worker */
     uint64_t rnd;                 /* xorshift state */
-    struct attempt **done_buf;    /* scratch for losers to remove after info_read */
-    uint32_t done_cap;
+    struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
 } worker_ctx;
 
 /* Entry point after fork. Returns the exit status. */
 int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log);
 
 uint64_t worker_rand(worker_ctx *w);
+/* Records a winning latency for the host's hedge delay. */
+void host_record_win(host_rt *h, uint32_t latency_ms);
+/* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */
+uint32_t host_hedge_ms(const host_rt *h);
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);
 void worker_need_dispatch(worker_ctx *w);
 /* Health parameters of a host (its cooldown/eviction overrides). */
