@@ -212,6 +212,12 @@ void task_cancel_id(conn *c, uint64_t id)
 /* Host key "host[:port]" from a URL, lowercase; port only when the URL gives one. */
 static int url_host_key(const char *url, char *key, size_t cap, char *err, size_t errcap)
 {
+    /* libcurl reads "http:///x" as host "x"; a URL without an authority is refused here */
+    const char *sep = strstr(url, "://");
+    if (!sep || sep[3] == '\0' || strchr("/?#@", sep[3])) {
+        snprintf(err, errcap, "url has no host");
+        return -1;
+    }
     CURLU *u = curl_url();
     if (!u) {
         snprintf(err, errcap, "out of memory");
