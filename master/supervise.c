@@ -18,6 +18,7 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 30000
+#define DEAD_GRACE_MS 2000
 
 static int spawn(master_ctx *m, uint32_t i)
 {
@@ -104,9 +105,10 @@ void sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
         ws->pid = 0;
         atomic_store(&m->tbl.hdr->workers[i].pid, 0);
         uint64_t now = shm_now_ms();
-        /* whatever it held it will never release: free each pair at now + interval, as if its
-         * request had just left */
-        uint32_t freed = rl_release_holder(&m->tbl, i + 1, now);
+        /* whatever it held it will never release. A request it sent may still be on its way
+         * through the proxy (its socket closed, the proxy's buffer did not), so each pair is
+         * freed an interval after a grace of DEAD_GRACE_MS, not after now. */
+        uint32_t freed = rl_release_holder(&m->tbl, i + 1, now + DEAD_GRACE_MS);
         if (m->stopping) {
             LOGI(&m->log, "worker %u (pid %d) exited%s", i + 1, (int)pid,
                  WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " abnormally");
