@@ -212,7 +212,8 @@ def report(argv):
              "ratios are computed within one run index (same minute, same machine load).")
     L.append(f"Every figure is **median (min–max) over {meta['runs']} runs**. "
              "Machine-readable: `bench/results.json` (every run, every figure).")
-    L.append(f"Build: `{meta['build']}`; the daemon runs with the config of the manual run "
+    L.append(f"Daemon: commit `{meta.get('commit')}` (a `git archive` snapshot, built as "
+             f"`{meta['build']}`); the daemon runs with the config of the manual run "
              "in the issue (`blocked_body = \"captcha\"`, `[rate_limit] interval` = the farm's "
              "interval, everything else default: race width 3 adaptive, max 5 rounds, "
              "connect timeout 5 s, attempt timeout 15 s) and a fresh daemon per run (cold "
@@ -330,7 +331,7 @@ def report(argv):
           "`scripts/bench.sh` builds `build-bench/` (Release), compiles `bench/bench_curl.c` "
           "against the system libcurl, installs HAProxy and proxychains4 via "
           "`scripts/deps.sh --bench`, runs every farm on loopback only (proxies on "
-          "127.0.0.1:43000+, targets on 127.0.0.70–74), stops every process it started "
+          "127.0.0.1:12000–14199, targets on 127.0.0.70–74), stops every process it started "
           "(by pid, also on Ctrl-C) and rewrites the part of this file between the "
           "`bench.sh` markers; the sections after the end marker are kept as they are.", END]
     gen = "\n".join(L) + "\n"

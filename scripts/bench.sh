@@ -7,6 +7,7 @@
 #   --quick   under 3 minutes: 3 runs of 600 tasks at 200 proxies, naive rotator only as
 #             peer (20 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles. The full run (default) takes ~15-25 minutes.
+#   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
 #   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present)
 #   Environment: BENCH_RUNS (default 3), BENCH_TMP (work directory, default mktemp).
 set -euo pipefail
@@ -14,11 +15,12 @@ set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
 CMDLINE="scripts/bench.sh${*:+ $*}"
-QUICK=0; DEPS=1
+QUICK=0; DEPS=1; WORKTREE=0
 for a in "$@"; do
   case "$a" in
     --quick) QUICK=1 ;;
     --no-deps) DEPS=0 ;;
+    --worktree) WORKTREE=1 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a" >&2; exit 2 ;;
   esac
@@ -28,7 +30,7 @@ T0=$(date +%s)
 W="${BENCH_TMP:-$(mktemp -d /tmp/scatter-bench.XXXXXX)}"
 mkdir -p "$W"
 B="$top/build-bench"
-BC="$B/bench/bench_curl"
+FARMBIN=""
 LIB="$top/bench/benchlib.py"
 RES="$W/results.jsonl"
 : >"$RES"
@@ -41,7 +43,7 @@ cleanup() {
   local p d
   set +e
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for d in "${FARMS[@]}"; do SCATTER_FARM="$B/tests/farm/scatter-farm" scripts/farm.sh down --out "$d" >/dev/null 2>&1; done
+  for d in "${FARMS[@]}"; do SCATTER_FARM="$FARMBIN" scripts/farm.sh down --out "$d" >/dev/null 2>&1; done
   sleep 0.5
   for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -60,10 +62,21 @@ stop_pid() {   # SIGTERM, wait up to $2 s (default 15), SIGKILL
 
 # ---------------------------------------------------------------- build
 if [ "$DEPS" = 1 ]; then bash scripts/deps.sh --bench >&2; fi
-log "building $B (Release) and bench/bench_curl"
+# The daemon is built from a snapshot of the committed HEAD (git archive), so edits in
+# progress in the working tree neither break nor silently enter the figures; --worktree
+# builds the working tree into build-bench/ instead.
+if [ "$WORKTREE" = 1 ]; then
+  SRC="$top"; B="$top/build-bench"; COMMIT="$(git rev-parse --short HEAD) + working tree"
+else
+  COMMIT="$(git rev-parse --short HEAD)"
+  SRC="$W/src"; B="$W/build"; rm -rf "$SRC"; mkdir -p "$SRC"
+  git archive HEAD | tar -x -C "$SRC"
+fi
+BC="$B/bench/bench_curl"
+log "building $B (Release, commit $COMMIT) and bench/bench_curl"
 BUILD_CMD="cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF && cmake --build build-bench -j2"
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF >"$W/build.log" 2>&1
-cmake --build build-bench -j2 >>"$W/build.log" 2>&1 || { tail -30 "$W/build.log" >&2; exit 1; }
+cmake -S "$SRC" -B "$B" -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF >"$W/build.log" 2>&1
+cmake --build "$B" -j2 >>"$W/build.log" 2>&1 || { tail -30 "$W/build.log" >&2; exit 1; }
 mkdir -p "$B/bench"
 cc -O2 -std=c11 -Wall -o "$BC" bench/bench_curl.c -lcurl
 SCATTERD="$B/master/scatterd"; CTL="$B/ctl/scatterctl"; FARMBIN="$B/tests/farm/scatter-farm"
@@ -229,9 +242,9 @@ profile_daemon() {   # profile_daemon NAME SECONDS -- runs perf on all daemon pr
 MIX="good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
 IV=500
 if [ "$QUICK" = 1 ]; then
-  N200=600; LIM=60; PEER_LIM=20; NSCALE=1500; IDLE=5
+  N200=600; LIM=60; PEER_LIM=20; NSCALE=4000; IDLE=5
 else
-  N200=2000; LIM=60; PEER_LIM=60; NSCALE=6000; IDLE=10
+  N200=2000; LIM=60; PEER_LIM=60; NSCALE=20000; IDLE=10
 fi
 N1000=2000
 
@@ -239,13 +252,13 @@ declare -A CEIL
 
 # ================================================================ 1+2: 200 proxies, peers
 log "farm: 200 proxies, 2 targets, $IV ms"
-farm_up f200 --proxies 200 --proxy-base-port 43000 --mix "$MIX" --seed 7 \
-  --target 127.0.0.70:38180 --target 127.0.0.71:38180 --interval-ms "$IV" --urls "$N200"
+farm_up f200 --proxies 200 --proxy-base-port 12000 --mix "$MIX" --seed 7 \
+  --target 127.0.0.70:18180 --target 127.0.0.71:18180 --interval-ms "$IV" --urls "$N200"
 CEIL[eff200]=$(python3 "$LIB" ceiling "$W/f200/truth.json")
 if [ "$QUICK" = 0 ]; then
-  haproxy_start "$W/f200" 38190
+  haproxy_start "$W/f200" 18190
   proxychains_conf "$W/f200"
-  export BENCH_HAPORT=38190
+  export BENCH_HAPORT=18190
 fi
 for r in $(seq 1 "$RUNS"); do
   scatter_run eff200 scatter "$r" "$W/f200" 2 "$IV" "$LIM"
@@ -271,8 +284,8 @@ farm_down f200
 # ================================================================ 1: 1,000 proxies
 if [ "$QUICK" = 0 ]; then
   log "farm: 1000 proxies"
-  farm_up f1000 --proxies 1000 --proxy-base-port 44000 --mix "$MIX" --seed 7 \
-    --target 127.0.0.72:38181 --target 127.0.0.73:38181 --interval-ms "$IV" --urls "$N1000"
+  farm_up f1000 --proxies 1000 --proxy-base-port 13000 --mix "$MIX" --seed 7 \
+    --target 127.0.0.72:18181 --target 127.0.0.73:18181 --interval-ms "$IV" --urls "$N1000"
   CEIL[eff1000]=$(python3 "$LIB" ceiling "$W/f1000/truth.json")
   for r in $(seq 1 "$RUNS"); do
     scatter_run eff1000 scatter "$r" "$W/f1000" 2 "$IV" "$LIM"
@@ -282,8 +295,8 @@ fi
 
 # ================================================================ 3: scaling
 log "farm: 100 good proxies, no interval"
-farm_up fscale --proxies 100 --proxy-base-port 46000 --mix good=100 --seed 7 \
-  --target 127.0.0.74:38182 --interval-ms 0 --urls "$NSCALE"
+farm_up fscale --proxies 100 --proxy-base-port 14100 --mix good=100 --seed 7 \
+  --target 127.0.0.74:18182 --interval-ms 0 --urls "$NSCALE"
 for r in $(seq 1 "$RUNS"); do
   scatter_run scale scatter1 "$r" "$W/fscale" 1 0 "$LIM"
   scatter_run scale scatter2 "$r" "$W/fscale" 2 0 "$LIM"
@@ -367,10 +380,10 @@ fi
 
 # ================================================================ report
 log "writing docs/BENCHMARKS.md and bench/results.json"
-python3 - "$W" "$QUICK" "$RUNS" "$CMDLINE" "$BUILD_CMD" "$N200" "$N1000" "$NSCALE" "$PEER_LIM" "$IDLE" \
+python3 - "$W" "$QUICK" "$RUNS" "$CMDLINE" "$BUILD_CMD" "$N200" "$N1000" "$NSCALE" "$PEER_LIM" "$IDLE" "$COMMIT" \
   "${CEIL[eff200]}" "${CEIL[eff1000]:-null}" "$WARM" "$LIM" >"$W/meta.json" <<'PY'
 import json, sys, os, platform, datetime, subprocess
-(w, quick, runs, cmd, build, n200, n1000, nscale, peer_lim, idle, c200, c1000, warm, lim) = sys.argv[1:]
+(w, quick, runs, cmd, build, n200, n1000, nscale, peer_lim, idle, commit, c200, c1000, warm, lim) = sys.argv[1:]
 quick = quick == "1"
 cpu = "unknown CPU"
 for line in open("/proc/cpuinfo"):
@@ -418,8 +431,8 @@ ptext = (f"Same farm (200 proxies), same {n200} URLs, every system stopped after
          "is completed on a 2xx whose body is not the captcha page. Peers use the daemon's "
          "timeouts (connect incl. SOCKS handshake 5 s, attempt 15 s) and up to 5 attempts:\n"
          "- **HAProxy** 2.6 (`mode tcp`, `balance roundrobin`, TCP health checks every 2 s, "
-         "`fall 2`, refused proxies are marked down before the run) on 127.0.0.1:38190; "
-         "`bench/peer_task.sh` runs `curl --socks5-hostname 127.0.0.1:38190` and retries "
+         "`fall 2`, refused proxies are marked down before the run) on 127.0.0.1:18190; "
+         "`bench/peer_task.sh` runs `curl --socks5-hostname 127.0.0.1:18190` and retries "
          "until success, 32 tasks at once (`xargs -P 32`).\n"
          "- **proxychains4** (`random_chain`, `chain_len = 1`, connect timeout 5 s) around the "
          "same curl loop.\n"
@@ -469,7 +482,7 @@ quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm with the
               "Run `scripts/bench.sh` for the full set.") if quick else ""
 meta = {"command": cmd, "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "quick": quick, "runs": int(runs), "nproc": os.cpu_count(), "cpu": cpu, "mem": mem, "os": osr,
-        "build": build, "tasks": {"eff200": int(n200), "eff1000": int(n1000), "scale": int(nscale)},
+        "build": build, "commit": commit, "tasks": {"eff200": int(n200), "eff1000": int(n1000), "scale": int(nscale)},
         "ceilings": ceil, "ceiling_text": ctext, "peers_text": ptext, "scaling_text": stext,
         "cost_rows": cost_rows, "cost_text": cost_text, "warm_text": warm,
         "profile_text": "\n\n".join(prof), "quick_note": quick_note, "time_limit_s": int(lim)}
