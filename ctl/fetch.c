@@ -20,6 +20,7 @@
 #include "common/proto.h"
 #include "ctl/cli.h"
 #include "ctl/fetch_input.h"
+#include "ctl/jsonconv.h"
 
 #define MAX_CODES 16
 
@@ -99,17 +100,17 @@ static void write_jsonl(run *r, uint64_t n, const char *url, const sc_result *re
 {
     json_t *o = json_object();
     json_object_set_new(o, "n", json_integer((json_int_t)n));
-    json_object_set_new(o, "url", json_string(url) ? json_string(url) : json_null());
+    json_object_set_new(o, "url", jc_string(url, strlen(url)));
     int ok = res && res->ok;
     json_object_set_new(o, "ok", json_boolean(ok));
     json_object_set_new(o, "status", ok ? json_integer(res->status) : json_null());
-    json_object_set_new(o, "proxy", ok ? json_string(res->proxy) : json_null());
+    json_object_set_new(o, "proxy", ok ? jc_string(res->proxy, strlen(res->proxy)) : json_null());
     json_object_set_new(o, "attempts", json_integer(res ? (json_int_t)res->attempts : 0));
     json_object_set_new(o, "race", json_integer(res ? (json_int_t)res->race : 0));
     json_object_set_new(o, "latency_ms", ok ? json_integer((json_int_t)res->latency_ms) : json_null());
     json_object_set_new(o, "elapsed_ms", json_integer(res ? (json_int_t)res->elapsed_ms : 0));
-    json_object_set_new(o, "error", ok ? json_null() : json_string(code));
-    json_object_set_new(o, "message", ok ? json_null() : json_string(msg));
+    json_object_set_new(o, "error", ok ? json_null() : jc_string(code, strlen(code)));
+    json_object_set_new(o, "message", ok ? json_null() : jc_string(msg, strlen(msg)));
     json_object_set_new(o, "bytes", json_integer(ok ? (json_int_t)res->body_len : 0));
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (line) {

@@ -66,7 +66,7 @@ static size_t utf8_len(const uint8_t *p, size_t n)
 }
 
 /* A JSON string from arbitrary bytes: proxies and targets send what they like. */
-static json_t *str_lossy(const char *s, size_t n)
+json_t *jc_string(const char *s, size_t n)
 {
     json_t *j = json_stringn(s, n);
     if (j)
@@ -111,7 +111,7 @@ json_t *jc_from_msgpack(const msgpack_object *o, jc_bin_mode bin)
     case MSGPACK_OBJECT_FLOAT64:
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR:
-        return str_lossy(o->via.str.ptr, o->via.str.size);
+        return jc_string(o->via.str.ptr, o->via.str.size);
     case MSGPACK_OBJECT_BIN: {
         if (bin == JC_BIN_OMIT)
             return NULL;
@@ -136,7 +136,7 @@ json_t *jc_from_msgpack(const msgpack_object *o, jc_bin_mode bin)
             if (!v)
                 continue; /* omitted bin */
             if (kv->key.type == MSGPACK_OBJECT_STR) {
-                json_t *k = str_lossy(kv->key.via.str.ptr, kv->key.via.str.size);
+                json_t *k = jc_string(kv->key.via.str.ptr, kv->key.via.str.size);
                 if (k)
                     json_object_setn_new(m, json_string_value(k), json_string_length(k), v);
                 else

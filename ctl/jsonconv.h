@@ -17,6 +17,9 @@ json_t *jc_from_msgpack(const msgpack_object *o, jc_bin_mode bin);
 /* Packs a JSON value: integers stay integers (negative as int), reals as float64. 0 or -1. */
 int jc_to_msgpack(const json_t *j, msgpack_packer *pk);
 
+/* A JSON string from arbitrary bytes (invalid UTF-8 becomes U+FFFD). */
+json_t *jc_string(const char *s, size_t n);
+
 /* Base64 (RFC 4648, with padding) of n bytes into a new NUL-terminated string. */
 char *jc_base64(const void *data, size_t n);
 
