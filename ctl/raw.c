@@ -39,19 +39,21 @@ int cmd_raw(const char *sock, int argc, char **argv)
     msgpack_unpacked obj;
     msgpack_unpacked_init(&obj);
     size_t off = 0;
+    /* the unpacked request points into sb: both live until the call is done */
     msgpack_unpack_next(&obj, sb.data, sb.size, &off);
-    msgpack_sbuffer_destroy(&sb);
 
     sc_client *c;
     int rc = cli_connect(sock, "raw", 1, 1, &c);
     if (rc) {
         msgpack_unpacked_destroy(&obj);
+        msgpack_sbuffer_destroy(&sb);
         return rc;
     }
     msgpack_unpacked reply;
     char err[256];
     rc = sc_call_object(c, &obj.data, timeout_ms > INT32_MAX ? INT32_MAX : (int)timeout_ms, &reply, err, sizeof err);
     msgpack_unpacked_destroy(&obj);
+    msgpack_sbuffer_destroy(&sb);
     if (rc) {
         fprintf(stderr, "scatterctl raw: %s\n", err);
         sc_client_free(c);
