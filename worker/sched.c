@@ -160,6 +160,12 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         wait_until(h, now, now + CIRCUIT_POLL_MS);
         return 0;
     }
+    /* the master opens the circuit on its next tick; meanwhile send nothing more to a host
+     * whose last threshold answers were all target errors */
+    if (circuit == CIRCUIT_CLOSED && atomic_load(&hs->target_err_run) >= h->cfg->circuit_breaker_threshold) {
+        wait_until(h, now, now + CIRCUIT_POLL_MS);
+        return 0;
+    }
     int64_t inflight = atomic_load(&c->inflight);
     if (inflight >= (int64_t)w->cfg->max_inflight) {
         atomic_fetch_add(&c->skip_inflight, 1);
@@ -176,7 +182,8 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         probe = 1;
     }
     task *t = h->head;
-    uint32_t k = race_width_for(w, h, t);
+    /* a probe asks one question: does one proxy get a good answer now */
+    uint32_t k = probe ? 1 : race_width_for(w, h, t);
     uint64_t room = (uint64_t)((int64_t)w->cfg->max_inflight - inflight);
     if (k > room)
         k = (uint32_t)room;
