@@ -110,12 +110,16 @@ static uint32_t jittered(uint32_t ms, uint32_t pct, uint32_t rnd)
 }
 
 /* A failure charged to the cell: window, counters, cooldown, per-host eviction. */
-static int charge_cell(shm_cell *c, uint64_t now_ms, const health_params *p, uint32_t rnd)
+static int charge_cell(shm_cell *c, uint64_t now_ms, const health_params *p, uint32_t rnd, int at_once)
 {
     int flags = 0;
     window_record(c, 0, p->window);
     uint32_t fails = atomic_fetch_add(&c->fail, 1) + 1;
     uint32_t run = atomic_fetch_add(&c->consec_fails, 1) + 1;
+    if (at_once && run < p->cooldown_fails) {
+        atomic_store(&c->consec_fails, p->cooldown_fails);
+        run = p->cooldown_fails;
+    }
     /* A result that lands while the cell is already cooling (an attempt claimed before the
      * cooldown began) must not climb the ladder a second time. */
     if (run >= p->cooldown_fails && atomic_load(&c->cooldown_until_ms) <= now_ms) {
@@ -165,8 +169,9 @@ int health_record(shm_table *t, uint32_t proxy, uint32_t host, health_outcome o,
         atomic_store(&hs->target_err_run, 0);
         break;
     }
-    case OUTCOME_PROXY_DOWN: {
-        flags |= charge_cell(c, now_ms, p, rnd);
+    case OUTCOME_PROXY_DOWN:
+    case OUTCOME_PROXY_UNREACHABLE: {
+        flags |= charge_cell(c, now_ms, p, rnd, o == OUTCOME_PROXY_UNREACHABLE);
         atomic_fetch_add(&hs->fail, 1);
         uint64_t fails = atomic_fetch_add(&px->fail, 1) + 1;
         uint64_t ok = atomic_load(&px->success);
@@ -181,7 +186,7 @@ int health_record(shm_table *t, uint32_t proxy, uint32_t host, health_outcome o,
         break;
     }
     case OUTCOME_BLOCKED:
-        flags |= charge_cell(c, now_ms, p, rnd);
+        flags |= charge_cell(c, now_ms, p, rnd, 0);
         atomic_fetch_add(&hs->fail, 1);
         break;
     case OUTCOME_TARGET_ERROR:

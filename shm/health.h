@@ -14,6 +14,9 @@ typedef enum {
     OUTCOME_BLOCKED,       /* proxy reached the target and was refused: charge the cell only */
     OUTCOME_TARGET_ERROR,  /* target failed (5xx): charge the host's breaker, no proxy */
     OUTCOME_CANCELLED,     /* race loser: no charge anywhere */
+    OUTCOME_PROXY_UNREACHABLE, /* connection refused, or no handshake before the connect
+                                * timeout: as PROXY_DOWN, and the pair's cooldown starts now
+                                * (a closed or dead port does not come back in seconds) */
 } health_outcome;
 
 typedef struct {

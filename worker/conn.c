@@ -223,8 +223,12 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n == 0) {
-            conn_close(c);
-            return;
+            /* EOF: the client is gone (or half-closed). Its tasks are cancelled, but replies
+             * already produced (bad_request, status...) are still delivered before we close. */
+            c->closing = 1;
+            while (c->tasks)
+                task_finish_error(c->tasks, SC_CANCELLED, "client disconnected");
+            break;
         }
         if (n < 0) {
             if (errno == EINTR)

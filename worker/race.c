@@ -362,8 +362,12 @@ void race_abort_all(task *t)
 }
 
 /* Who is charged for a transport error. */
-static health_outcome transport_outcome(CURL *e, CURLcode rc)
+static health_outcome transport_outcome(const attempt *a, CURL *e, CURLcode rc)
 {
+    /* the port is closed, or the proxy never finished a handshake within the connect
+     * timeout: down now, not worth two more tries before its cooldown */
+    if (rc == CURLE_COULDNT_CONNECT || (rc == CURLE_OPERATION_TIMEDOUT && !a->sent_ms))
+        return OUTCOME_PROXY_UNREACHABLE;
     if (rc == CURLE_PROXY) {
         long px = 0;
         curl_easy_getinfo(e, CURLINFO_PROXY_ERROR, &px);
@@ -410,7 +414,7 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     } else if (a->too_large) {
         o = OUTCOME_CANCELLED; /* the proxy delivered; the response is just too big for us */
     } else {
-        o = transport_outcome(a->easy, rc);
+        o = transport_outcome(a, a->easy, rc);
         describe_transport(a, rc, err, sizeof err);
     }
     health_params hp;

@@ -127,6 +127,31 @@ static void test_cooldown_jitter(void **state)
     shm_destroy(&t);
 }
 
+static void test_unreachable_cools_at_once(void **state)
+{
+    (void)state;
+    health_params p;
+    health_params_default(&p);
+    shm_table t;
+    assert_int_equal(shm_create(&t, 2, 1), 0);
+    fixture_fill(&t, 2, 1);
+    /* one refused connection: cooldown now (30 s), charged to the proxy globally too */
+    int f = health_record(&t, 0, 0, OUTCOME_PROXY_UNREACHABLE, 0, 5000, &p, 0);
+    assert_true(f & HEALTH_COOLDOWN_STARTED);
+    assert_int_equal(atomic_load(&shm_cell_at(&t, 0, 0)->cooldown_until_ms), 5000 + 30000);
+    assert_int_equal(atomic_load(&t.proxies[0].fail), 1);
+    assert_int_equal(health_classify(&t, 0, 0, 5001), CELL_COOLING);
+    /* after it, the ladder goes on as usual: the probe fails -> 60 s */
+    f = health_record(&t, 0, 0, OUTCOME_PROXY_UNREACHABLE, 0, 40000, &p, 0);
+    assert_true(f & HEALTH_COOLDOWN_STARTED);
+    assert_int_equal(atomic_load(&shm_cell_at(&t, 0, 0)->cooldown_until_ms), 40000 + 60000);
+    /* a plain PROXY_DOWN still needs three in a row */
+    assert_false(health_record(&t, 1, 0, OUTCOME_PROXY_DOWN, 0, 5000, &p, 0) & HEALTH_COOLDOWN_STARTED);
+    assert_false(health_record(&t, 1, 0, OUTCOME_PROXY_DOWN, 0, 5001, &p, 0) & HEALTH_COOLDOWN_STARTED);
+    assert_true(health_record(&t, 1, 0, OUTCOME_PROXY_DOWN, 0, 5002, &p, 0) & HEALTH_COOLDOWN_STARTED);
+    shm_destroy(&t);
+}
+
 static void test_eviction(void **state)
 {
     (void)state;
@@ -244,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_window),         cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_cooldown_ladder), cmocka_unit_test(test_cooldown_jitter),
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_charging),
+        cmocka_unit_test(test_unreachable_cools_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
