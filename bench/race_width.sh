@@ -50,7 +50,7 @@ INI
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 echo "| mix | race | tasks/s (median of 3) | min | max | attempts/task | violations |"
 echo "|---|---|---|---|---|---|---|"
-mixes=("default:good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
+mixes=(${MIXES:-}); [ ${#mixes[@]} -gt 0 ] || mixes=("default:good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
        "hostile:good=10,slow=10,flaky=20,refuse=30,blackhole=15,banned=10,captcha=5")
 i=0
 for m in "${mixes[@]}"; do
@@ -59,7 +59,8 @@ for m in "${mixes[@]}"; do
   SCATTER_FARM="$B/tests/farm/scatter-farm" "$top/scripts/farm.sh" up --out "$fd" --proxies 200 --mix "$mix" --seed 7 \
     --target "127.0.9$i.10:18080" --target "127.0.9$i.11:18080" --interval-ms 500 --urls "$TASKS" \
     --proxy-base-port $((23000 + i * 300)) --quiet >/dev/null
-  for cfg in "hedged adaptive" "all adaptive" "all 1" "all 2" "all 3" "all 4" "all 5"; do
+  for cfg in ${CONFIGS:-"hedged:adaptive" "all:adaptive" "all:1" "all:2" "all:3" "all:4" "all:5"}; do
+    cfg="${cfg/:/ }"
     set -- $cfg
     rm -f "$W/r.txt"
     for r in 1 2 3; do run_one "$fd" "$1" "$2" >>"$W/r.txt"; done

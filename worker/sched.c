@@ -19,11 +19,13 @@
  * candidates, estimate each one's chance of success p_i (its windowed rate for this host,
  * else its global rate, else a cold-start prior, each shrunk toward the prior while samples
  * are few), and keep the shortest best-first prefix whose chance that at least one succeeds,
- * 1 - prod(1 - p_i), reaches a target; the rest are released untouched. The target is high
- * (fast answers) while claimable slots outnumber queued tasks, lower when tasks compete for
- * slots (completed tasks per slot-second matter more than latency then). Cold start and low
- * success rates therefore widen K by themselves; proven proxies narrow it toward 1. K never
- * exceeds the claimable healthy count, since only claimable proxies can be picked.
+ * 1 - prod(1 - p_i), reaches a target; the rest are released untouched. While claimable slots
+ * outnumber the host's queued tasks the target is high (0.97: slots to spare buy latency, and
+ * cold start and low success rates widen K by themselves while proven proxies narrow it).
+ * When tasks compete for slots, every extra attempt that reaches the target takes a slot
+ * another task could have used, so K = race_width_min (1): measured on the farm (docs/RACING.md)
+ * this beat every fixed K and every higher target on two proxy mixes. K never exceeds the
+ * claimable healthy count, since only claimable proxies can be picked.
  *
  * Hedged racing (race_mode = hedged): K is decided the same way, but only the best proxy is
  * started at once; each further attempt joins when the hedge delay (a quantile of the host's
@@ -107,7 +109,7 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
 #define PRIOR_PERMILLE 300  /* cold start: most proxies on a free list fail */
 #define PRIOR_WEIGHT 2      /* pseudo-samples of the prior */
 #define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
-#define TARGET_SCARCE 850   /* permille: slots are the bottleneck */
+#define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
 
 static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
 {
