@@ -256,10 +256,25 @@ def report(argv):
     L.append("")
     L.append("Attempts per completed task = the daemon's `stalls.attempts` ÷ completed tasks "
              "(every raced attempt counts, including the ones cancelled when another won). "
-             "Latency = `elapsed_ms` of each completed task (submission to result). "
+             "Latency = `elapsed_ms` of each completed task (submission to result); "
+             "`scatterctl fetch` submits up to its window (2 × pool capacity) at once, so "
+             "scatter's latency includes the time a task waits in the daemon for a free "
+             "(proxy, host) slot, while a peer's task starts its clock only when one of its "
+             "32 parallel slots picks it up — compare latencies within a system, not across. "
              "Violations = sum of `violations` of every target's `/__farm/stats`, reset "
              "before each run.")
     L.append("")
+    nolat = [(r["bench"], r["system"], r["run"], r.get("ok_without_latency"), r.get("ok"))
+             for r in rows if r["system"].startswith("scatter") and r.get("ok_without_latency")]
+    if nolat:
+        tot = sum(x[3] for x in nolat); okt = sum(x[4] for x in nolat)
+        L.append(f"**Daemon anomaly seen by this benchmark:** in {len(nolat)} scatter runs, "
+                 f"{tot} of {okt} successful results ({tot / okt * 100:.1f} %) came back from "
+                 "`scatterctl fetch --jsonl` with `ok: true` and a body but `proxy: \"\"`, "
+                 "`attempts: 0`, `race: 0`, `elapsed_ms: 0` (the daemon's `tasks.completed` "
+                 "does count them). They are counted as completed and left out of the "
+                 "latency percentiles.")
+        L.append("")
     if meta.get("notes_eff"):
         L += meta["notes_eff"] + [""]
 
