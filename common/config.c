@@ -76,6 +76,9 @@ static const cfg_key KEYS[] = {
      "Attempts in flight at once across all workers."},
     {"max_clients", SEC_SCATTER, T_UINT, G(max_clients), "256", 1, 100000, 0,
      "Client connections per worker; more are closed at accept."},
+    {"max_idle_connections", SEC_SCATTER, T_UINT, G(max_idle_connections), "1024", 1, 1000000, 0,
+     "Idle proxy connections each worker keeps for reuse. A tunnel through a slow proxy is\n"
+     "costly to open; reusing it makes the next request through that pair cheap."},
     {"max_frame", SEC_SCATTER, T_SIZE, G(max_frame), "4M", 1024, 1u << 30, 0,
      "Largest protocol message accepted; a larger one is answered bad_request and closed."},
     {"max_request_body", SEC_SCATTER, T_SIZE, G(max_request_body), "1M", 0, 1u << 30, 1,

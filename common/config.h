@@ -51,7 +51,7 @@ typedef struct {
     uint32_t log_level;               /* log_level */
     char log_file[CFG_STR_MAX];
     uint32_t max_proxies, max_hosts;
-    uint32_t pool_capacity, max_inflight, max_clients;
+    uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
     uint32_t health_window, cooldown_jitter_pct;
     uint32_t score_affinity, score_global, score_recency, score_jitter; /* thousandths */

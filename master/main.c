@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,6 +290,18 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* every attempt, idle tunnel and client is a descriptor; Debian's soft limit of 1024 is
+     * far below what max_inflight + max_idle_connections + max_clients can need */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur < (rlim_t)m->cfg->max_inflight + m->cfg->max_idle_connections + m->cfg->max_clients + 64)
+        LOGW(&m->log, "open-file limit %llu is below what max_inflight + max_idle_connections + max_clients "
+                      "may need; attempts may fail with 'too many open files'",
+             (unsigned long long)rl.rlim_cur);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = shm_create(&m->tbl, m->cfg->max_proxies, m->cfg->max_hosts);
     if (rc) {

@@ -112,6 +112,7 @@ int race_init(worker_ctx *w)
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->cfg->max_idle_connections);
     return 0;
 }
 
