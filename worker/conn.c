@@ -75,6 +75,7 @@ void conn_close(conn *c)
         c->next->prev = c->prev;
     w->n_conns--;
     free(c->in);
+    idmap_free(&c->ids);
     msgpack_sbuffer_destroy(&c->out);
     free(c);
 }

@@ -19,6 +19,7 @@
 static void unlink_conn(task *t)
 {
     conn *c = t->conn;
+    idmap_del(&c->ids, t->id);
     if (t->cprev)
         t->cprev->cnext = t->cnext;
     else
@@ -196,10 +197,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 
 static task *find_task(conn *c, uint64_t id)
 {
-    for (task *t = c->tasks; t; t = t->cnext)
-        if (t->id == id)
-            return t;
-    return NULL;
+    return idmap_get(&c->ids, id);
 }
 
 void task_cancel_id(conn *c, uint64_t id)
@@ -350,6 +348,15 @@ void task_submit(conn *c, const proto_request *r)
         else
             bad = 1;
         t->body_len = r->body.n;
+    }
+    if (idmap_put(&c->ids, t)) {
+        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
+        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
+        free(t->url);
+        free(t->body);
+        curl_slist_free_all(t->headers);
+        free(t);
+        return;
     }
     t->cnext = c->tasks;
     if (c->tasks)

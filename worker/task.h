@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/proto.h"
+#include "worker/idmap.h"
 #include "worker/worker.h"
 
 typedef enum { TASK_QUEUED, TASK_RUNNING } task_state;
@@ -75,6 +76,7 @@ typedef struct conn {
     int reading;
     task *tasks;
     uint32_t n_tasks;
+    idmap ids;                    /* live tasks by client id */
     struct conn *prev, *next;
 } conn;
 
