@@ -110,6 +110,7 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
 #define PRIOR_WEIGHT 2      /* pseudo-samples of the prior */
 #define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
 #define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
+#define ABUNDANT_FACTOR 4   /* free slots per queued task before slots count as abundant */
 
 static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
 {
@@ -137,7 +138,9 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const uint3
                               uint32_t claimable_left)
 {
     uint32_t min = h->cfg->race_width_min;
-    uint32_t target = claimable_left > h->queued ? TARGET_ABUNDANT : TARGET_SCARCE;
+    /* abundant only with a wide margin: right after a burst of submissions the queue is still
+     * filling, and racing wide then burns the slots the next tasks need */
+    uint32_t target = claimable_left > ABUNDANT_FACTOR * h->queued ? TARGET_ABUNDANT : TARGET_SCARCE;
     uint64_t miss = 1000000; /* millionths: chance that every kept attempt fails */
     uint32_t keep = 0;
     while (keep < n) {
