@@ -296,8 +296,11 @@ if [ "$QUICK" = 0 ]; then
 fi
 
 # ================================================================ 3: scaling
-log "farm: 100 good proxies, no interval"
-farm_up fscale --proxies 100 --proxy-base-port 14100 --mix good=100 --seed 7 \
+# 256 proxies: one request per (proxy, host) pair is the design's rule, so with fewer proxies
+# than the raw reference's 256 transfers in flight the comparison would measure that rule,
+# not the machine
+log "farm: 256 good proxies, no interval"
+farm_up fscale --proxies 256 --proxy-base-port 14100 --mix good=100 --seed 7 \
   --target 127.0.0.74:18182 --interval-ms 0 --urls "$NSCALE"
 for r in $(seq 1 "$RUNS"); do
   scatter_run scale scatter1 "$r" "$W/fscale" 1 0 "$LIM"
@@ -445,11 +448,12 @@ ptext = (f"Same farm (200 proxies), same {n200} URLs, every system stopped after
          "sees when requests are spread blindly. The scatter row is the same runs as "
          "section 1 (the runs are interleaved: scatter, HAProxy, proxychains, naive, "
          "repeated), so scatter ÷ peer is computed per run index.")
-stext = (f"Farm of 100 good proxies, one target without rate limit (`--interval-ms 0`), "
+stext = (f"Farm of 256 good proxies (as many as the reference has transfers in flight; "
+         "scatter keeps one request per proxy and host), one target without rate limit (`--interval-ms 0`), "
          f"{nscale} URLs of ~1 KB bodies; a fresh daemon per run (`--workers 1` or 2; "
          "`interval = 0`). The reference is `bench/bench_curl.c raw`: a plain libcurl "
          "multi loop, 2 processes × 128 transfers in flight, each URL once through proxy "
-         "*i* mod 100, no retries, no scoring. Everything (farm, client, daemon) shares the "
+         "*i* mod 256, no retries, no scoring. Everything (farm, client, daemon) shares the "
          "2 cores, so the farm's own relaying CPU is part of every figure.")
 cost_rows = [
     ["eff200", "scatter", "cpu_s_per_1000", "CPU s per 1,000 completed tasks, 200-proxy farm (master + workers)", " s", 3],
