@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ctl() { "$B/ctl/scatterctl" -s "$W/s.sock" "$@"; }
-run_one() {   # run_one FARMDIR MODE K  -> "tasks_per_s attempts_per_task violations"
+run_one() {   # run_one FARMDIR MODE K  -> "tasks_per_s attempts_per_task violations p99_ms"
   local fd="$1" mode="$2" k="$3" t
   while read -r t; do curl -s -m 2 "http://$t/__farm/reset" >/dev/null; done <"$fd/targets.txt"
   cat >"$W/s.ini" <<INI
@@ -45,11 +45,13 @@ INI
   att=$(ctl status --json | jq '.stalls.attempts')
   while read -r t; do v=$(curl -s -m 2 "http://$t/__farm/stats" | jq .violations); viol=$((viol + v)); done <"$fd/targets.txt"
   kill "$DPID"; wait "$DPID" 2>/dev/null || true; DPID=""
-  awk -v ok="$ok" -v a="$att" -v t0="$t0" -v t1="$t1" -v v="$viol" 'BEGIN{printf "%.1f %.2f %d\n", ok/(t1-t0), (ok? a/ok : 0), v}'
+  local p99
+  p99=$(jq -r 'select(.ok) | .elapsed_ms' "$W/o.jsonl" | sort -n | awk '{a[NR]=$1} END{i=int(NR*0.99+0.5); if(i<1)i=1; print (NR? a[i] : 0)}')
+  awk -v ok="$ok" -v a="$att" -v t0="$t0" -v t1="$t1" -v v="$viol" -v p="$p99" 'BEGIN{printf "%.1f %.2f %d %d\n", ok/(t1-t0), (ok? a/ok : 0), v, p}'
 }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-echo "| mix | race | tasks/s (median of 3) | min | max | attempts/task | violations |"
-echo "|---|---|---|---|---|---|---|"
+echo "| mix | race | tasks/s (median of 3) | min | max | attempts/task | p99 task latency (ms) | violations |"
+echo "|---|---|---|---|---|---|---|---|"
 mixes=(${MIXES:-}); [ ${#mixes[@]} -gt 0 ] || mixes=("default:good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
        "hostile:good=10,slow=10,flaky=20,refuse=30,blackhole=15,banned=10,captcha=5")
 i=0
@@ -66,7 +68,8 @@ for m in "${mixes[@]}"; do
     for r in 1 2 3; do run_one "$fd" "$1" "$2" >>"$W/r.txt"; done
     med=$(cut -d' ' -f1 "$W/r.txt" | median); mn=$(cut -d' ' -f1 "$W/r.txt" | sort -n | head -1); mx=$(cut -d' ' -f1 "$W/r.txt" | sort -n | tail -1)
     apt=$(cut -d' ' -f2 "$W/r.txt" | median); vio=$(awk '{s+=$3} END{print s}' "$W/r.txt")
-    label="$2"; [ "$2" = adaptive ] && label="adaptive, $1"
-    echo "| $name | $label | $med | $mn | $mx | $apt | $vio |"
+    p99=$(cut -d' ' -f4 "$W/r.txt" | median)
+    label="$1, K=$2"; [ "$2" = adaptive ] && label="$1, adaptive"
+    echo "| $name | $label | $med | $mn | $mx | $apt | $p99 | $vio |"
   done
 done
