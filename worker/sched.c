@@ -160,6 +160,13 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     shm_host *hs = &tbl->hosts[h->idx];
     shm_counters *c = &tbl->hdr->c;
     uint64_t now = shm_now_ms();
+    /* a daemon that just started cannot know when the previous one last used each pair:
+     * nothing goes out for a host until one interval after the start */
+    uint64_t start_gate = atomic_load(&tbl->hdr->started_ms) + h->cfg->interval_ms + w->cfg->rate_limit_margin_ms;
+    if (now < start_gate) {
+        wait_until(h, now, start_gate);
+        return 0;
+    }
     uint32_t circuit = atomic_load(&hs->circuit);
     if (circuit == CIRCUIT_OPEN) {
         wait_until(h, now, now + CIRCUIT_POLL_MS);
