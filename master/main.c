@@ -5,6 +5,7 @@
  * on a task's path.
  */
 #include "master/master.h"
+#include "master/persist.h"
 
 #include "shm/ratelimit.h"
 
@@ -315,6 +316,9 @@ int main(int argc, char **argv)
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
         return 1;
+    /* state file: after the socket (a second daemon stops there, before touching the file),
+     * before the sources (they only OR in their bits) and the workers, so they start warm */
+    persist_master_load(m);
     int listed = src_refresh(m, 0);
     if (listed < 0)
         LOGW(&m->log, "every proxy source failed; starting with an empty table (sources are retried every %u s)",
@@ -352,6 +356,7 @@ int main(int argc, char **argv)
         ev_timer_start(m->loop, &m->refresh_w);
     ev_timer_start(m->loop, &m->metrics_w);
     ev_timer_start(m->loop, &m->circuit_w);
+    persist_master_start(m);
     LOGI(&m->log, "scatterd %s listening on %s with %u workers (pid %d)", SCATTER_VERSION, m->cfg->socket_path,
          m->n_workers, (int)getpid());
 
@@ -363,6 +368,7 @@ int main(int argc, char **argv)
     if (m->cfg->pid_file[0])
         unlink(m->cfg->pid_file);
     report_metrics(m, shm_now_ms());
+    persist_master_save(m);
     uint32_t held = rl_count_held(&m->tbl, 0);
     if (held)
         LOGW(&m->log, "%u rate-limit words still held at exit", held);
