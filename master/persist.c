@@ -15,9 +15,10 @@
  * they say something (a cooldown running, a cell evicted ...), to keep 20,000 x 10 small.
  * The keys hold credentials, so the file is created 0600.
  *
- * Saving streams: the document's frame is printed by hand and each proxy entry is built as a
- * small jansson object and written with json_dumpf, so memory stays at one proxy's worth no
- * matter how big the table is. The bytes go to "<path>.tmp.<pid>", which is flushed, fsynced,
+ * Saving streams: nothing is built in memory. Each proxy entry is printed on its own line,
+ * its key escaped by jansson (json_dumpf: a password may hold quotes) and its numbers printed
+ * directly (building a jansson object per cell cost five times as long at 200,000 cells), so
+ * memory is constant whatever the table size. The bytes go to "<path>.tmp.<pid>", which is flushed, fsynced,
  * renamed over <path>, and the directory fsynced: a crash at any point leaves either the old
  * complete file or the new complete file under <path> (rename is atomic), plus at worst a
  * stale temp file that the next start removes.
