@@ -184,7 +184,8 @@ static int control(const char *sock, const char *cmd, uint32_t limit, const char
     return exit_code;
 }
 
-int cmd_status(const char *sock, int argc, char **argv)
+/* status and hosts: one optional --json, no arguments. */
+static int plain_listing(const char *sock, int argc, char **argv, const char *op)
 {
     static const struct option L[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
     int json = 0, ch;
@@ -193,27 +194,21 @@ int cmd_status(const char *sock, int argc, char **argv)
         if (ch == 'j')
             json = 1;
         else
-            return cli_bad_option("status", ch, argv);
+            return cli_bad_option(op, ch, argv);
     }
     if (optind < argc)
-        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
-    return control(sock, "status", 0, NULL, json, "status");
+        return cli_usage_error(op, "unexpected argument '%s'", argv[optind]);
+    return control(sock, op, 0, NULL, json, op);
+}
+
+int cmd_status(const char *sock, int argc, char **argv)
+{
+    return plain_listing(sock, argc, argv, "status");
 }
 
 int cmd_hosts(const char *sock, int argc, char **argv)
 {
-    static const struct option L[] = {{"json", no_argument, 0, 'j'}, {0, 0, 0, 0}};
-    int json = 0, ch;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, "+:j", L, NULL)) != -1) {
-        if (ch == 'j')
-            json = 1;
-        else
-            return cli_bad_option("hosts", ch, argv);
-    }
-    if (optind < argc)
-        return cli_usage_error("hosts", "unexpected argument '%s'", argv[optind]);
-    return control(sock, "hosts", 0, NULL, json, "hosts");
+    return plain_listing(sock, argc, argv, "hosts");
 }
 
 int cmd_proxies(const char *sock, int argc, char **argv)

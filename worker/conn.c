@@ -130,6 +130,22 @@ void conn_send(conn *c, const msgpack_sbuffer *msg)
         ev_io_start(c->w->loop, &c->wio); /* written on the next writable event */
 }
 
+void conn_reply_begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t extra, uint64_t id, const char *op, int ok)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, extra + 3);
+    proto_kv_u64(pk, "id", id);
+    proto_kv_str(pk, "op", op);
+    proto_kv_bool(pk, "ok", ok);
+}
+
+void conn_reply_end(conn *c, msgpack_sbuffer *sb)
+{
+    conn_send(c, sb);
+    msgpack_sbuffer_destroy(sb);
+}
+
 void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
 {
     char msg[512];
@@ -138,17 +154,11 @@ void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
-    proto_kv_u64(&pk, "id", id);
-    proto_kv_str(&pk, "op", op);
-    proto_kv_bool(&pk, "ok", 0);
+    conn_reply_begin(&sb, &pk, 2, id, op, 0);
     proto_kv_str(&pk, "error", sc_err_code(e));
     proto_kv_str(&pk, "message", msg);
-    conn_send(c, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    conn_reply_end(c, &sb);
 }
 
 static void protocol_violation(conn *c, const char *why)

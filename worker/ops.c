@@ -11,28 +11,13 @@
 
 #include <string.h>
 
-static void begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t n, uint64_t id, const char *op)
-{
-    msgpack_sbuffer_init(sb);
-    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(pk, n + 3);
-    proto_kv_u64(pk, "id", id);
-    proto_kv_str(pk, "op", op);
-    proto_kv_bool(pk, "ok", 1);
-}
-
-static void finish(conn *c, msgpack_sbuffer *sb)
-{
-    conn_send(c, sb);
-    msgpack_sbuffer_destroy(sb);
-}
 
 static void op_hello(conn *c, const proto_request *r)
 {
     worker_ctx *w = c->w;
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    begin(&sb, &pk, 10, r->id, "hello");
+    conn_reply_begin(&sb, &pk, 10, r->id, "hello", 1);
     proto_kv_u64(&pk, "protocol", PROTO_VERSION);
     proto_kv_str(&pk, "version", SCATTER_VERSION);
     uint32_t n = atomic_load(&w->tbl->hdr->n_workers);
@@ -50,27 +35,27 @@ static void op_hello(conn *c, const proto_request *r)
     proto_kv_u64(&pk, "max_response_body", w->cfg->max_response_body);
     proto_kv_u64(&pk, "pool_capacity", w->cfg->pool_capacity);
     proto_kv_u64(&pk, "max_race", RACE_MAX);
-    finish(c, &sb);
+    conn_reply_end(c, &sb);
 }
 
 static void op_status(conn *c, const proto_request *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    begin(&sb, &pk, 1, r->id, "status");
+    conn_reply_begin(&sb, &pk, 1, r->id, "status", 1);
     proto_pack_cstr(&pk, "status");
     metrics_pack_status(&pk, c->w->tbl, shm_now_ms(), c->w->index);
-    finish(c, &sb);
+    conn_reply_end(c, &sb);
 }
 
 static void op_hosts(conn *c, const proto_request *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    begin(&sb, &pk, 1, r->id, "hosts");
+    conn_reply_begin(&sb, &pk, 1, r->id, "hosts", 1);
     proto_pack_cstr(&pk, "hosts");
     metrics_pack_hosts(&pk, c->w->tbl, shm_now_ms());
-    finish(c, &sb);
+    conn_reply_end(c, &sb);
 }
 
 static void pack_rate(msgpack_packer *pk, const char *k, int permille)
@@ -103,7 +88,7 @@ static void op_proxies(conn *c, const proto_request *r)
     uint32_t n = np - from < r->limit ? np - from : r->limit;
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    begin(&sb, &pk, 2, r->id, "proxies");
+    conn_reply_begin(&sb, &pk, 2, r->id, "proxies", 1);
     proto_kv_u64(&pk, "total", np);
     proto_pack_cstr(&pk, "proxies");
     msgpack_pack_array(&pk, n);
@@ -137,7 +122,7 @@ static void op_proxies(conn *c, const proto_request *r)
             proto_kv_bool(&pk, "dead", atomic_load(&cl->dead) != 0);
         }
     }
-    finish(c, &sb);
+    conn_reply_end(c, &sb);
 }
 
 void ops_handle(conn *c, const proto_request *r)

@@ -65,20 +65,14 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     race_abort_all(t);
     release_probe(t, 0);
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 8);
-    proto_kv_u64(&pk, "id", t->id);
-    proto_kv_str(&pk, "op", "submit");
-    proto_kv_bool(&pk, "ok", 0);
+    conn_reply_begin(&sb, &pk, 5, t->id, "submit", 0);
     proto_kv_str(&pk, "error", sc_err_code(e));
     proto_kv_str(&pk, "message", msg);
     proto_kv_str(&pk, "host", t->host->name);
     proto_kv_u64(&pk, "attempts", t->rounds);
     proto_kv_str(&pk, "last_error", t->last_error);
-    conn_send(t->conn, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    conn_reply_end(t->conn, &sb);
     shm_counters *c = &w->tbl->hdr->c;
     uint64_t now = shm_now_ms();
     if (e == SC_CANCELLED) {
@@ -138,13 +132,8 @@ void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
     char purl[600];
     paddr_format_redacted(&tbl->proxies[a->proxy].addr, purl, sizeof purl);
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 11);
-    proto_kv_u64(&pk, "id", t->id);
-    proto_kv_str(&pk, "op", "submit");
-    proto_kv_bool(&pk, "ok", 1);
+    conn_reply_begin(&sb, &pk, 8, t->id, "submit", 1);
     proto_kv_u64(&pk, "status", (uint64_t)status);
     proto_pack_cstr(&pk, "headers");
     pack_headers(&pk, a);
@@ -154,8 +143,7 @@ void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
     proto_kv_u64(&pk, "race", t->race);
     proto_kv_u64(&pk, "latency_ms", latency_ms);
     proto_kv_u64(&pk, "elapsed_ms", elapsed);
-    conn_send(t->conn, &sb);
-    msgpack_sbuffer_destroy(&sb);
+    conn_reply_end(t->conn, &sb);
     shm_counters *c = &tbl->hdr->c;
     atomic_fetch_add(&c->completed, 1);
     atomic_fetch_add(&c->latency_sum_ms, elapsed);

@@ -87,6 +87,9 @@ void conn_close(conn *c);
 void conn_send(conn *c, const msgpack_sbuffer *msg);
 void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Starts a reply map of `extra` more entries after id, op and ok; conn_reply_end sends it. */
+void conn_reply_begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t extra, uint64_t id, const char *op, int ok);
+void conn_reply_end(conn *c, msgpack_sbuffer *sb);
 
 /* task.c */
 void task_submit(conn *c, const proto_request *r);
