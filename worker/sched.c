@@ -24,7 +24,8 @@
  * cold start and low success rates widen K by themselves while proven proxies narrow it).
  * When tasks compete for slots, every extra attempt that reaches the target takes a slot
  * another task could have used, so K = race_width_min (1): measured on the farm (docs/RACING.md)
- * this beat every fixed K and every higher target on two proxy mixes. K never exceeds the
+ * this beat every fixed K and every higher target on two proxy mixes. A task's last two
+ * rounds (max_attempts counts rounds) race wide anyway, so K = 1 does not cost completions. K never exceeds the
  * claimable healthy count, since only claimable proxies can be picked.
  *
  * Hedged racing (race_mode = hedged): K is decided the same way, but only the best proxy is
@@ -134,13 +135,18 @@ static uint32_t success_permille(const shm_table *tbl, uint32_t p, uint32_t h)
 }
 
 /* How many of the n claimed candidates (best first) to keep. */
-static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const uint32_t *picked, uint32_t n,
-                              uint32_t claimable_left)
+static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task *t, const uint32_t *picked,
+                              uint32_t n, uint32_t claimable_left)
 {
     uint32_t min = h->cfg->race_width_min;
     /* abundant only with a wide margin: right after a burst of submissions the queue is still
      * filling, and racing wide then burns the slots the next tasks need */
     uint32_t target = claimable_left > ABUNDANT_FACTOR * h->queued ? TARGET_ABUNDANT : TARGET_SCARCE;
+    /* a task's last two rounds race wide whatever the load: max_attempts counts rounds, and
+     * single-proxy rounds on a cold, mostly dead list would otherwise fail tasks that one more
+     * proxy per round would have completed; few tasks get this far, so slots barely notice */
+    if (t->max_attempts && t->rounds + 2 >= t->max_attempts)
+        target = TARGET_ABUNDANT;
     uint64_t miss = 1000000; /* millionths: chance that every kept attempt fails */
     uint32_t keep = 0;
     while (keep < n) {
@@ -224,7 +230,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     }
     if (!t->race_width && h->cfg->adaptive_race && n > 1) {
         uint32_t claimable = st.eligible > st.skip_ratelimit ? st.eligible - st.skip_ratelimit : 0;
-        uint32_t keep = adaptive_keep(w, h, picked, n, claimable > n ? claimable - n : 0);
+        uint32_t keep = adaptive_keep(w, h, t, picked, n, claimable > n ? claimable - n : 0);
         for (uint32_t i = keep; i < n; i++)
             rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
         n = keep;
