@@ -24,11 +24,13 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 DIR=""
 DPID=""
+FPID=""
 FARM_STARTED=0
 cleanup() {
   local rc=$? i
   set +e
   trap - EXIT INT TERM
+  if [ -n "$FPID" ]; then kill -TERM "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null; fi
   if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
     kill -TERM "$DPID" 2>/dev/null
     for i in $(seq 1 200); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
@@ -42,7 +44,8 @@ cleanup() {
     "$TOP/scripts/farm.sh" down --out "$DIR/farm" >/dev/null 2>&1
   fi
   if [ -n "$DIR" ] && [ -d "$DIR" ]; then
-    if [ "$KEEP" = 1 ] || [ "$rc" -ne 0 ]; then
+    if [ "$rc" = 130 ] || [ "$rc" = 143 ]; then echo "demo: interrupted; everything it started is stopped" >&2; fi
+    if [ "$KEEP" = 1 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ]; }; then
       [ -f "$DIR/scatterd.log" ] && [ "$rc" -ne 0 ] && { echo "--- last lines of $DIR/scatterd.log:"; tail -n 20 "$DIR/scatterd.log"; }
       echo "demo: files kept in $DIR"
     else
@@ -115,8 +118,12 @@ echo "scatterd pid $DPID, workers $(pgrep -P "$DPID" | tr '\n' ' ')"
 grep -E 'source farm:' "$DIR/scatterd.log" | sed 's/^/log: /' | head -n 1 || true
 
 say "scatterctl fetch -i urls.txt -o bodies/  ($NURLS URLs over ${#TARGETS[@]} targets)"
+# in the background + wait, so that a SIGTERM to this script is handled at once
 frc=0
-"$SCATTERCTL" -s "$SOCK" fetch -i "$DIR/farm/urls.txt" -o "$DIR/bodies" || frc=$?
+"$SCATTERCTL" -s "$SOCK" fetch -i "$DIR/farm/urls.txt" -o "$DIR/bodies" &
+FPID=$!
+wait "$FPID" || frc=$?
+FPID=""
 ok_tasks=$(find "$DIR/bodies" -name '*.body' 2>/dev/null | wc -l)
 
 say "scatterctl status"
@@ -136,7 +143,8 @@ for t in "${TARGETS[@]}"; do
     echo "$t: $js"
     v=$(echo "$js" | sed -n 's/.*"violations":\([0-9]*\).*/\1/p' | head -n 1)
   fi
-  violations=$((violations + ${v:-1}))
+  case "$v" in ''|*[!0-9]*) echo "$t: no violation count in its stats" >&2; v=1 ;; esac
+  violations=$((violations + v))
 done
 
 say "verdict"

@@ -9,8 +9,8 @@ it_init 8
 
 N=400
 GRACE=3
-farm_up --mix "$MIX" --seed 8 --interval-ms 1000 --urls "$N" --slow-ms 1500-3000
-write_ini "$FARM_DIR/proxies.txt" 1000 "shutdown_grace = $GRACE"
+farm_up --mix "$MIX" --seed 8 --interval-ms 2000 --urls "$N" --slow-ms 1500-3000
+write_ini "$FARM_DIR/proxies.txt" 2000 "shutdown_grace = $GRACE"
 daemon_up
 workers="$WORKER_PIDS"
 check "two workers running ($workers)" test "$(echo $workers | wc -w)" -eq 2
@@ -23,8 +23,8 @@ EXTRA_PIDS+=("$FPID")
 
 # about 1 s into the fetch, once the daemon has started answering (the first dispatch to a host
 # waits one interval after start), so some tasks are done and many are queued or in flight
-sleep 1
-for _ in $(seq 1 40); do
+sleep 1.5
+for _ in $(seq 1 50); do
   [ "$(wc -l <"$TMP/out.jsonl" 2>/dev/null || echo 0)" -ge 5 ] && break
   sleep 0.1
 done
