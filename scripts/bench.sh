@@ -5,7 +5,7 @@
 # bench/results.json. Loopback only. Every process it starts is stopped by pid on exit.
 #
 #   --quick   under 3 minutes: 3 runs of 600 tasks at 200 proxies, naive rotator only as
-#             peer (20 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
+#             peer (15 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles. The full run (default) takes ~15-25 minutes.
 #   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
 #   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present)
@@ -242,7 +242,7 @@ profile_daemon() {   # profile_daemon NAME SECONDS -- runs perf on all daemon pr
 MIX="good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
 IV=500
 if [ "$QUICK" = 1 ]; then
-  N200=600; LIM=60; PEER_LIM=20; NSCALE=4000; IDLE=5
+  N200=600; LIM=60; PEER_LIM=15; NSCALE=4000; IDLE=5
 else
   N200=2000; LIM=60; PEER_LIM=60; NSCALE=20000; IDLE=10
 fi
@@ -385,7 +385,7 @@ warm_phase() {   # warm_phase DIR NAME FARMDIR -> samples in DIR/NAME.tp
   echo "$(targets_violations "$fd")" >"$d/$name.viol"
   daemon_stop
 }
-WN=$([ "$QUICK" = 1 ] && echo 2000 || echo 4000)
+WN=$([ "$QUICK" = 1 ] && echo 1000 || echo 4000)
 log "warm start: farm of 200 proxies, $WN tasks, cold then warm"
 farm_up fwarm --proxies 200 --proxy-base-port 14600 --mix "$MIX" --seed 11 \
   --target 127.0.0.75:18183 --target 127.0.0.76:18183 --interval-ms "$IV" --urls "$WN"
@@ -558,7 +558,7 @@ for n, title in (("prof200", "200-proxy farm (section 1), 8 s of one extra run, 
                     f"(`bench/{n}.txt`, self time, ≥ 1.5 %):\n\n```\n" + open(p).read().rstrip()
                     + "\n```\n\nBy process and object:\n\n```\n" + (open(q).read().rstrip() if os.path.exists(q) else "") + "\n```")
 quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm with the naive rotator "
-              "as the only peer (20 s limit), skips the 1,000-proxy farm, HAProxy, proxychains4 "
+              "as the only peer (15 s limit), a 1,000-task warm start, skips the 1,000-proxy farm, HAProxy, proxychains4 "
               f"and the perf profiles, uses {nscale} URLs for scaling and {idle} s for idle CPU. "
               "Run `scripts/bench.sh` for the full set.") if quick else ""
 meta = {"command": cmd, "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
