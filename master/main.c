@@ -167,13 +167,27 @@ static int write_pidfile(const char *path, const logger *lg)
     return 0;
 }
 
-static int daemonize(void)
+/* Detaches. The process that ran `scatterd` waits on a pipe until the daemon reports that it
+ * serves (0) or why it could not start (its exit code), and exits with that: a daemon that
+ * fails after detaching (socket in use, no memory...) must not look like a success. */
+static int daemonize(master_ctx *m)
 {
+    int pfd[2];
+    if (pipe(pfd))
+        return -1;
     pid_t p = fork();
     if (p < 0)
         return -1;
-    if (p > 0)
-        _exit(0);
+    if (p > 0) {
+        close(pfd[1]);
+        unsigned char code = 1;
+        ssize_t n;
+        do
+            n = read(pfd[0], &code, 1);
+        while (n < 0 && errno == EINTR);
+        _exit(n == 1 ? code : 1);
+    }
+    close(pfd[0]);
     setsid();
     p = fork();
     if (p < 0)
@@ -185,8 +199,24 @@ static int daemonize(void)
         dup2(fd, 0);
         close(fd);
     }
+    m->ready_fd = pfd[1];
     return 0;
 }
+
+/* Tells the launching process how the start went (once); returns code for `return ready(..)`. */
+static int ready(master_ctx *m, int code)
+{
+    if (m->ready_fd >= 0) {
+        unsigned char c = (unsigned char)code;
+        ssize_t w = write(m->ready_fd, &c, 1);
+        (void)w; /* the launcher may be gone; nothing to do about it */
+        close(m->ready_fd);
+        m->ready_fd = -1;
+    }
+    return code;
+}
+
+static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print);
 
 int main(int argc, char **argv)
 {
@@ -238,8 +268,20 @@ int main(int argc, char **argv)
         return 2;
     }
     master_ctx *m = calloc(1, sizeof *m);
-    if (!m || !(m->cfg = malloc(sizeof *m->cfg)))
+    if (!m || !(m->cfg = malloc(sizeof *m->cfg))) {
+        free(m);
         return 1;
+    }
+    m->ready_fd = -1;
+    int rc = run(m, path, level, workers, fg, check, print);
+    free(m->cfg);
+    free(m);
+    return rc;
+}
+
+/* Everything after the command line; every return leaves m for main to free. */
+static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print)
+{
     char err[1024];
     if (cfg_load(m->cfg, path, err, sizeof err)) {
         fprintf(stderr, "scatterd: %s\n", err);
@@ -286,7 +328,7 @@ int main(int argc, char **argv)
         m->n_workers = 1;
     if (m->n_workers > SHM_MAX_WORKERS)
         m->n_workers = SHM_MAX_WORKERS;
-    if (!fg && daemonize()) {
+    if (!fg && daemonize(m)) {
         fprintf(stderr, "scatterd: cannot detach: %s\n", strerror(errno));
         return 1;
     }
@@ -308,14 +350,14 @@ int main(int argc, char **argv)
     if (rc) {
         LOGE(&m->log, "cannot create the shared table (%u proxies x %u hosts): %s", m->cfg->max_proxies,
              m->cfg->max_hosts, strerror(-rc));
-        return 1;
+        return ready(m, 1);
     }
     uint64_t now = shm_now_ms();
     atomic_store(&m->tbl.hdr->master_pid, getpid());
     atomic_store(&m->tbl.hdr->started_ms, now);
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
-        return 1;
+        return ready(m, 1);
     /* state file: after the socket (a second daemon stops there, before touching the file),
      * before the sources (they only OR in their bits) and the workers, so they start warm */
     persist_master_load(m);
@@ -326,13 +368,14 @@ int main(int argc, char **argv)
     LOGI(&m->log, "%u proxies in the table", atomic_load(&m->tbl.hdr->n_proxies));
     if (hosts_apply_config(m, err, sizeof err)) {
         LOGE(&m->log, "%s", err);
-        return 2;
+        return ready(m, 2);
     }
     if (write_pidfile(m->cfg->pid_file, &m->log))
-        return 1;
+        return ready(m, 1);
     m->loop = EV_DEFAULT;
     if (sup_start_all(m))
-        return 1;
+        return ready(m, 1);
+    ready(m, 0);
     ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
     ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
@@ -375,7 +418,5 @@ int main(int argc, char **argv)
     LOGI(&m->log, "stopped");
     shm_destroy(&m->tbl);
     curl_global_cleanup();
-    free(m->cfg);
-    free(m);
     return 0;
 }

@@ -33,6 +33,7 @@ typedef struct master_ctx {
     logger log;
     shm_table tbl;
     int listen_fd;
+    int ready_fd;               /* pipe to the process that launched a detaching daemon; -1 */
     struct ev_loop *loop;
     ev_signal sigterm_w, sigint_w, sighup_w;
     ev_child child_w;

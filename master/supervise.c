@@ -33,6 +33,8 @@ static int spawn(master_ctx *m, uint32_t i)
     sigprocmask(SIG_BLOCK, &ss, &old);
     pid_t pid = fork();
     if (pid == 0) {
+        if (m->ready_fd >= 0)
+            close(m->ready_fd); /* only the master answers the launcher */
         signal(SIGCHLD, SIG_DFL);
         sigdelset(&ss, SIGCHLD);
         sigprocmask(SIG_SETMASK, &ss, NULL);
