@@ -10,6 +10,7 @@
 #include "shm/registry.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +209,27 @@ static void stop_timer_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     final_flush(w);
 }
 
+/* A burst of attempts leaves megabytes of freed libcurl buffers that glibc keeps for reuse;
+ * once the worker has been idle for a moment, give them back (the 50 MB target at 20,000
+ * proxies counts every process's resident memory). */
+static void trim_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    worker_ctx *w = tw->data;
+    if (w->n_tasks == 0 && w->inflight == 0 && !w->orphans) {
+        malloc_trim(0);
+        w->heap_dirty = 0;
+    }
+}
+
 static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
 {
     worker_ctx *w = pw->data;
+    if (w->n_tasks)
+        w->heap_dirty = 1;
+    else if (w->heap_dirty && !ev_is_active(&w->trim_w)) {
+        ev_timer_set(&w->trim_w, 2.0, 0.);
+        ev_timer_start(loop, &w->trim_w);
+    }
     if (w->dispatch_needed && !w->stopping)
         sched_dispatch(w);
     else if (w->dispatch_needed && w->stopping)
@@ -301,6 +320,8 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     ev_prepare_init(&w->dispatch_w, prepare_cb);
     w->dispatch_w.data = w;
     ev_prepare_start(w->loop, &w->dispatch_w);
+    ev_init(&w->trim_w, trim_cb);
+    w->trim_w.data = w;
     ev_init(&w->stop_w, stop_timer_cb);
     w->stop_w.data = w;
     sigset_t ss;
@@ -332,6 +353,7 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
         close(w->own_fd);
         unlink(w->own_path);
     }
+    ev_timer_stop(w->loop, &w->trim_w);
     ev_io_stop(w->loop, &w->sig_w);
     close(w->sig_fd);
     ev_loop_destroy(w->loop);

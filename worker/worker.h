@@ -61,6 +61,8 @@ typedef struct worker_ctx {
     ev_io sig_w;
     ev_timer stop_w;              /* grace period end */
     ev_timer curl_timer;
+    ev_timer trim_w;              /* returns freed heap to the system once the worker idles */
+    int heap_dirty;
     CURLM *multi;
     int dispatch_needed;
     int stopping;                 /* no new work accepted */
