@@ -210,7 +210,7 @@ static void stop_timer_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 }
 
 /* A burst of attempts leaves megabytes of freed libcurl buffers that glibc keeps for reuse;
- * once the worker has been idle for a moment, give them back (the 50 MB target at 20,000
+ * once the worker has been idle for half a second, give them back (the 50 MB target at 20,000
  * proxies counts every process's resident memory). */
 static void trim_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
@@ -227,7 +227,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
     if (w->n_tasks)
         w->heap_dirty = 1;
     else if (w->heap_dirty && !ev_is_active(&w->trim_w)) {
-        ev_timer_set(&w->trim_w, 2.0, 0.);
+        ev_timer_set(&w->trim_w, 0.5, 0.);
         ev_timer_start(loop, &w->trim_w);
     }
     if (w->dispatch_needed && !w->stopping)
