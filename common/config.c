@@ -418,7 +418,7 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
-static char *trim(char *s)
+char *cfg_trim(char *s)
 {
     while (isspace((unsigned char)*s))
         s++;
@@ -442,7 +442,7 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
             rc = err_at(err, cap, "%s:%d: line longer than 1023 characters", path, no);
             break;
         }
-        char *s = trim(line);
+        char *s = cfg_trim(line);
         if (*s == '\0' || *s == ';' || *s == '#')
             continue;
         if (*s == '[') {
@@ -452,7 +452,7 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
                 break;
             }
             *e = '\0';
-            snprintf(sec, sizeof sec, "%s", trim(s + 1));
+            snprintf(sec, sizeof sec, "%s", cfg_trim(s + 1));
             lower(sec);
             int seen = 0;
             for (size_t i = 0; i < kl->nsec; i++)
@@ -481,7 +481,7 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
             break;
         }
         *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
+        char *key = cfg_trim(s), *val = cfg_trim(eq + 1);
         if (*sec == '\0') {
             rc = err_at(err, cap, "%s:%d: key '%s' outside any section", path, no, key);
             break;

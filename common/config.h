@@ -87,5 +87,7 @@ int cfg_non_reloadable_changes(const scatter_config *a, const scatter_config *b,
 int cfg_parse_duration_ms(const char *s, uint32_t default_unit_ms, uint32_t *out);
 int cfg_parse_size(const char *s, uint32_t *out);
 int cfg_parse_bool(const char *s, uint32_t *out);
+/* Strips surrounding whitespace in place; returns the first non-space character. */
+char *cfg_trim(char *s);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "master/master.h"
 
+#include "common/config.h"
+
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
 
@@ -19,16 +21,6 @@
 
 #define SRC_MAX_BYTES (64u << 20)
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1]))
-        *--e = '\0';
-    return s;
-}
-
 int src_parse_list(const char *list, source *out, uint32_t *n, char *err, size_t cap)
 {
     char buf[CFG_STR_MAX];
@@ -36,7 +28,7 @@ int src_parse_list(const char *list, source *out, uint32_t *n, char *err, size_t
     *n = 0;
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *t = trim(tok);
+        char *t = cfg_trim(tok);
         if (!*t)
             continue;
         if (*n == SRC_MAX) {
@@ -49,7 +41,7 @@ int src_parse_list(const char *list, source *out, uint32_t *n, char *err, size_t
         char *colon = strstr(t, "://");
         if (eq && (!colon || eq < colon)) {
             *eq = '\0';
-            char *name = trim(t);
+            char *name = cfg_trim(t);
             if (!*name || strlen(name) >= sizeof s->name) {
                 snprintf(err, cap, "sources: bad source name '%s'", name);
                 return -1;
@@ -60,7 +52,7 @@ int src_parse_list(const char *list, source *out, uint32_t *n, char *err, size_t
                     return -1;
                 }
             snprintf(s->name, sizeof s->name, "%s", name);
-            t = trim(eq + 1);
+            t = cfg_trim(eq + 1);
         }
         if (!*t) {
             snprintf(err, cap, "sources: source '%s' has no location", s->name);
