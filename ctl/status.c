@@ -85,8 +85,8 @@ void print_status(FILE *out, const msgpack_object *st)
             u(sl, "delayed"), u(sl, "requeued"), u(sl, "dispatches"), u(sl, "zero_avail"));
     fprintf(out, "            skipped: ratelimit %" PRIu64 "  cooldown %" PRIu64 "  inflight %" PRIu64 "\n",
             u(sl, "skip_ratelimit"), u(sl, "skip_cooldown"), u(sl, "skip_inflight"));
-    fprintf(out, "            attempts %" PRIu64 " (cancelled %" PRIu64 ", failed %" PRIu64 ")\n", u(sl, "attempts"),
-            u(sl, "attempts_cancelled"), u(sl, "attempts_failed"));
+    fprintf(out, "            attempts %" PRIu64 " (cancelled %" PRIu64 ", failed %" PRIu64 ", straggler hedges %" PRIu64 ")\n",
+            u(sl, "attempts"), u(sl, "attempts_cancelled"), u(sl, "attempts_failed"), u(sl, "straggler_hedges"));
 }
 
 void print_hosts(FILE *out, const msgpack_object *hosts) { print_host_table(out, hosts); }

@@ -30,7 +30,7 @@
 #include <sys/types.h>
 
 #define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
-#define SHM_VERSION 1u
+#define SHM_VERSION 2u
 
 #define SHM_NONE UINT32_MAX /* "no index" */
 
@@ -114,6 +114,7 @@ typedef struct {
     _Atomic int64_t inflight;       /* attempts currently in libcurl (all workers) */
     _Atomic uint64_t submitted, completed, failed, cancelled_tasks;
     _Atomic uint64_t attempts, attempts_cancelled, attempts_failed;
+    _Atomic uint64_t straggler_hedges; /* attempts added to a round because it straggled */
     _Atomic uint64_t delayed, requeued, dispatches, zero_avail;
     _Atomic uint64_t skip_ratelimit, skip_cooldown, skip_inflight;
     _Atomic uint64_t latency_sum_ms, latency_n;     /* completed tasks */

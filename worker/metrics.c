@@ -180,7 +180,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     metrics_pack_hosts(pk, t, now_ms);
 
     proto_pack_cstr(pk, "stalls");
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 12);
     proto_kv_u64(pk, "delayed", atomic_load(&c->delayed));
     proto_kv_u64(pk, "requeued", atomic_load(&c->requeued));
     proto_kv_u64(pk, "dispatches", atomic_load(&c->dispatches));
@@ -191,6 +191,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     proto_kv_u64(pk, "attempts", atomic_load(&c->attempts));
     proto_kv_u64(pk, "attempts_cancelled", atomic_load(&c->attempts_cancelled));
     proto_kv_u64(pk, "attempts_failed", atomic_load(&c->attempts_failed));
+    proto_kv_u64(pk, "straggler_hedges", atomic_load(&c->straggler_hedges));
     /* pairs whose rate-limit word is held right now: equals in-flight attempts when all is
      * well; a word held with nothing in flight would be a leak */
     proto_kv_u64(pk, "rl_held", rl_count_held(t, 0));

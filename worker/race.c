@@ -289,6 +289,17 @@ int race_start(task *t, uint32_t proxy)
         curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pa->user);
         curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, pa->pass);
     }
+    /* One connection-cache bundle per (proxy, target) instead of per target. libcurl files
+     * idle connections under "scope id/port/host name" of the target (the proxy is not part of
+     * the key), and before reusing one it liveness-polls the idle connections of that bundle
+     * in turn, so with hundreds of idle tunnels to one target every new transfer made hundreds
+     * of poll() calls: a third of the daemon's CPU (docs/BENCHMARKS.md). We only ever connect
+     * to the proxy, and libcurl applies the scope id only to an IPv6 socket address, which
+     * Linux ignores unless the address is link-local: for a proxy reached over IPv4 or a
+     * global IPv6 address it changes nothing but the key. A proxy written as an IPv6 literal
+     * keeps scope 0, so a link-local one keeps working. */
+    if (!v6)
+        curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

@@ -111,6 +111,7 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
 #define PRIOR_WEIGHT 2      /* pseudo-samples of the prior */
 #define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
 #define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
+#define STRAGGLER_MIN_PERMILLE 700 /* estimated success a straggler's extra proxy needs */
 #define ABUNDANT_FACTOR 4   /* free slots per queued task before slots count as abundant */
 
 static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
@@ -156,6 +157,22 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
             break;
     }
     return keep;
+}
+
+/* How many attempts the current round of t may reach through hedging. Rounds of the adaptive
+ * rule may grow past their planned K up to race_width_max when the attempt is a straggler
+ * (no good answer after the hedge delay) and no task of the host waits for a slot: at the
+ * end of a batch, or under light load, a task stuck on a slow or silent proxy (a connect
+ * timeout is seconds) then finishes through a spare slot instead of holding the batch up,
+ * and while tasks compete for slots nothing changes. A probe asks one question and a client's
+ * explicit race width is kept. */
+static uint32_t hedge_cap(const task *t)
+{
+    const host_rt *h = t->host;
+    uint32_t cap = t->round_k;
+    if (!t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_width_max > cap)
+        cap = h->cfg->race_width_max;
+    return cap < RACE_MAX ? cap : RACE_MAX;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -250,7 +267,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         if (race_start(t, picked[i]) == 0)
             t->race++;
     }
-    if (hedge && t->n_running && t->race < t->round_k) {
+    if (hedge && t->n_running && t->race < hedge_cap(t)) {
         ev_timer_set(&t->hedge_w, hedge / 1000.0, 0.);
         ev_timer_start(w->loop, &t->hedge_w);
     }
@@ -308,12 +325,44 @@ int sched_hedge_add(task *t)
     return 1;
 }
 
+/* A straggler while no task of this host waits for a slot: one more proxy joins, if the best
+ * claimable one has proven itself for this host. At the end of a batch the proven pairs were
+ * all used within the last interval, and the best claimable proxy is often one nobody has
+ * tried: on a free list that is most likely a dead or silent one, which would add a connect
+ * timeout rather than an answer. Waiting for a proven pair costs at most one interval. */
+static void straggler_add(task *t)
+{
+    host_rt *h = t->host;
+    worker_ctx *w = h->w;
+    shm_table *tbl = w->tbl;
+    if (atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight)
+        return;
+    uint32_t p;
+    select_stats st;
+    if (select_claim(tbl, h->idx, 1, w->index, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
+        return;
+    if (success_permille(tbl, p, h->idx) < STRAGGLER_MIN_PERMILLE) {
+        rl_release(&shm_cell_at(tbl, p, h->idx)->rl, w->index, 0, 0);
+        return;
+    }
+    if (race_start(t, p))
+        return; /* it released the word */
+    t->round_k++;
+    t->race++;
+    atomic_fetch_add(&tbl->hdr->c.straggler_hedges, 1);
+}
+
 void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     task *t = tw->data;
-    sched_hedge_add(t);
-    uint32_t hedge = host_hedge_ms(t->host);
-    if (t->race < t->round_k && t->n_running) {
+    host_rt *h = t->host;
+    if (t->race < t->round_k) {
+        sched_hedge_add(t);
+    } else if (h->queued == 0) {
+        straggler_add(t);
+    }
+    uint32_t hedge = host_hedge_ms(h);
+    if (t->race < hedge_cap(t) && t->n_running) {
         /* no slot now, or more may join: look again after another hedge delay */
         ev_timer_set(&t->hedge_w, (hedge ? hedge : 10) / 1000.0, 0.);
         ev_timer_start(loop, &t->hedge_w);
