@@ -25,6 +25,8 @@ void select_params_default(select_params *p)
     p->w_global = 300;
     p->w_recency = 200;
     p->jitter = 20000;
+    p->home_workers = 0;
+    p->home_grace_ms = 0;
 }
 
 typedef struct {
@@ -147,6 +149,9 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     uint32_t allowed = atomic_load_explicit(&t->hosts[host].allowed_sources,
                                             memory_order_relaxed);
     uint64_t jitter_span = (uint64_t)p->jitter + 1;
+    uint32_t homes = p->home_workers > 1 ? p->home_workers : 0;
+    uint64_t waiting = homes ? atomic_load_explicit(&t->hosts[host].queued_workers, memory_order_relaxed) : 0;
+    uint32_t next_home = 0; /* i % homes, stepped instead of divided: the scan is the hot path */
     score_ctx sc;
     score_ctx_init(&sc);
 
@@ -156,6 +161,9 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     for (uint32_t i = 0; i < np; i++) {
         const shm_cell *c = &row[i];
         const shm_proxy *px = &t->proxies[i];
+        uint32_t home = next_home; /* proxy i's home worker - 1 */
+        if (homes && ++next_home == homes)
+            next_home = 0;
         if (atomic_load_explicit(&c->dead, memory_order_relaxed) ||
             atomic_load_explicit(&px->state, memory_order_relaxed) == PSTATE_DEAD) {
             local.skip_dead++;
@@ -169,6 +177,9 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
         }
         local.eligible++;
         uint64_t w = atomic_load_explicit(&c->rl, memory_order_relaxed);
+        /* another worker's pair while that worker has tasks waiting: leave it the first turn */
+        if (homes && home + 1 != holder && home < 64 && (waiting >> home) & 1 && !rl_is_held(w))
+            w += p->home_grace_ms;
         if (rl_is_held(w) || w > now_ms) {
             local.skip_ratelimit++;
             if (!rl_is_held(w) && w < local.next_free_ms)

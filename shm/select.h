@@ -17,6 +17,12 @@ typedef struct {
     uint32_t w_global;    /* default 300 */
     uint32_t w_recency;   /* default 200 */
     uint32_t jitter;      /* max random term in score units (score is 0..1,000,000), default 20000 */
+    /* Connection affinity: with home_workers > 1, proxy i's home is worker i % home_workers + 1.
+     * A pair whose home worker has tasks of the host queued is claimable by another worker only
+     * home_grace_ms after it freed, so each pair's tunnel lives in one worker's connection cache
+     * instead of every worker opening its own. 0 or 1 = off (default). */
+    uint32_t home_workers;
+    uint32_t home_grace_ms;
 } select_params;
 
 void select_params_default(select_params *p);
@@ -35,7 +41,8 @@ typedef struct {
  * now, best score first, claiming each for `holder` as it picks (a lost CAS moves on to the
  * next best). Writes claimed proxy indexes to out[], best first; returns how many (0..k).
  * `rnd` seeds the jitter term. `st` (optional) says why others were skipped and, when none
- * could be claimed, when one will be. */
+ * could be claimed, when one will be. A pair held back for its home worker counts as
+ * rate-limited, free at its free time + home_grace_ms. */
 uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, uint64_t now_ms,
                       const select_params *p, uint64_t rnd, uint32_t *out, select_stats *st);
 

@@ -86,6 +86,8 @@ typedef struct {
     _Atomic uint64_t zero_avail;       /* atomic: dispatches that found no healthy proxy */
     _Atomic uint64_t last_zero_avail_ms; /* atomic */
     _Atomic uint64_t last_success_ms;  /* atomic */
+    _Atomic uint64_t queued_workers;   /* atomic: bit i-1 set while worker i has tasks of this
+                                        * host queued; each worker sets and clears only its bit */
 } shm_host;
 
 /*

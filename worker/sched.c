@@ -47,6 +47,22 @@
 #define NO_PROXY_POLL_MS 500
 #define CIRCUIT_POLL_MS 250
 
+/* Publishes whether this worker has tasks of h waiting (connection affinity in select.c:
+ * other workers then leave our home pairs to us for a moment after they free). */
+static void queued_publish(host_rt *h)
+{
+    int want = h->queued > 0;
+    if (want == h->queued_bit || h->w->index == 0 || h->w->index > 64)
+        return;
+    _Atomic uint64_t *mask = &h->w->tbl->hosts[h->idx].queued_workers;
+    uint64_t bit = 1ULL << (h->w->index - 1);
+    if (want)
+        atomic_fetch_or(mask, bit);
+    else
+        atomic_fetch_and(mask, ~bit);
+    h->queued_bit = want;
+}
+
 void sched_enqueue(task *t)
 {
     host_rt *h = t->host;
@@ -58,6 +74,7 @@ void sched_enqueue(task *t)
         h->head = t;
     h->tail = t;
     h->queued++;
+    queued_publish(h);
     if (!h->active) {
         h->active = 1;
         h->next_active = h->w->active;
@@ -80,6 +97,7 @@ void sched_unlink(task *t)
         if (h->tail == q)
             h->tail = prev;
         h->queued--;
+        queued_publish(h);
         break;
     }
     t->qnext = NULL;
@@ -93,6 +111,7 @@ static task *pop(host_rt *h)
     if (!h->head)
         h->tail = NULL;
     h->queued--;
+    queued_publish(h);
     t->qnext = NULL;
     return t;
 }
@@ -325,11 +344,15 @@ int sched_hedge_add(task *t)
     return 1;
 }
 
-/* A straggler while no task of this host waits for a slot: one more proxy joins, if the best
- * claimable one has proven itself for this host. At the end of a batch the proven pairs were
- * all used within the last interval, and the best claimable proxy is often one nobody has
- * tried: on a free list that is most likely a dead or silent one, which would add a connect
- * timeout rather than an answer. Waiting for a proven pair costs at most one interval. */
+/* A straggler while no task of this host waits for a slot: one more proxy joins, if one of
+ * the best claimable has proven itself for this host and usually answers faster than the
+ * straggler has already waited. At the end of a batch the fast proven pairs were all used
+ * within the last interval, and the best claimable proxies are often ones nobody has tried
+ * (on a free list most likely dead or silent: a connect timeout, not an answer) or proven but
+ * slow ones (seconds to open a tunnel): either would spend the round's width on attempts no
+ * faster than the one it already has. Waiting for a fast proven pair costs at most one
+ * interval. */
+#define STRAGGLER_CANDIDATES 4
 static void straggler_add(task *t)
 {
     host_rt *h = t->host;
@@ -337,16 +360,26 @@ static void straggler_add(task *t)
     shm_table *tbl = w->tbl;
     if (atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight)
         return;
-    uint32_t p;
+    uint64_t now = shm_now_ms(), waited = 0;
+    for (uint32_t i = 0; i < t->n_running; i++)
+        if (now - t->att[i]->start_ms > waited)
+            waited = now - t->att[i]->start_ms;
+    uint32_t hedge = host_hedge_ms(h);
+    if (waited < hedge)
+        waited = hedge;
+    uint32_t cand[STRAGGLER_CANDIDATES];
     select_stats st;
-    if (select_claim(tbl, h->idx, 1, w->index, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
-        return;
-    if (success_permille(tbl, p, h->idx) < STRAGGLER_MIN_PERMILLE) {
-        rl_release(&shm_cell_at(tbl, p, h->idx)->rl, w->index, 0, 0);
-        return;
+    uint32_t n = select_claim(tbl, h->idx, STRAGGLER_CANDIDATES, w->index, now, &w->sp, worker_rand(w), cand, &st);
+    int chosen = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t lat = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);
+        if (chosen < 0 && success_permille(tbl, cand[i], h->idx) >= STRAGGLER_MIN_PERMILLE && lat && lat <= waited)
+            chosen = (int)i;
+        else
+            rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);
     }
-    if (race_start(t, p))
-        return; /* it released the word */
+    if (chosen < 0 || race_start(t, cand[chosen]))
+        return; /* race_start released the word itself on failure */
     t->round_k++;
     t->race++;
     atomic_fetch_add(&tbl->hdr->c.straggler_hedges, 1);
@@ -371,6 +404,8 @@ void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 
 void sched_host_free(host_rt *h)
 {
+    h->queued = 0;
+    queued_publish(h);
     ev_timer_stop(h->w->loop, &h->wake);
     free(h);
 }

@@ -121,6 +121,8 @@ host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
     return h;
 }
 
+#define HOME_GRACE_MS 20
+
 static void apply_params(worker_ctx *w)
 {
     health_params_default(&w->hp_default);
@@ -131,6 +133,10 @@ static void apply_params(worker_ctx *w)
     w->sp.w_global = w->cfg->score_global;
     w->sp.w_recency = w->cfg->score_recency;
     w->sp.jitter = w->cfg->score_jitter * 1000; /* thousandths -> millionths */
+    /* connection affinity (shm/select.h): long enough for the home worker's loop to notice
+     * a pair it was waiting for, short against any interval worth rate-limiting */
+    w->sp.home_workers = atomic_load(&w->tbl->hdr->n_workers);
+    w->sp.home_grace_ms = HOME_GRACE_MS;
     w->log.level = (log_level)w->cfg->log_level;
 }
 
@@ -294,6 +300,10 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     w->cfg = cfg;
     w->tbl = tbl;
     w->listen_fd = listen_fd;
+    /* a previous worker with our index may have died with tasks queued: nothing of ours is */
+    uint32_t nh = atomic_load(&tbl->hdr->n_hosts);
+    for (uint32_t i = 0; i < nh && index >= 1 && index <= 64; i++)
+        atomic_fetch_and(&tbl->hosts[i].queued_workers, ~(1ULL << (index - 1)));
     w->own_fd = -1;
     char who[32];
     snprintf(who, sizeof who, "worker %u", index);

@@ -39,6 +39,7 @@ typedef struct host_rt {
     uint32_t win_n, win_pos;
     uint32_t hedge_ms;            /* cached quantile of win_lat */
     int waiting;                  /* wake is armed */
+    int queued_bit;               /* our bit in the shared host's queued_workers is set */
     struct host_rt *next_active;  /* list of hosts with queued tasks */
     int active;
     struct worker_ctx *w;

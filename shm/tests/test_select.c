@@ -56,7 +56,7 @@ static void test_score_values(void **state)
     atomic_store(&c->last_success_ms, NOW);
     assert_int_equal(select_score(&t, 3, 0, NOW, &p), 1000000);
     /* Weights are honoured. */
-    select_params only_global = {0, 1000, 0, 0};
+    select_params only_global = {0, 1000, 0, 0, 0, 0};
     assert_int_equal(select_score(&t, 2, 0, NOW, &only_global), 250000);
     shm_destroy(&t);
 }
@@ -222,12 +222,59 @@ static void test_large_k(void **state)
     shm_destroy(&t);
 }
 
+/* Connection affinity: with 2 workers, proxy i's home is worker i % 2 + 1. While the home
+ * worker has tasks of the host queued, another worker may claim the pair only home_grace_ms
+ * after it freed; when the home worker has none queued, at once. */
+static void test_home_affinity(void **state)
+{
+    (void)state;
+    shm_table t;
+    select_params p = no_jitter();
+    p.home_workers = 2;
+    p.home_grace_ms = 20;
+    ranked_table(&t, 8);
+    for (uint32_t i = 0; i < 8; i++) /* every pair freed 5 ms ago */
+        atomic_store(&shm_cell_at(&t, i, 0)->rl, NOW - 5);
+    uint32_t out[8];
+    select_stats st;
+    /* worker 2 has tasks queued: worker 1 gets only its own home pairs (even indexes) */
+    atomic_store(&t.hosts[0].queued_workers, 1ULL << 1);
+    assert_int_equal(select_claim(&t, 0, 8, 1, NOW, &p, 1, out, &st), 4);
+    assert_int_equal(out[0], 6);
+    assert_int_equal(out[3], 0);
+    assert_int_equal(st.skip_ratelimit, 4);
+    assert_int_equal(st.next_free_ms, NOW - 5 + 20); /* worker 2's pairs, after the grace */
+    /* after the grace, worker 1 may take them */
+    assert_int_equal(select_claim(&t, 0, 8, 1, NOW + 15, &p, 2, out, &st), 4);
+    assert_int_equal(out[0], 7);
+    for (uint32_t i = 0; i < 8; i++)
+        assert_true(rl_release(&shm_cell_at(&t, i, 0)->rl, 1, 0, 0));
+    /* worker 2 nothing queued: no grace at all */
+    atomic_store(&t.hosts[0].queued_workers, 1ULL << 0);
+    assert_int_equal(select_claim(&t, 0, 8, 1, NOW, &p, 3, out, &st), 8);
+    for (uint32_t i = 0; i < 8; i++)
+        assert_true(rl_release(&shm_cell_at(&t, i, 0)->rl, 1, 0, 0));
+    /* worker 2, whose home is odd: worker 1 has tasks queued, so worker 2 gets the odd ones */
+    for (uint32_t i = 0; i < 8; i++)
+        atomic_store(&shm_cell_at(&t, i, 0)->rl, NOW - 5);
+    assert_int_equal(select_claim(&t, 0, 8, 2, NOW, &p, 4, out, &st), 4);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(out[3], 1);
+    for (uint32_t i = 0; i < 4; i++)
+        assert_true(rl_release(&shm_cell_at(&t, out[i], 0)->rl, 2, 0, 0));
+    /* affinity off (1 worker): everything, whatever the mask says */
+    p.home_workers = 1;
+    assert_int_equal(select_claim(&t, 0, 8, 2, NOW, &p, 5, out, &st), 8);
+    shm_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_score_values),   cmocka_unit_test(test_order_and_claim),
         cmocka_unit_test(test_skips),          cmocka_unit_test(test_sources_and_ties),
         cmocka_unit_test(test_jitter_spreads), cmocka_unit_test(test_large_k),
+        cmocka_unit_test(test_home_affinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
