@@ -131,6 +131,8 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
 #define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
 #define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
 #define STRAGGLER_MIN_PERMILLE 700 /* estimated success a straggler's extra proxy needs */
+#define STRAGGLER_COLD_MS 100      /* straggler check interval while the host has no hedge delay */
+#define STRAGGLER_RETRY_MS 10      /* after a scan found no fit proxy, others skip scanning */
 #define ABUNDANT_FACTOR 4   /* free slots per queued task before slots count as abundant */
 
 static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
@@ -184,14 +186,24 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
  * end of a batch, or under light load, a task stuck on a slow or silent proxy (a connect
  * timeout is seconds) then finishes through a spare slot instead of holding the batch up,
  * and while tasks compete for slots nothing changes. A probe asks one question and a client's
- * explicit race width is kept. */
+ * explicit race width is kept; race_mode = all does not hedge at all. */
 static uint32_t hedge_cap(const task *t)
 {
     const host_rt *h = t->host;
     uint32_t cap = t->round_k;
-    if (!t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_width_max > cap)
+    if (!t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_hedged && h->cfg->race_width_max > cap)
         cap = h->cfg->race_width_max;
     return cap < RACE_MAX ? cap : RACE_MAX;
+}
+
+/* When to look at a running round again: after the host's hedge delay, or, while the host
+ * has too few wins to know one (cold start: the round fired all its K at once), after
+ * STRAGGLER_COLD_MS, so a task that went to a silent proxy in the first wave still gets a
+ * straggler hedge instead of waiting out a connect timeout. */
+static double hedge_delay_s(const host_rt *h)
+{
+    uint32_t d = host_hedge_ms(h);
+    return (d ? d : STRAGGLER_COLD_MS) / 1000.0;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -286,8 +298,8 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         if (race_start(t, picked[i]) == 0)
             t->race++;
     }
-    if (hedge && t->n_running && t->race < hedge_cap(t)) {
-        ev_timer_set(&t->hedge_w, hedge / 1000.0, 0.);
+    if (t->n_running && t->race < hedge_cap(t)) {
+        ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
         ev_timer_start(w->loop, &t->hedge_w);
     }
     if (t->n_running == 0) {
@@ -358,9 +370,11 @@ static void straggler_add(task *t)
     host_rt *h = t->host;
     worker_ctx *w = h->w;
     shm_table *tbl = w->tbl;
-    if (atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight)
-        return;
     uint64_t now = shm_now_ms(), waited = 0;
+    /* every straggler of the host fires its own timer; one scan per STRAGGLER_RETRY_MS is
+     * enough to learn that no fit proxy is claimable (a scan is ~80 us at 20,000 proxies) */
+    if (now < h->straggler_next_ms || atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight)
+        return;
     for (uint32_t i = 0; i < t->n_running; i++)
         if (now - t->att[i]->start_ms > waited)
             waited = now - t->att[i]->start_ms;
@@ -378,8 +392,12 @@ static void straggler_add(task *t)
         else
             rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);
     }
-    if (chosen < 0 || race_start(t, cand[chosen]))
-        return; /* race_start released the word itself on failure */
+    if (chosen < 0) {
+        h->straggler_next_ms = now + STRAGGLER_RETRY_MS;
+        return;
+    }
+    if (race_start(t, cand[chosen]))
+        return; /* it released the word */
     t->round_k++;
     t->race++;
     atomic_fetch_add(&tbl->hdr->c.straggler_hedges, 1);
@@ -394,10 +412,9 @@ void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     } else if (h->queued == 0) {
         straggler_add(t);
     }
-    uint32_t hedge = host_hedge_ms(h);
     if (t->race < hedge_cap(t) && t->n_running) {
         /* no slot now, or more may join: look again after another hedge delay */
-        ev_timer_set(&t->hedge_w, (hedge ? hedge : 10) / 1000.0, 0.);
+        ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
         ev_timer_start(loop, &t->hedge_w);
     }
 }

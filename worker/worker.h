@@ -40,6 +40,7 @@ typedef struct host_rt {
     uint32_t hedge_ms;            /* cached quantile of win_lat */
     int waiting;                  /* wake is armed */
     int queued_bit;               /* our bit in the shared host's queued_workers is set */
+    uint64_t straggler_next_ms;   /* no straggler scan before this (sched.c) */
     struct host_rt *next_active;  /* list of hosts with queued tasks */
     int active;
     struct worker_ctx *w;
