@@ -131,6 +131,7 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
 #define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
 #define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
 #define STRAGGLER_MIN_PERMILLE 700 /* estimated success a straggler's extra proxy needs */
+#define STRAGGLER_MAX 2            /* straggler hedges per round, on top of its K */
 #define STRAGGLER_COLD_MS 100      /* straggler check interval while the host has no hedge delay */
 #define STRAGGLER_RETRY_MS 10      /* after a scan found no fit proxy, others skip scanning */
 #define ABUNDANT_FACTOR 4   /* free slots per queued task before slots count as abundant */
@@ -180,21 +181,24 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
     return keep;
 }
 
-/* How many attempts the current round of t may reach through hedging. Rounds of the adaptive
- * rule may grow past their planned K up to race_width_max when the attempt is a straggler
- * (no good answer after the hedge delay) and no task of the host waits for a slot: at the
- * end of a batch, or under light load, a task stuck on a slow or silent proxy (a connect
- * timeout is seconds) then finishes through a spare slot instead of holding the batch up,
- * and while tasks compete for slots nothing changes. A probe asks one question and a client's
- * explicit race width is kept; race_mode = all does not hedge at all. */
-static uint32_t hedge_cap(const task *t)
+/* Straggler hedging. A round may grow past its planned K by up to STRAGGLER_MAX attempts when
+ * it straggles (no good answer after the hedge delay) and no task of the host waits for a
+ * slot: at the end of a batch, or under light load, a task stuck on a slow or silent proxy (a
+ * connect timeout is seconds) then finishes through a spare slot instead of holding the batch
+ * up, and while tasks compete for slots nothing changes. The allowance is on top of K, not up
+ * to race_width_max: at the end of a cold batch the regular hedges of a wide round go to the
+ * best claimable proxies, which are then mostly untried ones, and a round whose every attempt
+ * went to a silent proxy is exactly the one that needs a proven one. A probe asks one question,
+ * a client's explicit race width is kept, and race_mode = all does not hedge at all. */
+static int straggler_ok(const task *t)
 {
     const host_rt *h = t->host;
-    uint32_t cap = t->round_k;
-    if (!t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_hedged && h->cfg->race_width_max > cap)
-        cap = h->cfg->race_width_max;
-    return cap < RACE_MAX ? cap : RACE_MAX;
+    return !t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_hedged &&
+           t->straggled < STRAGGLER_MAX && t->n_running < RACE_MAX;
 }
+
+/* Whether the hedge timer of a running round has anything left to do. */
+static int may_hedge(const task *t) { return t->n_running && (t->race < t->round_k || straggler_ok(t)); }
 
 /* When to look at a running round again: after the host's hedge delay, or, while the host
  * has too few wins to know one (cold start: the round fired all its K at once), after
@@ -288,6 +292,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     t->rounds++;
     t->race = 0;
     t->round_k = n;
+    t->straggled = 0;
     t->probe = probe;
     atomic_fetch_add(&c->dispatches, 1);
     uint32_t hedge = probe ? 0 : host_hedge_ms(h);
@@ -298,7 +303,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         if (race_start(t, picked[i]) == 0)
             t->race++;
     }
-    if (t->n_running && t->race < hedge_cap(t)) {
+    if (may_hedge(t)) {
         ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
         ev_timer_start(w->loop, &t->hedge_w);
     }
@@ -400,6 +405,7 @@ static void straggler_add(task *t)
         return; /* it released the word */
     t->round_k++;
     t->race++;
+    t->straggled++;
     atomic_fetch_add(&tbl->hdr->c.straggler_hedges, 1);
 }
 
@@ -409,10 +415,10 @@ void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     host_rt *h = t->host;
     if (t->race < t->round_k) {
         sched_hedge_add(t);
-    } else if (h->queued == 0) {
+    } else if (h->queued == 0 && straggler_ok(t)) {
         straggler_add(t);
     }
-    if (t->race < hedge_cap(t) && t->n_running) {
+    if (may_hedge(t)) {
         /* no slot now, or more may join: look again after another hedge delay */
         ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
         ev_timer_start(loop, &t->hedge_w);

@@ -57,6 +57,7 @@ typedef struct task {
     uint32_t race;                /* attempts fired in the current round */
     int probe;                    /* this round is the host's circuit probe */
     uint32_t round_k;             /* attempts this round may use (hedging adds up to it) */
+    uint32_t straggled;           /* straggler hedges added to this round (sched.c) */
     ev_timer hedge_w;
     char last_error[160];
     attempt *att[RACE_MAX];
