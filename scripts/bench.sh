@@ -346,6 +346,16 @@ if [ "$QUICK" = 0 ]; then
   profile_daemon profscale 5
   wait "$fp" 2>/dev/null || true
   daemon_stop
+  # the whole machine, every process (the scaling target is about cores: who uses them?)
+  for wk in 1 2; do
+    d="$W/profsys$wk"; mkdir -p "$d"; daemon_start "$d" "$wk" 0 "$W/fscale/proxies.txt"
+    ( "$CTL" -s "$DSOCK" fetch -q -i "$W/fscale/urls.txt" --jsonl "$d/out.jsonl" >/dev/null 2>&1 || true ) &
+    fp=$!
+    sleep 0.5
+    perf record -q -a -F 499 -o "$W/profsys$wk.perf" -- sleep 4 >/dev/null 2>&1 || true
+    wait "$fp" 2>/dev/null || true
+    daemon_stop
+  done
 fi
 farm_down fscale
 
@@ -483,6 +493,12 @@ if [ "$QUICK" = 0 ]; then
         2>/dev/null | grep -E '^ +[0-9]' | head -12 >"bench/$n-dso.txt" || true
     fi
   done
+  for n in profsys1 profsys2; do
+    if [ -s "$W/$n.perf" ]; then
+      perf report -i "$W/$n.perf" --stdio --no-children --sort comm --percent-limit 0.5 \
+        2>/dev/null | grep -E '^ +[0-9]' | head -12 >"bench/$n.txt" || true
+    fi
+  done
 fi
 
 # ================================================================ report
@@ -595,6 +611,13 @@ for n, title in (("prof200", "200-proxy farm (section 1), 8 s of one extra run, 
         prof.append(f"`perf record -g -F 499 -p <master,workers>` on the {title} "
                     f"(`bench/{n}.txt`, self time, ≥ 1.5 %):\n\n```\n" + open(p).read().rstrip()
                     + "\n```\n\nBy process and object:\n\n```\n" + (open(q).read().rstrip() if os.path.exists(q) else "") + "\n```")
+for n, wk in (("profsys1", 1), ("profsys2", 2)):
+    p = os.path.join("bench", n + ".txt")
+    if os.path.exists(p) and os.path.getsize(p):
+        prof.append(f"`perf record -a -F 499` (both cores, every process) for 4 s of a scaling-farm fetch "
+                    f"with {wk} worker{'s' if wk > 1 else ''} (`bench/{n}.txt`, samples by command; "
+                    "`swapper` is an idle core, `scatter-farm` the proxies and target, `scatterctl` "
+                    "the client, `scatterd` master and workers):\n\n```\n" + open(p).read().rstrip() + "\n```")
 quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm with the naive rotator "
               "as the only peer (15 s limit), a 1,000-task warm start, skips the 1,000-proxy farm, HAProxy, proxychains4 "
               f"and the perf profiles, uses {nscale} URLs for scaling and {idle} s for idle CPU. "

@@ -149,7 +149,13 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     uint32_t allowed = atomic_load_explicit(&t->hosts[host].allowed_sources,
                                             memory_order_relaxed);
     uint64_t jitter_span = (uint64_t)p->jitter + 1;
-    uint32_t homes = p->home_workers > 1 ? p->home_workers : 0;
+    /* the grace is at most 1/25 of the host's interval: a pair held back that long costs the
+     * other worker 4 % of its slots at worst, and with no interval (every pair reusable at
+     * once) there is nothing to share, so no affinity */
+    uint32_t grace = atomic_load_explicit(&t->hosts[host].interval_ms, memory_order_relaxed) / 25;
+    if (grace > p->home_grace_ms)
+        grace = p->home_grace_ms;
+    uint32_t homes = p->home_workers > 1 && grace ? p->home_workers : 0;
     uint64_t waiting = homes ? atomic_load_explicit(&t->hosts[host].queued_workers, memory_order_relaxed) : 0;
     uint32_t next_home = 0; /* i % homes, stepped instead of divided: the scan is the hot path */
     score_ctx sc;
@@ -179,7 +185,7 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
         uint64_t w = atomic_load_explicit(&c->rl, memory_order_relaxed);
         /* another worker's pair while that worker has tasks waiting: leave it the first turn */
         if (homes && home + 1 != holder && home < 64 && (waiting >> home) & 1 && !rl_is_held(w))
-            w += p->home_grace_ms;
+            w += grace;
         if (rl_is_held(w) || w > now_ms) {
             local.skip_ratelimit++;
             if (!rl_is_held(w) && w < local.next_free_ms)

@@ -20,7 +20,8 @@ typedef struct {
     /* Connection affinity: with home_workers > 1, proxy i's home is worker i % home_workers + 1.
      * A pair whose home worker has tasks of the host queued is claimable by another worker only
      * home_grace_ms after it freed, so each pair's tunnel lives in one worker's connection cache
-     * instead of every worker opening its own. 0 or 1 = off (default). */
+     * instead of every worker opening its own. 0 or 1 = off (default). The grace used is at
+     * most the host's interval / 25 (none without an interval). */
     uint32_t home_workers;
     uint32_t home_grace_ms;
 } select_params;

@@ -203,11 +203,16 @@ static int may_hedge(const task *t) { return t->n_running && (t->race < t->round
 /* When to look at a running round again: after the host's hedge delay, or, while the host
  * has too few wins to know one (cold start: the round fired all its K at once), after
  * STRAGGLER_COLD_MS, so a task that went to a silent proxy in the first wave still gets a
- * straggler hedge instead of waiting out a connect timeout. */
-static double hedge_delay_s(const host_rt *h)
+ * straggler hedge instead of waiting out a connect timeout. When only a straggler check is
+ * left and tasks are queued (it cannot act before the queue drains), at most that often: a
+ * busy worker would otherwise re-arm every running task's timer every few milliseconds. */
+static double hedge_delay_s(const task *t)
 {
+    const host_rt *h = t->host;
     uint32_t d = host_hedge_ms(h);
-    return (d ? d : STRAGGLER_COLD_MS) / 1000.0;
+    if (!d || (t->race >= t->round_k && h->queued && d < STRAGGLER_COLD_MS))
+        d = STRAGGLER_COLD_MS;
+    return d / 1000.0;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -304,7 +309,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
             t->race++;
     }
     if (may_hedge(t)) {
-        ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
+        ev_timer_set(&t->hedge_w, hedge_delay_s(t), 0.);
         ev_timer_start(w->loop, &t->hedge_w);
     }
     if (t->n_running == 0) {
@@ -420,7 +425,7 @@ void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     }
     if (may_hedge(t)) {
         /* no slot now, or more may join: look again after another hedge delay */
-        ev_timer_set(&t->hedge_w, hedge_delay_s(h), 0.);
+        ev_timer_set(&t->hedge_w, hedge_delay_s(t), 0.);
         ev_timer_start(loop, &t->hedge_w);
     }
 }

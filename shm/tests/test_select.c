@@ -262,7 +262,21 @@ static void test_home_affinity(void **state)
     assert_int_equal(out[3], 1);
     for (uint32_t i = 0; i < 4; i++)
         assert_true(rl_release(&shm_cell_at(&t, out[i], 0)->rl, 2, 0, 0));
+    /* no interval on the host: no affinity (nothing to share) */
+    atomic_store(&t.hosts[0].interval_ms, 0);
+    assert_int_equal(select_claim(&t, 0, 8, 2, NOW, &p, 5, out, &st), 8);
+    for (uint32_t i = 0; i < 8; i++)
+        atomic_store(&shm_cell_at(&t, i, 0)->rl, NOW - 5);
+    /* interval 250 ms: the grace shrinks to 10 ms, so pairs freed 12 ms ago are fair game */
+    atomic_store(&t.hosts[0].interval_ms, 250);
+    assert_int_equal(select_claim(&t, 0, 8, 2, NOW + 7, &p, 6, out, &st), 8);
+    for (uint32_t i = 0; i < 8; i++)
+        atomic_store(&shm_cell_at(&t, i, 0)->rl, NOW - 5);
+    assert_int_equal(select_claim(&t, 0, 8, 2, NOW + 4, &p, 7, out, &st), 4);
+    for (uint32_t i = 0; i < 8; i++)
+        atomic_store(&shm_cell_at(&t, i, 0)->rl, NOW - 5);
     /* affinity off (1 worker): everything, whatever the mask says */
+    atomic_store(&t.hosts[0].interval_ms, 1000);
     p.home_workers = 1;
     assert_int_equal(select_claim(&t, 0, 8, 2, NOW, &p, 5, out, &st), 8);
     shm_destroy(&t);
