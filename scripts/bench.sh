@@ -5,7 +5,7 @@
 # bench/results.json. Loopback only. Every process it starts is stopped by pid on exit.
 #
 #   --quick   under 3 minutes: 3 runs of 600 tasks at 200 proxies, naive rotator only as
-#             peer (15 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
+#             peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles. The full run (default) takes ~15-25 minutes.
 #   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
 #   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present)
@@ -266,7 +266,7 @@ profile_daemon() {   # profile_daemon NAME SECONDS -- runs perf on all daemon pr
 MIX="good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
 IV=500
 if [ "$QUICK" = 1 ]; then
-  N200=600; LIM=60; PEER_LIM=15; NSCALE=20000; IDLE=5
+  N200=600; LIM=60; PEER_LIM=10; NSCALE=20000; IDLE=3
 else
   N200=2000; LIM=60; PEER_LIM=60; NSCALE=100000; IDLE=10
 fi
@@ -619,7 +619,7 @@ for n, wk in (("profsys1", 1), ("profsys2", 2)):
                     "`swapper` is an idle core, `scatter-farm` the proxies and target, `scatterctl` "
                     "the client, `scatterd` master and workers):\n\n```\n" + open(p).read().rstrip() + "\n```")
 quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm with the naive rotator "
-              "as the only peer (15 s limit), a 1,000-task warm start, skips the 1,000-proxy farm, HAProxy, proxychains4 "
+              f"as the only peer ({peer_lim} s limit), a 1,000-task warm start, skips the 1,000-proxy farm, HAProxy, proxychains4 "
               f"and the perf profiles, uses {nscale} URLs for scaling and {idle} s for idle CPU. "
               "Run `scripts/bench.sh` for the full set.") if quick else ""
 meta = {"command": cmd, "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
