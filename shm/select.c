@@ -155,7 +155,8 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     uint32_t grace = atomic_load_explicit(&t->hosts[host].interval_ms, memory_order_relaxed) / 25;
     if (grace > p->home_grace_ms)
         grace = p->home_grace_ms;
-    uint32_t homes = p->home_workers > 1 && grace ? p->home_workers : 0;
+    /* queued_workers has one bit per worker: more than 64 cannot be told apart, so no affinity */
+    uint32_t homes = p->home_workers > 1 && p->home_workers <= 64 && grace ? p->home_workers : 0;
     uint64_t waiting = homes ? atomic_load_explicit(&t->hosts[host].queued_workers, memory_order_relaxed) : 0;
     uint32_t next_home = 0; /* i % homes, stepped instead of divided: the scan is the hot path */
     score_ctx sc;
@@ -184,7 +185,7 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
         local.eligible++;
         uint64_t w = atomic_load_explicit(&c->rl, memory_order_relaxed);
         /* another worker's pair while that worker has tasks waiting: leave it the first turn */
-        if (homes && home + 1 != holder && home < 64 && (waiting >> home) & 1 && !rl_is_held(w))
+        if (homes && home + 1 != holder && (waiting >> home) & 1 && !rl_is_held(w))
             w += grace;
         if (rl_is_held(w) || w > now_ms) {
             local.skip_ratelimit++;
