@@ -2,7 +2,7 @@
 """benchlib.py — statistics and report writer for scripts/bench.sh (standard library only).
 
   benchlib.py runstats FILE... --total N --wall S [--attempts A]   one run -> JSON on stdout
-  benchlib.py ceiling TRUTH.json [--tasks N] [--slow-min MS] [--slow-max MS] [--flaky-drop F] [--interval MS]
+  benchlib.py ceiling TRUTH.json [--tasks N] [--slow-min MS] [--slow-max MS] [--flaky-drop F] [--interval MS] [--good-ms MS]
   benchlib.py report RESULTS.jsonl META.json DOC.md RESULTS.json
 
 runstats reads task JSON lines (scatterctl fetch --jsonl, bench_curl, bench/peer_task.sh),
@@ -90,7 +90,15 @@ def ceiling(argv):
          "good_ms": 5.0, "tasks": None}
     i = 1
     while i < len(argv):
-        o[argv[i].lstrip("-").replace("-", "_")] = float(argv[i + 1]); i += 2
+        k = argv[i].lstrip("-").replace("-", "_")
+        if k not in o or not argv[i].startswith("--") or i + 1 >= len(argv):
+            raise SystemExit(f"benchlib ceiling: bad option {argv[i]!r} (--tasks N, --slow-min MS, "
+                             "--slow-max MS, --flaky-drop F, --interval MS, --good-ms MS, each with a value)")
+        try:
+            o[k] = float(argv[i + 1])
+        except ValueError:
+            raise SystemExit(f"benchlib ceiling: {argv[i]} needs a number, got {argv[i + 1]!r}")
+        i += 2
     interval = o["interval"] if o["interval"] is not None else float(truth["interval_ms"])
     if interval <= 0:
         raise SystemExit("benchlib ceiling: needs an interval > 0")
