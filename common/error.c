@@ -13,6 +13,7 @@ static const struct { const char *code, *text; } ERRS[SC_ERR_COUNT] = {
     [SC_TOO_LARGE] = {"too_large", "the request or the response exceeds a size limit"},
     [SC_SHUTTING_DOWN] = {"shutting_down", "the daemon is shutting down"},
     [SC_INTERNAL] = {"internal", "internal error in the daemon"},
+    [SC_TOO_MANY_CLIENTS] = {"too_many_clients", "the worker has max_clients connections; retry later"},
 };
 
 const char *sc_err_code(sc_err e)

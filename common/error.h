@@ -16,6 +16,7 @@ typedef enum {
     SC_TOO_LARGE,
     SC_SHUTTING_DOWN,
     SC_INTERNAL,
+    SC_TOO_MANY_CLIENTS,
     SC_ERR_COUNT
 } sc_err;
 

@@ -111,6 +111,9 @@ void sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
          * through the proxy (its socket closed, the proxy's buffer did not), so each pair is
          * freed an interval after a grace of DEAD_GRACE_MS, not after now. */
         uint32_t freed = rl_release_holder(&m->tbl, i + 1, now + DEAD_GRACE_MS);
+        /* the tasks and attempts it counted in the shared pending/inflight are gone with it */
+        int64_t owed_p, owed_f;
+        shm_worker_reclaim(&m->tbl, i + 1, &owed_p, &owed_f);
         if (m->stopping) {
             LOGI(&m->log, "worker %u (pid %d) exited%s", i + 1, (int)pid,
                  WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "" : " abnormally");
@@ -121,11 +124,15 @@ void sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
         if (now - ws->started_ms > STABLE_MS)
             ws->backoff_ms = BACKOFF_MIN_MS;
         if (WIFSIGNALED(st))
-            LOGW(&m->log, "worker %u (pid %d) killed by signal %d; released %u rate-limit words; restart in %u ms",
-                 i + 1, (int)pid, WTERMSIG(st), freed, ws->backoff_ms);
+            LOGW(&m->log,
+                 "worker %u (pid %d) killed by signal %d; released %u rate-limit words, %lld pending tasks, "
+                 "%lld attempts in flight; restart in %u ms",
+                 i + 1, (int)pid, WTERMSIG(st), freed, (long long)owed_p, (long long)owed_f, ws->backoff_ms);
         else
-            LOGW(&m->log, "worker %u (pid %d) exited with status %d; released %u rate-limit words; restart in %u ms",
-                 i + 1, (int)pid, WEXITSTATUS(st), freed, ws->backoff_ms);
+            LOGW(&m->log,
+                 "worker %u (pid %d) exited with status %d; released %u rate-limit words, %lld pending tasks, "
+                 "%lld attempts in flight; restart in %u ms",
+                 i + 1, (int)pid, WEXITSTATUS(st), freed, (long long)owed_p, (long long)owed_f, ws->backoff_ms);
         atomic_fetch_add(&m->tbl.hdr->workers[i].restarts, 1);
         ws->restart_at_ms = now + ws->backoff_ms;
         ws->backoff_ms = ws->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ws->backoff_ms * 2;

@@ -159,3 +159,19 @@ uint64_t shm_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+void shm_worker_reclaim(shm_table *t, uint32_t index, int64_t *pending, int64_t *inflight)
+{
+    int64_t p = 0, f = 0;
+    if (index >= 1 && index <= SHM_MAX_WORKERS) {
+        shm_worker_slot *ws = &t->hdr->workers[index - 1];
+        p = atomic_exchange(&ws->owed_pending, 0);
+        f = atomic_exchange(&ws->owed_inflight, 0);
+        atomic_fetch_sub(&t->hdr->c.pending, p);
+        atomic_fetch_sub(&t->hdr->c.inflight, f);
+    }
+    if (pending)
+        *pending = p;
+    if (inflight)
+        *inflight = f;
+}

@@ -88,6 +88,9 @@ typedef struct {
     _Atomic uint64_t last_success_ms;  /* atomic */
     _Atomic uint64_t queued_workers;   /* atomic: bit i-1 set while worker i has tasks of this
                                         * host queued; each worker sets and clears only its bit */
+    _Atomic uint64_t live_workers;     /* atomic: bit i-1 set while worker i owns a live task of this
+                                        * host; each worker sets and clears only its bit, the master
+                                        * clears a reaped worker's bit (the host is idle when 0) */
 } shm_host;
 
 /*
@@ -126,10 +129,17 @@ typedef struct {
     _Atomic uint32_t tp_ok[SHM_THROUGHPUT_RING];
 } shm_counters;
 
+/* What one worker owes the global counters. The worker adds to its row whenever it adds to
+ * c.pending / c.inflight; a worker killed before it could subtract leaves its share here, and
+ * the master, after reaping it and before starting its successor, takes the row back out of
+ * the global counters (shm_worker_reclaim). Without the rows a SIGKILLed worker's tasks and
+ * attempts would count against pool_capacity and max_inflight forever. */
 typedef struct {
     _Atomic int32_t pid;            /* master: 0 = slot unused */
     _Atomic uint32_t restarts;      /* master */
     _Atomic uint64_t started_ms;    /* master */
+    _Atomic int64_t owed_pending;   /* the worker of this slot (atomic add); master zeroes it once reaped */
+    _Atomic int64_t owed_inflight;  /* the worker of this slot (atomic add); master zeroes it once reaped */
 } shm_worker_slot;
 
 typedef struct {
@@ -175,6 +185,24 @@ static inline shm_cell *shm_cell_at(const shm_table *t, uint32_t proxy, uint32_t
 {
     return &t->cells[(size_t)host * t->hdr->max_proxies + proxy];
 }
+
+/* Counter changes of worker `index` (1-based): the global counter and the worker's row move
+ * together, so the master can return a dead worker's share (shm_worker_reclaim). */
+static inline void shm_pending_add(shm_table *t, uint32_t index, int64_t delta)
+{
+    atomic_fetch_add(&t->hdr->c.pending, delta);
+    if (index >= 1 && index <= SHM_MAX_WORKERS)
+        atomic_fetch_add(&t->hdr->workers[index - 1].owed_pending, delta);
+}
+static inline void shm_inflight_add(shm_table *t, uint32_t index, int64_t delta)
+{
+    atomic_fetch_add(&t->hdr->c.inflight, delta);
+    if (index >= 1 && index <= SHM_MAX_WORKERS)
+        atomic_fetch_add(&t->hdr->workers[index - 1].owed_inflight, delta);
+}
+/* Master only, after the worker of `index` was reaped (it can no longer write its row):
+ * subtracts what it still owed from the global counters and zeroes its row. */
+void shm_worker_reclaim(shm_table *t, uint32_t index, int64_t *pending, int64_t *inflight);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t shm_now_ms(void);

@@ -4,7 +4,11 @@
  * written when the socket is writable. A malformed or oversized message gets one bad_request
  * and the connection is closed after the reply is flushed; nobody else is affected.
  * Backpressure: while a client leaves more than OUT_HIGH bytes of replies unread, we stop
- * reading its requests, so a slow reader cannot make us buffer without bound.
+ * reading and decoding its requests and the scheduler starts none of its tasks, so a slow
+ * reader cannot make us buffer without bound. Every buffer here counts against the worker's
+ * worker_buffer_budget (w->buffered); a connection that holds an incomplete message for
+ * client_timeout is closed. A client over max_clients, or one that connects while the worker
+ * stops, gets one reply saying so before the close.
  */
 #include "worker/task.h"
 
@@ -16,11 +20,37 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define OUT_HIGH (8u << 20)
 #define READ_CHUNK 65536
+#define REFUSE_LOG_MS 10000 /* at most one "refusing client" line per this many ms */
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void conn_write_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void conn_frame_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents);
+static void parse_input(conn *c);
+
+/* Answers a client we will not serve, on its fresh socket (an empty send buffer takes the few
+ * bytes at once), then closes it. The log line is rate-limited: a flood of refused clients
+ * must not become a flood of log lines. */
+static void refuse_client(worker_ctx *w, int fd, sc_err e, const char *why)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    conn_reply_begin(&sb, &pk, 2, 0, "error", 0);
+    proto_kv_str(&pk, "error", sc_err_code(e));
+    proto_kv_str(&pk, "message", why);
+    ssize_t n = send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n; /* best effort: the close says the rest */
+    msgpack_sbuffer_destroy(&sb);
+    close(fd);
+    w->refused++;
+    uint64_t now = shm_now_ms();
+    if (now - w->refused_log_ms >= REFUSE_LOG_MS) {
+        LOGW(&w->log, "refusing clients: %s (%llu refused since the last such line)", why,
+             (unsigned long long)w->refused);
+        w->refused = 0;
+        w->refused_log_ms = now;
+    }
+}
 
 void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -32,9 +62,14 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
                 LOGW(&w->log, "accept: %s", strerror(errno));
             return;
         }
-        if (w->stopping || w->n_conns >= w->cfg->max_clients) {
-            LOGW(&w->log, "refusing client: %s", w->stopping ? "shutting down" : "max_clients reached");
-            close(fd);
+        if (w->stopping) {
+            refuse_client(w, fd, SC_SHUTTING_DOWN, "the daemon is shutting down");
+            continue;
+        }
+        if (w->n_conns >= w->cfg->max_clients) {
+            char why[96];
+            snprintf(why, sizeof why, "this worker already has max_clients = %u clients", w->cfg->max_clients);
+            refuse_client(w, fd, SC_TOO_MANY_CLIENTS, why);
             continue;
         }
         conn *c = calloc(1, sizeof *c);
@@ -48,6 +83,8 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
         ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
         c->rio.data = c->wio.data = c;
+        ev_init(&c->frame_w, conn_frame_timeout_cb);
+        c->frame_w.data = c;
         ev_io_start(loop, &c->rio);
         c->reading = 1;
         c->next = w->conns;
@@ -58,6 +95,19 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* Keeps w->buffered equal to the sum of what every connection and attempt holds. */
+static void account(conn *c)
+{
+    size_t now = c->in_cap + c->out.alloc;
+    c->w->buffered += now - c->counted; /* unsigned wrap-around gives the signed difference */
+    c->counted = now;
+}
+
+int conn_backlogged(const conn *c)
+{
+    return c->out.size - c->out_off >= CONN_OUT_HIGH;
+}
+
 void conn_close(conn *c)
 {
     worker_ctx *w = c->w;
@@ -66,6 +116,7 @@ void conn_close(conn *c)
         task_finish_error(c->tasks, SC_CANCELLED, "client disconnected"); /* unlinks itself */
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->frame_w);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -77,6 +128,8 @@ void conn_close(conn *c)
     free(c->in);
     idmap_free(&c->ids);
     msgpack_sbuffer_destroy(&c->out);
+    w->buffered -= c->counted;
+    worker_need_dispatch(w); /* budget freed: queued tasks may start */
     free(c);
 }
 
@@ -95,8 +148,14 @@ static int flush(conn *c)
         }
         c->out_off += (size_t)n;
     }
+    int was_backlogged = conn_backlogged(c);
     if (c->out_off == c->out.size) {
-        msgpack_sbuffer_clear(&c->out);
+        if (c->out.alloc > (1u << 20)) { /* a burst is over: give its buffer back */
+            msgpack_sbuffer_destroy(&c->out);
+            msgpack_sbuffer_init(&c->out);
+        } else {
+            msgpack_sbuffer_clear(&c->out);
+        }
         c->out_off = 0;
         ev_io_stop(c->w->loop, &c->wio);
         if (c->closing) {
@@ -111,13 +170,24 @@ static int flush(conn *c)
         }
         ev_io_start(c->w->loop, &c->wio);
     }
+    account(c);
     /* backpressure on the reader */
-    int want = !c->closing && c->out.size - c->out_off < OUT_HIGH;
-    if (want && !c->reading)
+    int want = !c->closing && !conn_backlogged(c);
+    if (was_backlogged && want)
+        worker_need_dispatch(c->w); /* its queued tasks may start again */
+    if (want && !c->reading) {
         ev_io_start(c->w->loop, &c->rio);
-    else if (!want && c->reading)
+        c->reading = 1;
+        if (c->in_len)
+            parse_input(c); /* requests read before the pause; may queue replies again */
+        if (c->closing && c->out_off == c->out.size) {
+            conn_close(c);
+            return -1;
+        }
+    } else if (!want && c->reading) {
         ev_io_stop(c->w->loop, &c->rio);
-    c->reading = want;
+        c->reading = 0;
+    }
     return 0;
 }
 
@@ -126,6 +196,7 @@ void conn_send(conn *c, const msgpack_sbuffer *msg)
     if (c->closing)
         return;
     msgpack_sbuffer_write(&c->out, msg->data, msg->size);
+    account(c);
     if (!ev_is_active(&c->wio))
         ev_io_start(c->w->loop, &c->wio); /* written on the next writable event */
 }
@@ -173,7 +244,8 @@ static void parse_input(conn *c)
 {
     worker_ctx *w = c->w;
     size_t off = 0;
-    while (!c->closing && off < c->in_len) {
+    /* a client that does not read its replies gets no more of its requests decoded */
+    while (!c->closing && off < c->in_len && !conn_backlogged(c)) {
         long n = proto_frame_scan((const uint8_t *)c->in + off, c->in_len - off, w->cfg->max_frame);
         if (n == FRAME_NEED_MORE)
             break;
@@ -207,6 +279,28 @@ static void parse_input(conn *c)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
     }
+    /* a partial message may wait client_timeout for the rest, no longer */
+    if (c->in_len && !c->closing && !conn_backlogged(c)) {
+        if (off || !ev_is_active(&c->frame_w)) {
+            ev_timer_stop(w->loop, &c->frame_w);
+            ev_timer_set(&c->frame_w, w->cfg->client_timeout_ms / 1000.0, 0.);
+            ev_timer_start(w->loop, &c->frame_w);
+        }
+    } else {
+        ev_timer_stop(w->loop, &c->frame_w);
+    }
+}
+
+static void conn_frame_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    conn *c = tw->data;
+    char why[96];
+    snprintf(why, sizeof why, "incomplete message (%zu bytes) for client_timeout = %u ms", c->in_len,
+             c->w->cfg->client_timeout_ms);
+    protocol_violation(c, why);
+    ev_io_stop(loop, &c->rio);
+    c->reading = 0;
+    flush(c);
 }
 
 static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -224,6 +318,10 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
                 protocol_violation(c, "message exceeds max_frame");
                 break;
             }
+            if (w->buffered + (nc - c->in_cap) > w->cfg->worker_buffer_budget) {
+                protocol_violation(c, "worker_buffer_budget exhausted: message refused, retry later");
+                break;
+            }
             char *ni = realloc(c->in, nc);
             if (!ni) {
                 protocol_violation(c, "out of memory");
@@ -231,6 +329,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             }
             c->in = ni;
             c->in_cap = nc;
+            account(c);
         }
         ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
         if (n == 0) {
@@ -251,7 +350,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         c->in_len += (size_t)n;
         parse_input(c);
-        if (c->closing || c->out.size - c->out_off >= OUT_HIGH)
+        if (c->closing || conn_backlogged(c))
             break;
     }
     if (c->closing) {

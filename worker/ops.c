@@ -11,6 +11,9 @@
 
 #include <string.h>
 
+#define PROXIES_PAGE_MAX 1000u
+#define PROXIES_PAGE_CELLS 20000u
+
 
 static void op_hello(conn *c, const proto_request *r)
 {
@@ -84,12 +87,23 @@ static void op_proxies(conn *c, const proto_request *r)
             return;
         }
     }
+    /* One page is bounded whatever the client asks: at most PROXIES_PAGE_MAX proxies and
+     * PROXIES_PAGE_CELLS (proxy, host) entries, so a 27-byte request cannot make a reply of
+     * hundreds of MB that blocks the loop; next_offset says where the next page starts. */
     uint32_t from = r->offset < np ? r->offset : np;
-    uint32_t n = np - from < r->limit ? np - from : r->limit;
+    uint32_t per = only == SHM_NONE ? (nh ? nh : 1) : 1;
+    uint32_t page = PROXIES_PAGE_CELLS / per;
+    if (page > PROXIES_PAGE_MAX)
+        page = PROXIES_PAGE_MAX;
+    if (page == 0)
+        page = 1;
+    uint32_t want = r->limit < page ? r->limit : page;
+    uint32_t n = np - from < want ? np - from : want;
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 2, r->id, "proxies", 1);
+    conn_reply_begin(&sb, &pk, 3, r->id, "proxies", 1);
     proto_kv_u64(&pk, "total", np);
+    proto_kv_u64(&pk, "next_offset", from + n);
     proto_pack_cstr(&pk, "proxies");
     msgpack_pack_array(&pk, n);
     static const char *const ST[] = {"unknown", "active", "dead"};

@@ -46,6 +46,8 @@
 #define HELD_POLL_MS 20
 #define NO_PROXY_POLL_MS 500
 #define CIRCUIT_POLL_MS 250
+#define BACKLOG_POLL_MS 50  /* a backlogged client or a full buffer budget: look again */
+#define BACKLOG_SCAN 64     /* queued tasks looked past for one whose client reads */
 
 /* Publishes whether this worker has tasks of h waiting (connection affinity in select.c:
  * other workers then leave our home pairs to us for a moment after they free). */
@@ -104,16 +106,18 @@ void sched_unlink(task *t)
     t->state = TASK_RUNNING; /* no longer queued; the caller decides what it is now */
 }
 
-static task *pop(host_rt *h)
+/* Unlinks t, which follows prev (NULL: t is the head), from h's queue. */
+static void take(host_rt *h, task *prev, task *t)
 {
-    task *t = h->head;
-    h->head = t->qnext;
-    if (!h->head)
-        h->tail = NULL;
+    if (prev)
+        prev->qnext = t->qnext;
+    else
+        h->head = t->qnext;
+    if (h->tail == t)
+        h->tail = prev;
     h->queued--;
     queued_publish(h);
     t->qnext = NULL;
-    return t;
 }
 
 static void wait_until(host_rt *h, uint64_t now, uint64_t at)
@@ -247,6 +251,21 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         wait_until(h, now, now + HELD_POLL_MS);
         return -1;
     }
+    /* memory: the responses of new attempts must fit beside what is already buffered */
+    if (w->buffered >= (size_t)w->cfg->worker_buffer_budget / 4 * 3) {
+        wait_until(h, now, now + BACKLOG_POLL_MS);
+        return -1;
+    }
+    /* a client that does not read its replies gets none of its tasks started */
+    task *prev = NULL, *t = h->head;
+    for (uint32_t i = 0; t && conn_backlogged(t->conn) && i < BACKLOG_SCAN; i++) {
+        prev = t;
+        t = t->qnext;
+    }
+    if (!t || conn_backlogged(t->conn)) {
+        wait_until(h, now, now + BACKLOG_POLL_MS);
+        return 0;
+    }
     int probe = 0;
     if (circuit == CIRCUIT_HALF_OPEN) {
         uint32_t one = 1;
@@ -256,7 +275,6 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         }
         probe = 1;
     }
-    task *t = h->head;
     /* a probe asks one question: does one proxy get a good answer now */
     uint32_t k = probe ? 1 : race_width_for(w, h, t);
     uint64_t room = (uint64_t)((int64_t)w->cfg->max_inflight - inflight);
@@ -273,7 +291,11 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         if (probe)
             atomic_store(&hs->probe_token, 1u);
         if (st.eligible == 0) {
-            /* nothing healthy: tell the master (it may open the circuit) and look again later */
+            /* nothing healthy: tell the master (it may open the circuit) and look again later;
+             * a task that ends waiting must say why it never got (another) attempt */
+            snprintf(t->last_error, sizeof t->last_error,
+                     "no usable proxy for this host: %u dead, %u cooling down, none other in its pool",
+                     st.skip_dead, st.skip_cooldown);
             atomic_fetch_add(&c->zero_avail, 1);
             atomic_fetch_add(&hs->zero_avail, 1);
             atomic_store(&hs->last_zero_avail_ms, now);
@@ -292,9 +314,10 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
             rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
         n = keep;
     }
-    pop(h);
+    take(h, prev, t);
     t->state = TASK_RUNNING;
     t->rounds++;
+    t->round_answered = 0;
     t->race = 0;
     t->round_k = n;
     t->straggled = 0;

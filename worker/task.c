@@ -6,6 +6,7 @@
 #include "worker/metrics.h"
 #include "worker/task.h"
 
+#include "common/headers.h"
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
 
@@ -15,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* Without a deadline, a task may lose this many times max_attempts rounds to proxy faults. */
+#define PROXY_FAULT_ROUNDS 4
 
 static void unlink_conn(task *t)
 {
@@ -40,7 +45,8 @@ void task_free(task *t)
     free(t->url);
     free(t->body);
     curl_slist_free_all(t->headers);
-    atomic_fetch_sub(&w->tbl->hdr->c.pending, 1);
+    host_live_add(t->host, -1);
+    shm_pending_add(w->tbl, w->index, -1);
     w->n_tasks--;
     free(t);
 }
@@ -66,15 +72,16 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     release_probe(t, 0);
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 5, t->id, "submit", 0);
+    uint64_t now = shm_now_ms();
+    conn_reply_begin(&sb, &pk, 6, t->id, "submit", 0);
     proto_kv_str(&pk, "error", sc_err_code(e));
     proto_kv_str(&pk, "message", msg);
     proto_kv_str(&pk, "host", t->host->name);
     proto_kv_u64(&pk, "attempts", t->rounds);
     proto_kv_str(&pk, "last_error", t->last_error);
+    proto_kv_u64(&pk, "elapsed_ms", now - t->submitted_ms);
     conn_reply_end(t->conn, &sb);
     shm_counters *c = &w->tbl->hdr->c;
-    uint64_t now = shm_now_ms();
     if (e == SC_CANCELLED) {
         atomic_fetch_add(&c->cancelled_tasks, 1);
     } else {
@@ -162,8 +169,15 @@ void task_round_failed(task *t)
     worker_ctx *w = t->conn->w;
     release_probe(t, 0);
     uint64_t now = shm_now_ms();
-    if (t->max_attempts && t->rounds >= t->max_attempts) {
-        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u attempts failed", t->rounds);
+    if (t->round_answered)
+        t->answered_rounds++;
+    /* Only rounds in which the target answered count: a round lost to dead, flaky or
+     * blackholed proxies says nothing about the task, and proven proxies may serve it next.
+     * Without a deadline, proxy-fault rounds are still bounded (PROXY_FAULT_ROUNDS each). */
+    if (t->max_attempts && (t->answered_rounds >= t->max_attempts ||
+                            (!t->deadline_ms && t->rounds >= t->max_attempts * PROXY_FAULT_ROUNDS))) {
+        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u rounds failed (%u answered by the target)", t->rounds,
+                          t->answered_rounds);
         return;
     }
     if (t->deadline_ms && now >= t->deadline_ms) {
@@ -243,116 +257,157 @@ out:
     return rc;
 }
 
+/* Builds the header list libcurl sends: the client's end-to-end headers only (common/headers.h).
+ * 0, or -1 with `err` naming the header that was refused. */
+static int build_headers(const proto_request *r, const char *host_key, int https, struct curl_slist **out, char *err,
+                         size_t errcap)
+{
+    /* the tokens of every Connection header name more hop-by-hop headers */
+    const proto_str *conn_lists[PROTO_MAX_HEADERS];
+    uint32_t n_lists = 0;
+    for (uint32_t i = 0; i < r->n_headers; i++)
+        if (hdr_classify(r->hname[i].p, r->hname[i].n) == HDR_HOP && r->hname[i].n == 10 &&
+            strncasecmp(r->hname[i].p, "connection", 10) == 0)
+            conn_lists[n_lists++] = &r->hval[i];
+    struct curl_slist *list = NULL;
+    for (uint32_t i = 0; i < r->n_headers; i++) {
+        const proto_str *nm = &r->hname[i], *vl = &r->hval[i];
+        hdr_kind k = hdr_classify(nm->p, nm->n);
+        if (k == HDR_HOST && !hdr_host_matches(vl->p, vl->n, host_key, https ? 443 : 80)) {
+            snprintf(err, errcap, "header 'Host: %.*s' disagrees with the url's host '%s'", (int)(vl->n < 64 ? vl->n : 64),
+                     vl->p, host_key);
+            goto fail;
+        }
+        if (k != HDR_PASS)
+            continue; /* framing, hop-by-hop, or a Host libcurl writes itself */
+        int listed = 0;
+        for (uint32_t j = 0; j < n_lists && !listed; j++)
+            listed = hdr_in_connection_list(conn_lists[j]->p, conn_lists[j]->n, nm->p, nm->n);
+        if (listed)
+            continue;
+        char line[8192];
+        /* libcurl reads "Name:" with nothing after it as "remove this header"; "Name;" sends it empty */
+        int n = vl->n ? snprintf(line, sizeof line, "%.*s: %.*s", (int)nm->n, nm->p, (int)vl->n, vl->p)
+                      : snprintf(line, sizeof line, "%.*s;", (int)nm->n, nm->p);
+        if (n < 0 || (size_t)n >= sizeof line) {
+            snprintf(err, errcap, "header '%.*s' is longer than %zu bytes", (int)(nm->n < 64 ? nm->n : 64), nm->p,
+                     sizeof line - 1);
+            goto fail;
+        }
+        struct curl_slist *nl = curl_slist_append(list, line);
+        if (!nl) {
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        list = nl;
+    }
+    *out = list;
+    return 0;
+fail:
+    curl_slist_free_all(list);
+    return -1;
+}
+
 void task_submit(conn *c, const proto_request *r)
 {
     worker_ctx *w = c->w;
     shm_table *tbl = w->tbl;
-    char err[256], key[SHM_HOST_NAME_MAX];
+    char err[400], key[SHM_HOST_NAME_MAX];
+    sc_err code = SC_BAD_REQUEST;
+    char *url = NULL, *body = NULL;
+    struct curl_slist *headers = NULL;
+    task *t = NULL;
+    int admitted = 0;
     if (w->stopping || atomic_load(&tbl->hdr->shutting_down)) {
         conn_send_error(c, r->id, "submit", SC_SHUTTING_DOWN, "the daemon is shutting down");
         return;
     }
+    /* Everything about the request is checked before the host is registered: a refused
+     * request must not take one of the table's max_hosts slots. */
     if (r->url.n > w->cfg->max_url) {
-        conn_send_error(c, r->id, "submit", SC_TOO_LARGE, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
-        return;
+        code = SC_TOO_LARGE;
+        snprintf(err, sizeof err, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
+        goto refuse;
     }
     if (r->body.n > w->cfg->max_request_body) {
-        conn_send_error(c, r->id, "submit", SC_TOO_LARGE, "body of %u bytes exceeds max_request_body %u", r->body.n,
-                        w->cfg->max_request_body);
-        return;
+        code = SC_TOO_LARGE;
+        snprintf(err, sizeof err, "body of %u bytes exceeds max_request_body %u", r->body.n, w->cfg->max_request_body);
+        goto refuse;
     }
     if (memchr(r->url.p, '\0', r->url.n)) {
-        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "url contains a NUL byte");
-        return;
-    }
-    char *url = strndup(r->url.p, r->url.n);
-    if (!url) {
-        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
-        return;
-    }
-    if (url_host_key(url, key, sizeof key, err, sizeof err)) {
-        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "%s", err);
-        free(url);
-        return;
+        snprintf(err, sizeof err, "url contains a NUL byte");
+        goto refuse;
     }
     if (find_task(c, r->id)) {
-        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "id %llu is already a live task on this connection",
-                        (unsigned long long)r->id);
-        free(url);
-        return;
+        snprintf(err, sizeof err, "id %llu is already a live task on this connection", (unsigned long long)r->id);
+        goto refuse;
+    }
+    url = strndup(r->url.p, r->url.n);
+    if (!url) {
+        code = SC_INTERNAL;
+        snprintf(err, sizeof err, "out of memory");
+        goto refuse;
+    }
+    if (url_host_key(url, key, sizeof key, err, sizeof err))
+        goto refuse;
+    if (build_headers(r, key, strncmp(url, "https:", 6) == 0, &headers, err, sizeof err))
+        goto refuse;
+    if (r->body.n) {
+        body = malloc(r->body.n);
+        if (!body) {
+            code = SC_INTERNAL;
+            snprintf(err, sizeof err, "out of memory");
+            goto refuse;
+        }
+        memcpy(body, r->body.p, r->body.n);
     }
     uint32_t hidx;
     int rc = reg_host_get(tbl, key, &hidx);
     if (rc < 0) {
-        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "cannot register host '%s': %s", key,
-                        rc == -ENOSPC ? "host table full (raise max_hosts)" : "bad host name");
-        free(url);
-        return;
+        snprintf(err, sizeof err, "cannot register host '%s': %s", key,
+                 rc == -ENOSPC ? "host table full (raise max_hosts)" : "bad host name");
+        goto refuse;
     }
     host_rt *h = worker_host(w, hidx, key);
     if (!h) {
-        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
-        free(url);
-        return;
+        code = SC_INTERNAL;
+        snprintf(err, sizeof err, "out of memory");
+        goto refuse;
     }
     if (atomic_load(&tbl->hosts[hidx].circuit) == CIRCUIT_OPEN) {
-        conn_send_error(c, r->id, "submit", SC_CIRCUIT_OPEN, "circuit open for host '%s': no proxy can serve it now", key);
-        free(url);
-        return;
+        code = SC_CIRCUIT_OPEN;
+        snprintf(err, sizeof err, "circuit open for host '%s': no proxy can serve it now", key);
+        goto refuse;
     }
-    if (atomic_fetch_add(&tbl->hdr->c.pending, 1) >= (int64_t)w->cfg->pool_capacity) {
-        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
-        conn_send_error(c, r->id, "submit", SC_POOL_FULL, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
-        free(url);
-        return;
+    shm_pending_add(tbl, w->index, 1);
+    admitted = 1;
+    if (atomic_load(&tbl->hdr->c.pending) > (int64_t)w->cfg->pool_capacity) {
+        code = SC_POOL_FULL;
+        snprintf(err, sizeof err, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
+        goto refuse;
     }
-    task *t = calloc(1, sizeof *t);
-    if (!t) {
-        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
-        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
-        free(url);
-        return;
+    t = calloc(1, sizeof *t);
+    if (t)
+        t->id = r->id;
+    if (!t || idmap_put(&c->ids, t) != 0) {
+        code = SC_INTERNAL;
+        snprintf(err, sizeof err, "out of memory");
+        goto refuse;
     }
-    t->id = r->id;
     t->conn = c;
     t->host = h;
     t->url = url;
+    t->headers = headers;
+    t->body = body;
+    t->body_len = r->body.n;
     snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
-    int bad = 0;
-    for (uint32_t i = 0; i < r->n_headers && !bad; i++) {
-        char line[8192];
-        int n = snprintf(line, sizeof line, "%.*s: %.*s", (int)r->hname[i].n, r->hname[i].p, (int)r->hval[i].n,
-                         r->hval[i].p);
-        struct curl_slist *nl = n > 0 && (size_t)n < sizeof line ? curl_slist_append(t->headers, line) : NULL;
-        if (!nl)
-            bad = 1;
-        else
-            t->headers = nl;
-    }
-    if (r->body.n) {
-        t->body = malloc(r->body.n);
-        if (t->body)
-            memcpy(t->body, r->body.p, r->body.n);
-        else
-            bad = 1;
-        t->body_len = r->body.n;
-    }
-    if (idmap_put(&c->ids, t)) {
-        atomic_fetch_sub(&tbl->hdr->c.pending, 1);
-        conn_send_error(c, r->id, "submit", SC_INTERNAL, "out of memory");
-        free(t->url);
-        free(t->body);
-        curl_slist_free_all(t->headers);
-        free(t);
-        return;
-    }
     t->cnext = c->tasks;
     if (c->tasks)
         c->tasks->cprev = t;
     c->tasks = t;
     c->n_tasks++;
     w->n_tasks++;
-    t->state = TASK_QUEUED; /* sched_enqueue below; task_free unlinks only if queued */
+    host_live_add(h, 1);
     t->submitted_ms = shm_now_ms();
     t->max_attempts = r->has_max_attempts ? r->max_attempts : h->cfg->max_attempts;
     t->race_width = r->has_race_width ? r->race_width : 0;
@@ -367,10 +422,14 @@ void task_submit(conn *c, const proto_request *r)
         ev_timer_start(w->loop, &t->deadline_w);
     }
     atomic_fetch_add(&tbl->hdr->c.submitted, 1);
-    t->state = TASK_RUNNING; /* not queued yet: sched_enqueue sets QUEUED */
-    if (bad) {
-        task_finish_error(t, SC_BAD_REQUEST, "a header line is too long or memory ran out");
-        return;
-    }
     sched_enqueue(t);
+    return;
+refuse:
+    if (admitted)
+        shm_pending_add(tbl, w->index, -1);
+    free(t);
+    free(url);
+    free(body);
+    curl_slist_free_all(headers);
+    conn_send_error(c, r->id, "submit", code, "%s", err);
 }

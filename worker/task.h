@@ -33,7 +33,8 @@ typedef struct attempt {
     size_t len, cap;
     char *hdrs;                   /* raw response header block of the final response */
     size_t hlen, hcap;
-    int too_large;
+    int too_large;                /* 1: body over max_response_body, 2: headers over 64 KiB */
+    int over_budget;              /* the worker's buffer budget stopped the body */
     char errbuf[CURL_ERROR_SIZE];
 } attempt;
 
@@ -53,6 +54,10 @@ typedef struct task {
     uint64_t deadline_ms;         /* 0 = none */
     ev_timer deadline_w;
     uint32_t rounds;              /* rounds started */
+    uint32_t answered_rounds;     /* failed rounds in which the target (or the route to it) answered:
+                                   * what max_attempts counts (rounds lost to proxy faults alone
+                                   * do not use up a task; its deadline bounds them) */
+    int round_answered;           /* an attempt of the current round got an answer about the target */
     uint32_t n_running;
     uint32_t race;                /* attempts fired in the current round */
     int probe;                    /* this round is the host's circuit probe */
@@ -75,13 +80,20 @@ typedef struct conn {
     size_t out_off;
     int closing;                  /* flush then close */
     int reading;
+    ev_timer frame_w;             /* client_timeout for a partial message */
+    size_t counted;               /* bytes of in/out buffers counted in w->buffered */
     task *tasks;
     uint32_t n_tasks;
     idmap ids;                    /* live tasks by client id */
     struct conn *prev, *next;
 } conn;
 
+/* Unread replies past this stop a connection's reading, decoding and dispatching. */
+#define CONN_OUT_HIGH (8u << 20)
+
 /* conn.c */
+/* 1 while the client leaves CONN_OUT_HIGH or more of replies unread. */
+int conn_backlogged(const conn *c);
 void conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 void conn_close(conn *c);
 /* Queues a finished reply; starts the writer. */

@@ -76,6 +76,20 @@ uint32_t host_hedge_ms(const host_rt *h)
     return h->hedge_ms;
 }
 
+void host_live_add(host_rt *h, int delta)
+{
+    uint32_t before = h->live_tasks;
+    h->live_tasks = (uint32_t)((int64_t)h->live_tasks + delta);
+    if ((before == 0) == (h->live_tasks == 0) || h->w->index == 0 || h->w->index > SHM_MAX_WORKERS)
+        return;
+    _Atomic uint64_t *mask = &h->w->tbl->hosts[h->idx].live_workers;
+    uint64_t bit = 1ULL << (h->w->index - 1);
+    if (h->live_tasks)
+        atomic_fetch_or(mask, bit);
+    else
+        atomic_fetch_and(mask, ~bit);
+}
+
 static void host_wake_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     host_rt *h = tw->data;
@@ -173,7 +187,8 @@ static void begin_stop(worker_ctx *w)
     if (w->stopping)
         return;
     w->stopping = 1;
-    ev_io_stop(w->loop, &w->listen_w);
+    /* the shared socket stays watched: a client that connects during the grace is answered
+     * shutting_down instead of waiting in the backlog for a close */
     ev_io_stop(w->loop, &w->own_w);
     if (w->own_fd >= 0) {
         close(w->own_fd);
@@ -302,8 +317,10 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     w->listen_fd = listen_fd;
     /* a previous worker with our index may have died with tasks queued: nothing of ours is */
     uint32_t nh = atomic_load(&tbl->hdr->n_hosts);
-    for (uint32_t i = 0; i < nh && index >= 1 && index <= 64; i++)
+    for (uint32_t i = 0; i < nh && index >= 1 && index <= SHM_MAX_WORKERS; i++) {
         atomic_fetch_and(&tbl->hosts[i].queued_workers, ~(1ULL << (index - 1)));
+        atomic_fetch_and(&tbl->hosts[i].live_workers, ~(1ULL << (index - 1)));
+    }
     w->own_fd = -1;
     char who[32];
     snprintf(who, sizeof who, "worker %u", index);

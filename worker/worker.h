@@ -33,7 +33,7 @@ typedef struct host_rt {
     classifier cls;
     struct task *head, *tail;     /* FIFO of tasks ready to dispatch */
     uint32_t queued;
-    uint32_t running_tasks;
+    uint32_t live_tasks;          /* tasks of this host owned by this worker, queued or running */
     ev_timer wake;                /* the host's "delayed" wait: armed when no slot is free now */
     uint32_t win_lat[64];         /* recent winning latencies (ms), a ring */
     uint32_t win_n, win_pos;
@@ -75,6 +75,9 @@ typedef struct worker_ctx {
     uint32_t n_conns;
     uint32_t n_tasks;             /* tasks owned by this worker */
     uint32_t inflight;            /* attempts of this worker */
+    size_t buffered;              /* bytes held in client buffers and response bodies (budget) */
+    uint64_t refused;             /* clients refused since the last log line about it */
+    uint64_t refused_log_ms;
     uint64_t rnd;                 /* xorshift state */
     struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
 } worker_ctx;
@@ -88,6 +91,8 @@ void host_record_win(host_rt *h, uint32_t latency_ms);
 /* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */
 uint32_t host_hedge_ms(const host_rt *h);
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);
+/* A task of h was created (+1) or freed (-1): keeps our bit in the host's live_workers. */
+void host_live_add(host_rt *h, int delta);
 void worker_need_dispatch(worker_ctx *w);
 /* Health parameters of a host (its cooldown/eviction overrides). */
 void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *out);

@@ -13,7 +13,7 @@
  * Protocol subset: HTTP/1.0 and 1.1 GET (HEAD too), keep-alive (HTTP/1.1 default,
  * "Connection: close" honoured), pipelining handled one response at a time (the next request
  * is parsed only after the previous response is fully written, which bounds memory). No
- * request bodies. Anything malformed gets 400 and the connection is closed — only that one.
+ * chunked bodies; a Content-Length body (up to FARM_BODY_MAX) is read and discarded. Anything malformed gets 400 and the connection is closed — only that one.
  *
  * /__farm/... paths are the control plane (stats, reset, set); they are not counted, not rate
  * limited and not logged.
@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #define IDLE_TIMEOUT_S 60.0
+#define FARM_BODY_MAX (1u << 20)
+#define FARM_PAD_MAX (4u << 20)
 
 struct hconn {
     struct conn_link link; /* first member */
@@ -42,6 +44,7 @@ struct hconn {
     struct in_addr peer;
     bool rd_eof;
     bool close_after; /* close once out is flushed */
+    size_t body_skip; /* bytes of the current request's body still to discard */
     size_t in_len;
     char *out;
     size_t out_off, out_len, out_cap;
@@ -104,6 +107,10 @@ static const char *reason(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
@@ -130,6 +137,34 @@ static int respond(struct hconn *c, int status, const char *ctype, const char *b
     if (!head_only && blen && out_append(c, body, blen) < 0)
         return -1;
     return 0;
+}
+
+/* /status/<code>: the answer a real site gives that is neither an item nor an error of the
+ * farm's own: 204 and 304 with no body (and no Content-Length, RFC 9110 §8.6), 3xx with a
+ * Location, anything else with a short text body. */
+static int respond_status(struct hconn *c, int status, bool head_only)
+{
+    if (status == 204 || status == 304) {
+        char hdr[256];
+        int n = snprintf(hdr, sizeof hdr, "HTTP/1.1 %d %s\r\nServer: scatter-farm\r\n%s\r\n", status,
+                         reason(status), c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+        return out_append(c, hdr, (size_t)n);
+    }
+    if (status >= 300 && status < 400) {
+        static const char body[] = "moved to /item/0\n";
+        char hdr[512];
+        int n = snprintf(hdr, sizeof hdr,
+                         "HTTP/1.1 %d %s\r\nServer: scatter-farm\r\nLocation: /item/0\r\n"
+                         "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+                         status, reason(status), sizeof body - 1,
+                         c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+        if (out_append(c, hdr, (size_t)n) < 0)
+            return -1;
+        return head_only ? 0 : out_append(c, body, sizeof body - 1);
+    }
+    char body[64];
+    int n = snprintf(body, sizeof body, "status %d as asked\n", status);
+    return respond(c, status, "text/plain", body, (size_t)n, head_only);
 }
 
 static int respond_text(struct hconn *c, int status, bool head_only, const char *fmt, ...)
@@ -308,10 +343,16 @@ static int handle_request(struct hconn *c, const char *h, size_t len)
             const char *v = line + 15;
             while (v < le && (*v == ' ' || *v == '\t'))
                 v++;
-            if (v < le && *v != '0') {
+            /* a body is read and discarded, so what follows it is the next request: the
+             * framing a client sends decides what the target counts (scatter's tests of
+             * request smuggling rely on this, as a real server would behave) */
+            char *end;
+            unsigned long long cl = strtoull(v, &end, 10);
+            if (end == v || cl > FARM_BODY_MAX) {
                 c->close_after = true;
-                return respond_text(c, 400, false, "request bodies are not accepted\n");
+                return respond_text(c, 413, false, "request body too large or bad Content-Length\n");
             }
+            c->body_skip = (size_t)cl;
         } else if (ll >= 18 && strncasecmp(line, "transfer-encoding:", 18) == 0) {
             c->close_after = true;
             return respond_text(c, 400, false, "request bodies are not accepted\n");
@@ -339,14 +380,30 @@ static int handle_request(struct hconn *c, const char *h, size_t len)
                      now - ss->last_us < (int64_t)t->interval_ms * 1000;
     ss->last_us = now;
     int r;
-    long item = -1;
-    if (plen > 6 && memcmp(path, "/item/", 6) == 0)
-        item = parse_item(path + 6, plen - 6, f->o.max_items);
+    long item = -1, asked = -1;
+    size_t pad = 0; /* /item/N?pad=BYTES: the page followed by BYTES of filler (large responses) */
+    if (plen > 6 && memcmp(path, "/item/", 6) == 0) {
+        const char *q = memchr(path, '?', plen);
+        size_t il = q ? (size_t)(q - path) - 6 : plen - 6;
+        item = parse_item(path + 6, il, f->o.max_items);
+        if (q && (size_t)(path + plen - q) > 5 && memcmp(q, "?pad=", 5) == 0) {
+            long pv = parse_item(q + 5, (size_t)(path + plen - q - 5), FARM_PAD_MAX + 1);
+            if (pv < 0)
+                item = -1;
+            else
+                pad = (size_t)pv;
+        }
+    } else if (plen > 8 && memcmp(path, "/status/", 8) == 0) {
+        asked = parse_item(path + 8, plen - 8, 600);
+    }
     if (violation) {
         st->violations++;
         ss->violations++;
         status = 429;
         r = respond_text(c, status, is_head, "too many requests from this address\n");
+    } else if (asked >= 200) {
+        status = (int)asked;
+        r = respond_status(c, status, is_head);
     } else if (item < 0) {
         status = 404;
         r = respond_text(c, status, is_head, "no such page\n");
@@ -362,12 +419,18 @@ static int handle_request(struct hconn *c, const char *h, size_t len)
             status = 503;
             r = respond_text(c, status, is_head, "temporarily unavailable\n");
         } else {
-            char body[2048];
-            size_t bl = item_body((unsigned)item, body, sizeof body);
+            char small[2048];
+            char *body = pad ? malloc(sizeof small + pad) : small;
+            if (!body)
+                return -1;
+            size_t bl = item_body((unsigned)item, body, sizeof small);
+            memset(body + bl, 'x', pad);
             status = 200;
             ss->ok++;
             stats_item_served(st, (unsigned)item);
-            r = respond(c, status, "text/html", body, bl, is_head);
+            r = respond(c, status, "text/html", body, bl + pad, is_head);
+            if (body != small)
+                free(body);
         }
     }
     st->status[status]++;
@@ -408,6 +471,13 @@ static void hc_update(struct hconn *c);
 static int process(struct hconn *c)
 {
     while (c->out_off == c->out_len && !c->close_after && c->in_len) {
+        if (c->body_skip) {
+            size_t k = c->body_skip < c->in_len ? c->body_skip : c->in_len;
+            memmove(c->in, c->in + k, c->in_len - k);
+            c->in_len -= k;
+            c->body_skip -= k;
+            continue;
+        }
         if (first_line_garbage(c->in, c->in_len))
             return -1;
         size_t hl = head_end(c->in, c->in_len);
