@@ -119,15 +119,19 @@ static const cfg_key KEYS[] = {
     {"success_status", SEC_SCATTER, T_STATUS, H(success_status), "2xx", 0, 0, 1,
      "Statuses that are Success (with a body of at least min_body_size): list of 200, 2xx, 200-299."},
     {"blocked_status", SEC_SCATTER, T_STATUS, H(blocked_status), "403,429", 0, 0, 1,
-     "Statuses that mean the target refused this proxy (charged to the (proxy, host) pair).\n"
-     "Any status in no list is also ProxyBlocked."},
+     "Statuses that mean the target refused this proxy (charged to the (proxy, host) pair)."},
     {"target_error_status", SEC_SCATTER, T_STATUS, H(target_error_status), "5xx", 0, 0, 1,
      "Statuses that mean the target itself failed (charged to the host's breaker, no proxy)."},
     {"blocked_body", SEC_SCATTER, T_STR, H(blocked_body), "", 0, 0, 1,
      "Body substrings that mean blocked even with a success status (a captcha page),\n"
      "separated by '|'. Case-sensitive. Quote the value."},
     {"min_body_size", SEC_SCATTER, T_SIZE, H(min_body_size), "1", 0, 1u << 30, 1,
-     "A success status with a shorter body counts as ProxyBlocked."},
+     "A success status with a shorter body counts as ProxyBlocked (not for HEAD, 204 or 304:\n"
+     "they have no body)."},
+    {"strict_status", SEC_SCATTER, T_BOOL, H(strict_status), "false", 0, 1, 1,
+     "false: a status in none of the three lists (404, 301...) is the target's answer, returned\n"
+     "as the task's result, and the proxy counts as having worked. true: it is ProxyBlocked,\n"
+     "charged to the (proxy, host) pair (for a site that answers blocked proxies oddly)."},
     {"cooldown_consecutive_fails", SEC_SCATTER, T_UINT, H(cooldown_consecutive_fails), "3", 1, 1000, 1,
      "Consecutive failures of a (proxy, host) pair that start a cooldown."},
     {"cooldown_base", SEC_SCATTER, T_DUR_S, H(cooldown_base_ms), "30", 1, DAY_MS, 1,

@@ -32,6 +32,7 @@ typedef struct {
     char target_error_status[CFG_STR_MAX];
     char blocked_body[CFG_STR_MAX];        /* substrings separated by '|' */
     uint32_t min_body_size;
+    uint32_t strict_status;           /* bool: a status in no list is ProxyBlocked, not the result */
     uint32_t cooldown_consecutive_fails, cooldown_base_ms, cooldown_max_ms;
     uint32_t eviction_min_samples;
     uint32_t circuit_breaker_threshold, circuit_probe_interval_ms;

@@ -189,6 +189,14 @@ int health_record(shm_table *t, uint32_t proxy, uint32_t host, health_outcome o,
         flags |= charge_cell(c, now_ms, p, rnd, 0);
         atomic_fetch_add(&hs->fail, 1);
         break;
+    case OUTCOME_TARGET_UNREACHABLE:
+        /* per pair: this proxy may lack a route (or IPv6) that others have; per host: an
+         * unreachable target trips its breaker like a 5xx. Never px->fail: a target the
+         * proxy cannot reach says nothing about the other hosts it serves. */
+        flags |= charge_cell(c, now_ms, p, rnd, 0);
+        atomic_fetch_add(&hs->target_err_run, 1);
+        atomic_fetch_add(&hs->target_errors, 1);
+        break;
     case OUTCOME_TARGET_ERROR:
         atomic_fetch_add(&hs->target_err_run, 1);
         atomic_fetch_add(&hs->target_errors, 1);

@@ -17,6 +17,10 @@ typedef enum {
     OUTCOME_PROXY_UNREACHABLE, /* connection refused, or no handshake before the connect
                                 * timeout: as PROXY_DOWN, and the pair's cooldown starts now
                                 * (a closed or dead port does not come back in seconds) */
+    OUTCOME_TARGET_UNREACHABLE, /* the proxy answered the SOCKS request but could not reach
+                                 * the target (network/host unreachable, connection refused,
+                                 * address type not supported): charge the cell and the
+                                 * host's breaker, never the proxy's global health */
 } health_outcome;
 
 typedef struct {

@@ -1,10 +1,19 @@
 /*
  * The classifier turns a response into the outcome that decides who is charged: Success
  * completes the task; ProxyBlocked charges the (proxy, host) pair; TargetError charges the
- * host's breaker and no proxy. Statuses in no list are ProxyBlocked (DESIGN §9), because a
- * proxy that gets odd answers is more often the problem than the site.
+ * host's breaker and no proxy.
+ *
+ * A status in no list (a 404, a 301) is the target's own answer, delivered by a proxy that
+ * worked: it is the task's result and counts as a success for the proxy. Charging the proxy
+ * instead (DESIGN §9's first rule) put most of a pool into cooldown for a host whose URLs were
+ * simply missing, and no other proxy would have got a different answer. strict_status = true
+ * restores the old rule for hosts that answer a block with an odd status.
+ *
+ * min_body_size applies only where a body is defined: not to a HEAD, a 204 or a 304.
  */
 #include "worker/classify.h"
+
+#include <curl/curl.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,8 +48,8 @@ static int apply_spec(classifier *c, const char *spec, health_outcome o)
 int cls_compile(classifier *c, const cfg_host *h, char *err, size_t cap)
 {
     memset(c, 0, sizeof *c);
-    for (int s = 0; s < 600; s++)
-        c->status[s] = OUTCOME_BLOCKED;
+    memset(c->status, CLS_UNLISTED, sizeof c->status);
+    c->strict = h->strict_status != 0;
     /* later lists win: an explicit success list can carve a status out of a class */
     if (apply_spec(c, h->target_error_status, OUTCOME_TARGET_ERROR) ||
         apply_spec(c, h->blocked_status, OUTCOME_BLOCKED) || apply_spec(c, h->success_status, OUTCOME_SUCCESS)) {
@@ -67,17 +76,64 @@ int cls_compile(classifier *c, const cfg_host *h, char *err, size_t cap)
     return 0;
 }
 
-health_outcome cls_classify(const classifier *c, long status, const char *body, size_t len)
+static int body_marked(const classifier *c, const char *body, size_t len)
 {
-    if (status < 100 || status > 599)
-        return OUTCOME_BLOCKED;
-    health_outcome o = (health_outcome)c->status[status];
-    if (o != OUTCOME_SUCCESS)
-        return o;
-    if (len < c->min_body)
-        return OUTCOME_BLOCKED;
     for (uint32_t i = 0; i < c->n_patterns; i++)
         if (memmem(body, len, c->patterns[i], strlen(c->patterns[i])))
-            return OUTCOME_BLOCKED;
+            return 1;
+    return 0;
+}
+
+health_outcome cls_classify(const classifier *c, long status, int head, const char *body, size_t len,
+                            const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    if (!body)
+        len = 0;
+    if (status < 100 || status > 599) {
+        *why = "status outside 100-599";
+        return OUTCOME_BLOCKED;
+    }
+    uint8_t v = c->status[status];
+    if (v == CLS_UNLISTED && c->strict) {
+        *why = "status in no list, strict_status";
+        return OUTCOME_BLOCKED;
+    }
+    if (v == OUTCOME_BLOCKED) {
+        *why = "blocked_status";
+        return OUTCOME_BLOCKED;
+    }
+    if (v == OUTCOME_TARGET_ERROR) {
+        *why = "target_error_status";
+        return OUTCOME_TARGET_ERROR;
+    }
+    /* a listed success status promises content; a target's other answers promise nothing */
+    int bodiless = head || status == 204 || status == 304 || status < 200;
+    if (v == OUTCOME_SUCCESS && !bodiless && len < c->min_body) {
+        *why = "body shorter than min_body_size";
+        return OUTCOME_BLOCKED;
+    }
+    if (len && body_marked(c, body, len)) {
+        *why = "body matches blocked_body";
+        return OUTCOME_BLOCKED;
+    }
     return OUTCOME_SUCCESS;
+}
+
+health_outcome cls_proxy_reply(long curlpx)
+{
+    switch (curlpx) {
+    /* SOCKS5 replies 0x03, 0x04, 0x05, 0x08: the proxy is up and answered, but cannot reach
+     * this target (or this kind of address). Another host may work through it, so this is
+     * never a reason to evict the proxy for every host. */
+    case CURLPX_REPLY_NETWORK_UNREACHABLE:
+    case CURLPX_REPLY_HOST_UNREACHABLE:
+    case CURLPX_REPLY_CONNECTION_REFUSED:
+    case CURLPX_REPLY_ADDRESS_TYPE_NOT_SUPPORTED:
+        return OUTCOME_TARGET_UNREACHABLE;
+    default:
+        return OUTCOME_PROXY_DOWN;
+    }
 }

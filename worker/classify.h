@@ -1,6 +1,6 @@
 /*
  * Response classifier (DESIGN §9): status tables and body rules compiled from a host's
- * config; one call per finished attempt.
+ * config; one call per finished attempt. Also decides who is charged for a SOCKS reply.
  */
 #ifndef SCATTER_WORKER_CLASSIFY_H
 #define SCATTER_WORKER_CLASSIFY_H
@@ -14,15 +14,26 @@
 #define CLS_MAX_PATTERNS 16
 
 typedef struct {
-    uint8_t status[600];   /* health_outcome per status 0..599; unknown = BLOCKED */
+    uint8_t status[600];   /* health_outcome per status 0..599, or CLS_UNLISTED */
+    uint8_t strict;        /* strict_status: an unlisted status is BLOCKED, not the result */
     uint32_t min_body;
     uint32_t n_patterns;
     char patterns[CLS_MAX_PATTERNS][128];
 } classifier;
 
+/* status[] value of a status in none of the three lists. */
+#define CLS_UNLISTED 0xff
+
 /* Compiles a host's rules. 0, or -1 with a message (bad spec). */
 int cls_compile(classifier *c, const cfg_host *h, char *err, size_t cap);
-/* Success, ProxyBlocked or TargetError for a complete HTTP response. */
-health_outcome cls_classify(const classifier *c, long status, const char *body, size_t len);
+/* Success, ProxyBlocked or TargetError for a complete HTTP response. `head`: the request was
+ * a HEAD (no body by definition). `why`, if not NULL, gets a static reason for any outcome
+ * other than Success (names the rule: "blocked_status", "min_body_size"...). */
+health_outcome cls_classify(const classifier *c, long status, int head, const char *body, size_t len,
+                            const char **why);
+/* Who is charged for a SOCKS failure reply, given libcurl's CURLINFO_PROXY_ERROR code (a
+ * CURLproxycode): TargetUnreachable when the reply is about the target or the route to it,
+ * else ProxyDown. */
+health_outcome cls_proxy_reply(long curlpx);
 
 #endif

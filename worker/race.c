@@ -381,22 +381,23 @@ static health_outcome transport_outcome(const attempt *a, CURL *e, CURLcode rc)
     if (rc == CURLE_COULDNT_CONNECT || (rc == CURLE_OPERATION_TIMEDOUT && !a->sent_ms))
         return OUTCOME_PROXY_UNREACHABLE;
     if (rc == CURLE_PROXY) {
+        /* libcurl (7.73+; 7.88 checked) reports a SOCKS5 failure reply as CURLE_PROXY with
+         * the reply as a CURLPX_REPLY_* code */
         long px = 0;
         curl_easy_getinfo(e, CURLINFO_PROXY_ERROR, &px);
-        /* the proxy worked and the target refused the connection: the target's fault */
-        if (px == CURLPX_REPLY_CONNECTION_REFUSED)
-            return OUTCOME_TARGET_ERROR;
+        return cls_proxy_reply(px);
     }
     return OUTCOME_PROXY_DOWN;
 }
 
 /* The curl message is cut to fit last_error's 160 bytes. */
-static void describe_transport(attempt *a, CURLcode rc, char *buf, size_t cap)
+static void describe_transport(attempt *a, CURLcode rc, health_outcome o, char *buf, size_t cap)
 {
     if (rc == CURLE_PROXY) {
         long px = 0;
         curl_easy_getinfo(a->easy, CURLINFO_PROXY_ERROR, &px);
-        snprintf(buf, cap, "proxy: %.120s (CURLPX %ld)", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
+        snprintf(buf, cap, "%s: %.110s (CURLPX %ld)", o == OUTCOME_TARGET_UNREACHABLE ? "target unreachable" : "proxy",
+                 a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
     } else {
         snprintf(buf, cap, "proxy: %.140s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
     }
@@ -419,15 +420,15 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     char err[160] = "";
     if (rc == CURLE_OK) {
         curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
-        o = cls_classify(&h->cls, status, a->body, a->len);
+        const char *why = "";
+        o = cls_classify(&h->cls, status, strcmp(t->method, "HEAD") == 0, a->body, a->len, &why);
         if (o != OUTCOME_SUCCESS)
-            snprintf(err, sizeof err, "http %ld%s", status,
-                     o == OUTCOME_BLOCKED && status >= 200 && status < 300 ? " (blocked by body rule)" : "");
+            snprintf(err, sizeof err, "http %ld (%s)", status, why);
     } else if (a->too_large) {
         o = OUTCOME_CANCELLED; /* the proxy delivered; the response is just too big for us */
     } else {
         o = transport_outcome(a, a->easy, rc);
-        describe_transport(a, rc, err, sizeof err);
+        describe_transport(a, rc, o, err, sizeof err);
     }
     health_params hp;
     worker_health_params(w, h, &hp);

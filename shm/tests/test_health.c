@@ -263,13 +263,60 @@ static void test_charging(void **state)
     shm_destroy(&t);
 }
 
+/* A SOCKS reply about the target (0x03/0x04/0x05/0x08) charges the pair and the host's
+ * breaker, never the proxy: 20 proxies failing against 12 hosts, 50 times each pair (far past
+ * eviction_min_samples), all stay alive for every other host. */
+static void test_target_unreachable(void **state)
+{
+    (void)state;
+    health_params p;
+    health_params_default(&p);
+    shm_table t;
+    assert_int_equal(shm_create(&t, 20, 13), 0);
+    fixture_fill(&t, 20, 13);
+    int flags = 0;
+    uint64_t now = 1000;
+    for (int round = 0; round < 50; round++)
+        for (uint32_t h = 0; h < 12; h++)
+            for (uint32_t px = 0; px < 20; px++)
+                flags |= health_record(&t, px, h, OUTCOME_TARGET_UNREACHABLE, 0, now++, &p, 0);
+    assert_false(flags & HEALTH_PROXY_EVICTED);
+    assert_true(flags & HEALTH_COOLDOWN_STARTED);
+    assert_true(flags & HEALTH_CELL_EVICTED); /* dead for those hosts only */
+    for (uint32_t px = 0; px < 20; px++) {
+        assert_int_equal(atomic_load(&t.proxies[px].fail), 0);
+        assert_int_not_equal(atomic_load(&t.proxies[px].state), PSTATE_DEAD);
+        assert_int_equal(atomic_load(&shm_cell_at(&t, px, 3)->fail), 50);
+        assert_int_equal(health_classify(&t, px, 3, now), CELL_DEAD);
+        assert_int_equal(health_classify(&t, px, 12, now), CELL_HEALTHY); /* a valid host */
+    }
+    shm_host *hs = &t.hosts[3];
+    assert_int_equal(atomic_load(&hs->target_errors), 50 * 20);
+    assert_int_equal(atomic_load(&hs->target_err_run), 50 * 20);
+    assert_int_equal(atomic_load(&hs->fail), 0);
+
+    /* the pair's ladder works as for any charged failure: three in a row start a cooldown */
+    shm_cell *c = shm_cell_at(&t, 0, 12);
+    assert_int_equal(health_record(&t, 0, 12, OUTCOME_TARGET_UNREACHABLE, 0, now, &p, 0), 0);
+    assert_int_equal(health_record(&t, 0, 12, OUTCOME_TARGET_UNREACHABLE, 0, now, &p, 0), 0);
+    assert_true(health_record(&t, 0, 12, OUTCOME_TARGET_UNREACHABLE, 0, now, &p, 0) & HEALTH_COOLDOWN_STARTED);
+    assert_int_equal(atomic_load(&c->cooldown_until_ms), now + 30000);
+    assert_int_equal(health_window_count(atomic_load(&c->window)), 3);
+    assert_int_equal(atomic_load(&t.hosts[12].target_err_run), 3);
+    /* a success through another proxy ends the host's run of target errors */
+    health_record(&t, 1, 12, OUTCOME_SUCCESS, 10, now, &p, 0);
+    assert_int_equal(atomic_load(&t.hosts[12].target_err_run), 0);
+    assert_int_equal(atomic_load(&t.hosts[12].target_errors), 3);
+    shm_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_window),         cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_cooldown_ladder), cmocka_unit_test(test_cooldown_jitter),
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_charging),
-        cmocka_unit_test(test_unreachable_cools_at_once),
+        cmocka_unit_test(test_unreachable_cools_at_once), cmocka_unit_test(test_target_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,10 @@ src=$(source_of "$good")
 check "target saw the good proxy's own source address $src" test "$(stats ".sources[\"$src\"].ok")" -ge 2
 check "nothing came from 127.0.0.1 (every request went through a proxy)" test "$(stats '.sources["127.0.0.1"]')" = null
 check "404 for an unknown path" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$TARGET/nope")" = 404
+check "/status/204: 204, no body" test "$(curl -s -o "$TMP/s204" -w '%{http_code} %{size_download}' "http://$TARGET/status/204")" = "204 0"
+check "/status/301: 301 with a Location" test "$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://$TARGET/status/301")" = "301 http://$TARGET/item/0"
+check "/status/404 and HEAD of it: 404" test "$(curl -s -I -o /dev/null -w '%{http_code}' "http://$TARGET/status/404")" = 404
+check "/status/99: not a status, 404" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$TARGET/status/99")" = 404
 
 farm_stop
 finish
