@@ -175,15 +175,19 @@ static int flush(conn *c)
     int want = !c->closing && !conn_backlogged(c);
     if (was_backlogged && want)
         worker_need_dispatch(c->w); /* its queued tasks may start again */
-    if (want && !c->reading) {
-        ev_io_start(c->w->loop, &c->rio);
-        c->reading = 1;
-        if (c->in_len)
-            parse_input(c); /* requests read before the pause; may queue replies again */
+    if (want && c->parse_paused) {
+        parse_input(c); /* requests read before the pause; may queue replies again */
         if (c->closing && c->out_off == c->out.size) {
             conn_close(c);
             return -1;
         }
+        if (!ev_is_active(&c->wio) && c->out_off < c->out.size)
+            ev_io_start(c->w->loop, &c->wio);
+        want = !c->closing && !conn_backlogged(c);
+    }
+    if (want && !c->reading) {
+        ev_io_start(c->w->loop, &c->rio);
+        c->reading = 1;
     } else if (!want && c->reading) {
         ev_io_stop(c->w->loop, &c->rio);
         c->reading = 0;
@@ -245,7 +249,12 @@ static void parse_input(conn *c)
     worker_ctx *w = c->w;
     size_t off = 0;
     /* a client that does not read its replies gets no more of its requests decoded */
-    while (!c->closing && off < c->in_len && !conn_backlogged(c)) {
+    c->parse_paused = 0;
+    while (!c->closing && off < c->in_len) {
+        if (conn_backlogged(c)) {
+            c->parse_paused = 1;
+            break;
+        }
         long n = proto_frame_scan((const uint8_t *)c->in + off, c->in_len - off, w->cfg->max_frame);
         if (n == FRAME_NEED_MORE)
             break;

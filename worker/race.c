@@ -146,9 +146,15 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
             nc *= 2;
         if (nc > max)
             nc = max;
+        worker_ctx *w = a->w;
+        if (w->buffered + (nc - a->cap) > w->cfg->worker_buffer_budget) {
+            a->over_budget = 1; /* not the proxy's fault: the round is retried later */
+            return 0;
+        }
         char *nb = realloc(a->body, nc);
         if (!nb)
             return 0;
+        w->buffered += nc - a->cap;
         a->body = nb;
         a->cap = nc;
     }
@@ -157,7 +163,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-#define HDR_MAX 65536
+#define HDR_MAX 65536u
 
 static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -170,15 +176,19 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     if (!a->t)
         return 0; /* orphan: anchored now, abort the transfer */
-    if (a->hlen + n > HDR_MAX)
-        return n; /* drop headers past the cap rather than fail the transfer */
+    if (a->hlen + n > HDR_MAX) {
+        /* a response whose headers we cannot keep whole is not handed out in part */
+        a->too_large = 2;
+        return 0; /* aborts with CURLE_WRITE_ERROR */
+    }
     if (a->hlen + n > a->hcap) {
         size_t nc = a->hcap ? a->hcap * 2 : 1024;
         while (nc < a->hlen + n)
             nc *= 2;
         char *nb = realloc(a->hdrs, nc);
         if (!nb)
-            return n;
+            return 0;
+        a->w->buffered += nc - a->hcap;
         a->hdrs = nb;
         a->hcap = nc;
     }
@@ -215,6 +225,7 @@ static uint32_t interval_of(const worker_ctx *w, const host_rt *h)
 
 static void free_attempt(attempt *a)
 {
+    a->w->buffered -= a->cap + a->hcap;
     free(a->body);
     free(a->hdrs);
     free(a);
@@ -257,7 +268,7 @@ static void detach(attempt *a)
             a->onext->oprev = a->oprev;
     }
     w->inflight--;
-    atomic_fetch_sub(&w->tbl->hdr->c.inflight, 1);
+    shm_inflight_add(w->tbl, w->index, -1);
 }
 
 int race_start(task *t, uint32_t proxy)
@@ -347,7 +358,7 @@ int race_start(task *t, uint32_t proxy)
     }
     t->att[t->n_running++] = a;
     w->inflight++;
-    atomic_fetch_add(&tbl->hdr->c.inflight, 1);
+    shm_inflight_add(tbl, w->index, 1);
     atomic_fetch_add(&tbl->hdr->c.attempts, 1);
     return 0;
 }
@@ -426,6 +437,10 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
             snprintf(err, sizeof err, "http %ld (%s)", status, why);
     } else if (a->too_large) {
         o = OUTCOME_CANCELLED; /* the proxy delivered; the response is just too big for us */
+    } else if (a->over_budget) {
+        o = OUTCOME_CANCELLED; /* our memory, not the proxy: nobody is charged */
+        snprintf(err, sizeof err, "worker_buffer_budget (%u bytes) exhausted while receiving the response",
+                 w->cfg->worker_buffer_budget);
     } else {
         o = transport_outcome(a, a->easy, rc);
         describe_transport(a, rc, o, err, sizeof err);
@@ -433,6 +448,8 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     health_params hp;
     worker_health_params(w, h, &hp);
     int flags = health_record(tbl, a->proxy, h->idx, o, latency, now, &hp, (uint32_t)worker_rand(w));
+    if (o != OUTCOME_PROXY_DOWN && o != OUTCOME_PROXY_UNREACHABLE && o != OUTCOME_CANCELLED)
+        t->round_answered = 1;
     if (flags & (HEALTH_COOLDOWN_STARTED | HEALTH_CELL_EVICTED | HEALTH_PROXY_EVICTED)) {
         char pu[600];
         paddr_format_redacted(&tbl->proxies[a->proxy].addr, pu, sizeof pu);
@@ -449,9 +466,17 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     }
     atomic_fetch_add(&tbl->hdr->c.attempts_failed, 1);
     if (a->too_large) {
+        int headers = a->too_large == 2;
         free_attempt(a);
-        snprintf(t->last_error, sizeof t->last_error, "response exceeds max_response_body %u", w->cfg->max_response_body);
-        task_finish_error(t, SC_TOO_LARGE, "response exceeds max_response_body (%u bytes)", w->cfg->max_response_body);
+        if (headers) {
+            snprintf(t->last_error, sizeof t->last_error, "response headers exceed %u bytes", HDR_MAX);
+            task_finish_error(t, SC_TOO_LARGE, "response headers exceed %u bytes", HDR_MAX);
+        } else {
+            snprintf(t->last_error, sizeof t->last_error, "response exceeds max_response_body %u",
+                     w->cfg->max_response_body);
+            task_finish_error(t, SC_TOO_LARGE, "response exceeds max_response_body (%u bytes)",
+                              w->cfg->max_response_body);
+        }
         return;
     }
     free_attempt(a);

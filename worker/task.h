@@ -80,6 +80,7 @@ typedef struct conn {
     size_t out_off;
     int closing;                  /* flush then close */
     int reading;
+    int parse_paused;             /* input left undecoded because the client was backlogged */
     ev_timer frame_w;             /* client_timeout for a partial message */
     size_t counted;               /* bytes of in/out buffers counted in w->buffered */
     task *tasks;
