@@ -2,7 +2,7 @@
 # Installs dependencies, builds with ASan+UBSan and -Werror, runs every test with ctest.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
-bash "$top/scripts/deps.sh"
+bash "$top/scripts/deps.sh" --fuzz # the suite runs the fuzz smoke (fuzz_smoke)
 build="${SCATTER_TEST_BUILD:-$top/build-test}"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DSCATTER_SANITIZE=ON -DSCATTER_WERROR=ON -DSCATTER_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
