@@ -319,7 +319,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     size_t limit = (size_t)w->cfg->max_frame + READ_CHUNK;
     for (;;) {
         if (c->in_cap - c->in_len < READ_CHUNK) {
-            size_t nc = c->in_cap ? c->in_cap * 2 : 2 * READ_CHUNK;
+            size_t nc = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
             if (nc > limit)
                 nc = limit;
             if (nc <= c->in_cap) {
@@ -327,7 +327,9 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
                 protocol_violation(c, "message exceeds max_frame");
                 break;
             }
-            if (w->buffered + (nc - c->in_cap) > w->cfg->worker_buffer_budget) {
+            /* every client gets its first READ_CHUNK, so small requests are served even
+             * while others hold the budget */
+            if (c->in_cap && w->buffered + (nc - c->in_cap) > w->cfg->worker_buffer_budget) {
                 protocol_violation(c, "worker_buffer_budget exhausted: message refused, retry later");
                 break;
             }

@@ -45,9 +45,16 @@ static void op_status(conn *c, const proto_request *r)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 1, r->id, "status", 1);
+    worker_ctx *w = c->w;
+    conn_reply_begin(&sb, &pk, 2, r->id, "status", 1);
     proto_pack_cstr(&pk, "status");
-    metrics_pack_status(&pk, c->w->tbl, shm_now_ms(), c->w->index);
+    metrics_pack_status(&pk, w->tbl, shm_now_ms(), w->index);
+    /* this worker's own buffers: what worker_buffer_budget bounds */
+    proto_pack_cstr(&pk, "worker_memory");
+    msgpack_pack_map(&pk, 3);
+    proto_kv_u64(&pk, "buffered", w->buffered);
+    proto_kv_u64(&pk, "budget", w->cfg->worker_buffer_budget);
+    proto_kv_u64(&pk, "clients", w->n_conns);
     conn_reply_end(c, &sb);
 }
 

@@ -59,6 +59,10 @@ out["smuggle_races"] = races
 r = call(c, {"op": "submit", "id": 200, "url": "http://%s/item/9" % t1, "headers": [["Host", "evil.example"]]})
 out["host_mismatch"] = [r.get("error"), r.get("message")]
 
+# --- huge response headers
+r = call(c, {"op": "submit", "id": 500, "url": "http://%s/bigheaders" % special, "timeout_ms": 20000})
+out["bigheaders"] = [r.get("ok"), r.get("error"), r.get("message")]
+
 # --- junk hosts: refused before they are registered
 big = "x" * 9000
 codes = set()
@@ -71,10 +75,6 @@ r = call(c, {"op": "hosts", "id": 400})
 out["hosts"] = sorted(h["name"] for h in r["hosts"])
 r = call(c, {"op": "submit", "id": 401, "url": "http://%s/item/7" % t2, "timeout_ms": 20000})
 out["new_host_after_junk"] = bool(r.get("ok"))
-
-# --- huge response headers
-r = call(c, {"op": "submit", "id": 500, "url": "http://%s/bigheaders" % special, "timeout_ms": 20000})
-out["bigheaders"] = [r.get("ok"), r.get("error"), r.get("message")]
 
 # --- proxies: one bounded page; pipelined without reading
 r = call(c, {"op": "proxies", "id": 600, "limit": 100000})
