@@ -448,7 +448,10 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     health_params hp;
     worker_health_params(w, h, &hp);
     int flags = health_record(tbl, a->proxy, h->idx, o, latency, now, &hp, (uint32_t)worker_rand(w));
-    if (o != OUTCOME_PROXY_DOWN && o != OUTCOME_PROXY_UNREACHABLE && o != OUTCOME_CANCELLED)
+    /* the target itself failed or cannot be reached: another proxy would likely fare no
+     * better, so such rounds count toward max_attempts (a block or a dropped tunnel is this
+     * proxy's problem, and the next round uses another) */
+    if (o == OUTCOME_TARGET_ERROR || o == OUTCOME_TARGET_UNREACHABLE)
         t->round_answered = 1;
     if (flags & (HEALTH_COOLDOWN_STARTED | HEALTH_CELL_EVICTED | HEALTH_PROXY_EVICTED)) {
         char pu[600];
