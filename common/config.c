@@ -48,10 +48,14 @@ static const cfg_key KEYS[] = {
     {"source_refresh_interval", SEC_SCATTER, T_DUR_S, G(source_refresh_interval_ms), "600", 1000, DAY_MS, 1,
      "How often sources are fetched again (new proxies merged in, dead ones listed again revived)."},
     {"source_timeout", SEC_SCATTER, T_DUR_S, G(source_timeout_ms), "20", 100, 600000, 1,
-     "Timeout of one source fetch over http(s)."},
+     "Timeout of one source fetch over http(s). Each source is fetched in a child process\n"
+     "(the daemon never waits for one); resolving the names in a list gets as long again, and\n"
+     "a fetch still running after twice this plus 5 s is killed (its source keeps its proxies)."},
     {"allow_private_proxies", SEC_SCATTER, T_BOOL, G(allow_private_proxies), "false", 0, 1, 1,
      "Accept proxies at loopback/private/link-local addresses. Off by default so a hostile\n"
-     "list cannot aim the daemon at local services; tests against the local farm turn it on."},
+     "list cannot aim the daemon at local services; tests against the local farm turn it on.\n"
+     "Names in a list are resolved when it is fetched: a name with any such address is refused,\n"
+     "and the table keeps the address that was checked, never the name."},
     {"max_proxies", SEC_SCATTER, T_UINT, G(max_proxies), "20000", 1, 1000000, 0,
      "Capacity of the shared table in proxies (fixed at start)."},
     {"max_hosts", SEC_SCATTER, T_UINT, G(max_hosts), "64", 1, 4096, 0,

@@ -43,7 +43,8 @@ void circuit_tick(master_ctx *m, uint64_t now)
             if (atomic_load(&hs->last_zero_avail_ms) + 2000 >= now) {
                 pool_counts pc;
                 metrics_host_counts(&m->tbl, h, now, &pc);
-                if (pc.healthy == 0)
+                /* an empty pool while the first fetches run is "not loaded yet": let tasks wait */
+                if (pc.healthy == 0 && !src_loading(m))
                     set_state(m, hs, CIRCUIT_OPEN, now, "no healthy proxy (all dead or cooling down)");
             }
         } else if (st == CIRCUIT_OPEN) {

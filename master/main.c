@@ -58,6 +58,7 @@ static void stop_everything(master_ctx *m)
     LOGI(&m->log, "stopping: %u workers, grace %u ms", sup_running(m), m->cfg->shutdown_grace_ms);
     ev_timer_stop(m->loop, &m->restart_w);
     ev_timer_stop(m->loop, &m->refresh_w);
+    src_stop(m);
     sup_signal_workers(m, SIGTERM);
     /* workers answer their tasks by the grace period; allow them time to flush, then kill */
     ev_timer_set(&m->stop_w, m->cfg->shutdown_grace_ms / 1000.0 + 5.0, 0.);
@@ -361,21 +362,9 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     /* state file: after the socket (a second daemon stops there, before touching the file),
      * before the sources (they only OR in their bits) and the workers, so they start warm */
     persist_master_load(m);
-    int listed = src_refresh(m, 0);
-    if (listed < 0)
-        LOGW(&m->log, "every proxy source failed; starting with an empty table (sources are retried every %u s)",
-             m->cfg->source_refresh_interval_ms / 1000);
-    LOGI(&m->log, "%u proxies in the table", atomic_load(&m->tbl.hdr->n_proxies));
-    if (hosts_apply_config(m, err, sizeof err)) {
-        LOGE(&m->log, "%s", err);
-        return ready(m, 2);
-    }
-    if (write_pidfile(m->cfg->pid_file, &m->log))
-        return ready(m, 1);
+    /* the loop runs from here on: the sources are fetched by children of this loop, and a
+     * SIGTERM or SIGHUP while they load is handled, never held up by a slow source */
     m->loop = EV_DEFAULT;
-    if (sup_start_all(m))
-        return ready(m, 1);
-    ready(m, 0);
     ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
     ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
@@ -395,7 +384,28 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
     ev_timer_init(&m->circuit_w, circuit_cb, 0.25, 0.25);
     m->refresh_w.data = m->metrics_w.data = m->circuit_w.data = m;
-    if (m->n_sources)
+    src_refresh(m, 0);
+    src_wait(m, SRC_STARTUP_WAIT_MS);
+    if (m->stopping) {
+        /* stopped before serving: no worker ran, so nothing was learnt since the state file */
+        close(m->listen_fd);
+        unlink(m->cfg->socket_path);
+        LOGI(&m->log, "stopped during start-up");
+        shm_destroy(&m->tbl);
+        curl_global_cleanup();
+        ready(m, 1);
+        return 0;
+    }
+    if (hosts_apply_config(m, err, sizeof err)) {
+        LOGE(&m->log, "%s", err);
+        return ready(m, 2);
+    }
+    if (write_pidfile(m->cfg->pid_file, &m->log))
+        return ready(m, 1);
+    if (sup_start_all(m))
+        return ready(m, 1);
+    ready(m, 0);
+    if (m->n_sources && !ev_is_active(&m->refresh_w)) /* a SIGHUP during start-up armed it */
         ev_timer_start(m->loop, &m->refresh_w);
     ev_timer_start(m->loop, &m->metrics_w);
     ev_timer_start(m->loop, &m->circuit_w);
@@ -406,6 +416,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     ev_run(m->loop, 0);
 
     /* the workers are gone: nobody else can touch the table now */
+    src_stop(m);
     close(m->listen_fd);
     unlink(m->cfg->socket_path);
     if (m->cfg->pid_file[0])

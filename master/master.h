@@ -15,11 +15,40 @@
 #include "shm/table.h"
 
 #define SRC_MAX 32
+/* How long start-up waits for the first fetches before the workers start: a local file or a
+ * quick http source is in the table before the first client; a slow one loads behind. */
+#define SRC_STARTUP_WAIT_MS 500
 
 typedef struct {
     char name[64];              /* "" if unnamed */
     char loc[CFG_STR_MAX];      /* file path or http(s) URL */
 } source;
+
+#define SRC_PIPE_BUF 16384
+
+/* One source's fetch in flight: a child process that downloads, parses and resolves the
+ * list and writes what it accepted to a pipe; the master merges as it reads (sources.c). */
+typedef struct src_fetch {
+    struct master_ctx *m;
+    uint32_t idx;               /* the source's index, its bit in shm_proxy.sources */
+    source src;                 /* the source as it was when the fetch started */
+    pid_t pid;                  /* the child until it is reaped; 0 = no fetch */
+    int fd;                     /* read end of its pipe; -1 after EOF */
+    int reaped, status;         /* waitpid status once reaped */
+    int revive;                 /* a refresh (dead proxies listed again come back) */
+    int startup;                /* started before the workers: the table may still be empty */
+    int ended;                  /* the child's last record (C or E) arrived */
+    int stale;                  /* a reload changed or removed the source: discard, refetch */
+    uint64_t started_ms;
+    ev_io io_w;
+    ev_child child_w;
+    ev_timer deadline_w;
+    uint32_t lines, rejected, private_, unresolved, nul;        /* counted by the child */
+    uint32_t listed, added, full, revived, refused;             /* counted by the master */
+    char err[256];              /* why it failed ("" = it did not) */
+    size_t blen;
+    char buf[SRC_PIPE_BUF];     /* an unfinished record */
+} src_fetch;
 
 typedef struct {
     pid_t pid;                  /* 0 = not running */
@@ -43,16 +72,30 @@ typedef struct master_ctx {
     int stopping;
     uint32_t n_sources;
     source sources[SRC_MAX];
+    src_fetch fetches[SRC_MAX];
+    uint32_t src_running;       /* fetches not finished */
+    uint32_t src_done, src_ok;  /* fetches finished / succeeded since src_running was last 0 */
     uint64_t last_metrics_ms;
     uint64_t last_metrics_done;
 } master_ctx;
 
 /* sources.c: parse `sources` into ctx->sources; 0 or -1 with err. */
 int src_parse_list(const char *list, source *out, uint32_t *n, char *err, size_t cap);
-/* Fetches every source and merges its proxies into the table. `revive`: a refresh, so dead
- * proxies listed again come back. Returns the number of proxies listed in all, or -1 if
- * every source failed. */
+/* Starts a fetch of every source and returns at once (the number started): each source is
+ * fetched, parsed and resolved in a child process, and its proxies are merged into the table
+ * from the master's loop as they arrive. A source still being fetched is not started again;
+ * one that a reload changed is abandoned and fetched anew. `revive`: a refresh, so dead
+ * proxies listed again come back. Needs m->loop. */
 int src_refresh(master_ctx *m, int revive);
+/* Start-up: runs the loop until every fetch has ended or `ms` passed (or a stop began), so
+ * local files and quick sources are in the table before the first client, and a slow one
+ * does not hold the daemon back. */
+void src_wait(master_ctx *m, uint32_t ms);
+/* True while a fetch started before the workers runs: an empty pool then means "not loaded
+ * yet", not "every proxy failed" (the circuit breakers wait). */
+int src_loading(const master_ctx *m);
+/* Kills every fetch (SIGKILL) and reaps it; for the stop. */
+void src_stop(master_ctx *m);
 /* Source bitmask for a comma-separated list of source names; -1 if a name is unknown. */
 int64_t src_mask_for(const master_ctx *m, const char *names, char *err, size_t cap);
 

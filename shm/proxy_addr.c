@@ -9,6 +9,7 @@
 #include "shm/proxy_addr.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ const char *paddr_strerror(paddr_result r)
     case PADDR_BAD_CREDS: return "bad credentials";
     case PADDR_TOO_LONG: return "too long";
     case PADDR_SYNTAX: return "syntax error";
+    case PADDR_PRIVATE: return "private or loopback address";
+    case PADDR_UNRESOLVED: return "name does not resolve";
     }
     return "unknown error";
 }
@@ -295,30 +298,102 @@ static int v4_private(const unsigned char b[4])
            (b[0] == 192 && b[1] == 168);             /* RFC 1918 */
 }
 
+static int v6_private(const unsigned char b[16])
+{
+    static const unsigned char zero[16];
+    if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
+        return 1; /* :: and ::1 */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+        return 1; /* fe80::/10 link-local */
+    if ((b[0] & 0xfe) == 0xfc)
+        return 1; /* fc00::/7 unique local */
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(b, mapped, 12) == 0)
+        return v4_private(b + 12);
+    return 0;
+}
+
+int paddr_is_ip(const shm_proxy_addr *a)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, a->host, buf) == 1 || inet_pton(AF_INET6, a->host, buf) == 1;
+}
+
 int paddr_is_private(const shm_proxy_addr *a)
 {
     struct in_addr a4;
     struct in6_addr a6;
     if (inet_pton(AF_INET, a->host, &a4) == 1)
         return v4_private((const unsigned char *)&a4.s_addr);
-    if (inet_pton(AF_INET6, a->host, &a6) == 1) {
-        const unsigned char *b = a6.s6_addr;
-        static const unsigned char zero[16];
-        if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
-            return 1; /* :: and ::1 */
-        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-            return 1; /* fe80::/10 link-local */
-        if ((b[0] & 0xfe) == 0xfc)
-            return 1; /* fc00::/7 unique local */
-        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(b, mapped, 12) == 0)
-            return v4_private(b + 12);
-        return 0;
-    }
+    if (inet_pton(AF_INET6, a->host, &a6) == 1)
+        return v6_private(a6.s6_addr);
     size_t n = strlen(a->host);
     static const char lh[] = "localhost";
     static const char dlh[] = ".localhost";
     if (strcmp(a->host, lh) == 0)
         return 1;
     return n > sizeof(dlh) - 1 && strcmp(a->host + n - (sizeof(dlh) - 1), dlh) == 0;
+}
+
+paddr_result paddr_pick(shm_proxy_addr *a, const struct addrinfo *res, int allow_private)
+{
+    const struct addrinfo *v4 = NULL, *v6 = NULL;
+    for (const struct addrinfo *r = res; r; r = r->ai_next) {
+        int priv;
+        if (r->ai_family == AF_INET && r->ai_addrlen >= sizeof(struct sockaddr_in)) {
+            const struct sockaddr_in *sa = (const struct sockaddr_in *)(const void *)r->ai_addr;
+            priv = v4_private((const unsigned char *)&sa->sin_addr.s_addr);
+            if (!v4)
+                v4 = r;
+        } else if (r->ai_family == AF_INET6 && r->ai_addrlen >= sizeof(struct sockaddr_in6)) {
+            const struct sockaddr_in6 *sa = (const struct sockaddr_in6 *)(const void *)r->ai_addr;
+            priv = v6_private(sa->sin6_addr.s6_addr);
+            if (!v6)
+                v6 = r;
+        } else {
+            continue;
+        }
+        /* one private address is enough: which one a later connect would use is not ours
+         * to predict (round robin, address sorting, a rebinding DNS server) */
+        if (priv && !allow_private)
+            return PADDR_PRIVATE;
+    }
+    /* IPv4 first: proxy lists name IPv4 hosts, and a machine without an IPv6 route would
+     * fail every attempt through an IPv6 pick */
+    const struct addrinfo *r = v4 ? v4 : v6;
+    if (!r)
+        return PADDR_UNRESOLVED;
+    char ip[INET6_ADDRSTRLEN];
+    const void *src = r->ai_family == AF_INET
+                          ? (const void *)&((const struct sockaddr_in *)(const void *)r->ai_addr)->sin_addr
+                          : (const void *)&((const struct sockaddr_in6 *)(const void *)r->ai_addr)->sin6_addr;
+    if (!inet_ntop(r->ai_family, src, ip, sizeof ip))
+        return PADDR_UNRESOLVED;
+    snprintf(a->host, sizeof a->host, "%s", ip);
+    return PADDR_OK;
+}
+
+paddr_result paddr_resolve(shm_proxy_addr *a, int allow_private, int *gai_err)
+{
+    if (gai_err)
+        *gai_err = 0;
+    if (paddr_is_ip(a))
+        return !allow_private && paddr_is_private(a) ? PADDR_PRIVATE : PADDR_OK;
+    /* "localhost" and "*.localhost" are loopback by definition (RFC 6761), whatever a
+     * resolver says */
+    if (!allow_private && paddr_is_private(a))
+        return PADDR_PRIVATE;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM; /* one entry per address instead of one per socket type */
+    int rc = getaddrinfo(a->host, NULL, &hints, &res);
+    if (rc != 0) {
+        if (gai_err)
+            *gai_err = rc;
+        return PADDR_UNRESOLVED;
+    }
+    paddr_result r = paddr_pick(a, res, allow_private);
+    freeaddrinfo(res);
+    return r;
 }

@@ -7,6 +7,7 @@
  * The bare form defaults to socks5. Ports 1..65535; hosts: IPv4, bracketed IPv6, or a DNS name
  * of letters, digits, '-' and '.'. Credentials: printable ASCII without '@', ':', '/' or space
  * in the user, without '@' or space in the password; each under SHM_CRED_MAX bytes.
+ * Parsing never resolves a name; paddr_resolve does, and turns the host into the IP it checked.
  */
 #ifndef SCATTER_SHM_PROXY_ADDR_H
 #define SCATTER_SHM_PROXY_ADDR_H
@@ -23,7 +24,11 @@ typedef enum {
     PADDR_BAD_CREDS = -4,
     PADDR_TOO_LONG = -5,
     PADDR_SYNTAX = -6,
+    PADDR_PRIVATE = -7,    /* paddr_resolve: an address of the host is private or loopback */
+    PADDR_UNRESOLVED = -8, /* paddr_resolve: the name has no IPv4 or IPv6 address */
 } paddr_result;
+
+struct addrinfo;
 
 /* Parses one line (len bytes, need not be NUL-terminated). */
 paddr_result paddr_parse(const char *line, size_t len, shm_proxy_addr *out);
@@ -38,7 +43,21 @@ int paddr_format_redacted(const shm_proxy_addr *a, char *buf, size_t cap);
 /* Scheme name as libcurl wants it in CURLOPT_PROXY ("socks5h" ...). */
 const char *paddr_scheme_name(shm_scheme s);
 /* True if the host is a loopback, private, link-local or unspecified IP literal, or
- * "localhost" (issue: hostile proxy lists must not aim the daemon at local services). */
+ * "localhost" (issue: hostile proxy lists must not aim the daemon at local services). Any
+ * other DNS name is not private by itself: only what it resolves to tells (paddr_resolve). */
 int paddr_is_private(const shm_proxy_addr *a);
+/* True if the host is an IPv4 or IPv6 literal: connecting to it needs no lookup. */
+int paddr_is_ip(const shm_proxy_addr *a);
+/* Checks every address of a lookup's result list (struct addrinfo from getaddrinfo) and
+ * picks the one to connect to, so a second lookup cannot turn a checked name into another
+ * address: PADDR_PRIVATE if allow_private is 0 and any IPv4/IPv6 address in the list is
+ * private (paddr_is_private), PADDR_UNRESOLVED if the list has none; else PADDR_OK with
+ * a->host replaced by the first IPv4 address, or the first IPv6 one if it has no IPv4. */
+paddr_result paddr_pick(shm_proxy_addr *a, const struct addrinfo *res, int allow_private);
+/* An IP literal is checked as it is; a name is looked up with getaddrinfo (BLOCKING: call it
+ * off any event loop, e.g. in the master's source fetcher child) and handed to paddr_pick.
+ * *gai_err (if not NULL) gets getaddrinfo's error when the result is PADDR_UNRESOLVED
+ * because of it, else 0. */
+paddr_result paddr_resolve(shm_proxy_addr *a, int allow_private, int *gai_err);
 
 #endif

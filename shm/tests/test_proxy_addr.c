@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <string.h>
 
 #include "shm/proxy_addr.h"
@@ -200,6 +202,113 @@ static void test_private(void **state)
     assert_false(is_private("notlocalhost:80"));
 }
 
+/* A lookup result built by hand: the addresses a hostile DNS server could hand out. */
+typedef struct {
+    struct addrinfo ai[4];
+    struct sockaddr_storage sa[4];
+} fake_res;
+
+static const struct addrinfo *fake(fake_res *f, const char *const *ips, int n)
+{
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < n; i++) {
+        struct addrinfo *ai = &f->ai[i];
+        if (strchr(ips[i], ':')) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&f->sa[i];
+            s6->sin6_family = AF_INET6;
+            assert_int_equal(inet_pton(AF_INET6, ips[i], &s6->sin6_addr), 1);
+            ai->ai_family = AF_INET6;
+            ai->ai_addrlen = sizeof *s6;
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&f->sa[i];
+            s4->sin_family = AF_INET;
+            assert_int_equal(inet_pton(AF_INET, ips[i], &s4->sin_addr), 1);
+            ai->ai_family = AF_INET;
+            ai->ai_addrlen = sizeof *s4;
+        }
+        ai->ai_socktype = SOCK_STREAM;
+        ai->ai_addr = (struct sockaddr *)&f->sa[i];
+        ai->ai_next = i + 1 < n ? &f->ai[i + 1] : NULL;
+    }
+    return n ? f->ai : NULL;
+}
+
+/* pick(allow_private, "name:port", ips...) -> result; *host gets the host afterwards */
+static paddr_result pick(int allow, const char *line, char *host, int n, const char *const *ips)
+{
+    shm_proxy_addr a;
+    fake_res f;
+    assert_int_equal(parse(line, &a), PADDR_OK);
+    paddr_result r = paddr_pick(&a, fake(&f, ips, n), allow);
+    strcpy(host, a.host);
+    return r;
+}
+
+static void test_pick_checks_every_address(void **state)
+{
+    (void)state;
+    char host[SHM_ADDR_HOST_MAX];
+    /* a public first answer does not hide a private second one (the finding: a name that
+     * resolves to 127.0.0.1 got past the private rule) */
+    const char *const pub_then_lo[] = {"93.184.216.34", "127.0.0.1"};
+    assert_int_equal(pick(0, "vm.example:41003", host, 2, pub_then_lo), PADDR_PRIVATE);
+    const char *const v6_then_private[] = {"2001:db8::1", "10.0.0.7"};
+    assert_int_equal(pick(0, "socks5://p.example:1080", host, 2, v6_then_private), PADDR_PRIVATE);
+    const char *const ula[] = {"fd12::1"};
+    assert_int_equal(pick(0, "p.example:1080", host, 1, ula), PADDR_PRIVATE);
+    const char *const mapped[] = {"::ffff:192.168.1.1"};
+    assert_int_equal(pick(0, "p.example:1080", host, 1, mapped), PADDR_PRIVATE);
+    /* allowed: the checked address replaces the name, IPv4 preferred */
+    assert_int_equal(pick(1, "vm.example:41003", host, 2, pub_then_lo), PADDR_OK);
+    assert_string_equal(host, "93.184.216.34");
+    const char *const v6_v4[] = {"2001:db8::1", "198.51.100.7", "203.0.113.9"};
+    assert_int_equal(pick(0, "p.example:1080", host, 3, v6_v4), PADDR_OK);
+    assert_string_equal(host, "198.51.100.7");
+    const char *const v6_only[] = {"2001:DB8:0::5"};
+    assert_int_equal(pick(0, "p.example:1080", host, 1, v6_only), PADDR_OK);
+    assert_string_equal(host, "2001:db8::5");
+    /* no address at all */
+    assert_int_equal(pick(0, "p.example:1080", host, 0, NULL), PADDR_UNRESOLVED);
+    assert_string_equal(paddr_strerror(PADDR_UNRESOLVED), "name does not resolve");
+    assert_string_equal(paddr_strerror(PADDR_PRIVATE), "private or loopback address");
+}
+
+/* Real lookups, of names every system has in /etc/hosts only: no DNS server is asked. */
+static void test_resolve_localhost(void **state)
+{
+    (void)state;
+    shm_proxy_addr a;
+    int gai = -1;
+    assert_int_equal(parse("socks5://localhost:41003", &a), PADDR_OK);
+    assert_int_equal(paddr_resolve(&a, 0, &gai), PADDR_PRIVATE);
+    assert_int_equal(gai, 0);
+    assert_int_equal(parse("LOCALHOST:41003", &a), PADDR_OK);
+    assert_int_equal(paddr_resolve(&a, 0, NULL), PADDR_PRIVATE);
+    /* allowed: the name is gone, the loopback address it was checked as is what is kept */
+    assert_int_equal(parse("socks5://u:p@localhost:41003", &a), PADDR_OK);
+    assert_false(paddr_is_ip(&a));
+    assert_int_equal(paddr_resolve(&a, 1, &gai), PADDR_OK);
+    assert_true(paddr_is_ip(&a));
+    assert_true(strcmp(a.host, "127.0.0.1") == 0 || strcmp(a.host, "::1") == 0);
+    assert_true(paddr_is_private(&a));
+    assert_int_equal(a.port, 41003);
+    assert_string_equal(a.user, "u");
+    assert_string_equal(a.pass, "p");
+    char buf[600];
+    assert_true(paddr_format(&a, buf, sizeof buf) > 0);
+    assert_true(strcmp(buf, "socks5://u:p@127.0.0.1:41003") == 0 || strcmp(buf, "socks5://u:p@[::1]:41003") == 0);
+    /* IP literals are checked without a lookup and left as they are */
+    assert_int_equal(parse("127.0.0.1:80", &a), PADDR_OK);
+    assert_int_equal(paddr_resolve(&a, 0, NULL), PADDR_PRIVATE);
+    assert_int_equal(paddr_resolve(&a, 1, NULL), PADDR_OK);
+    assert_string_equal(a.host, "127.0.0.1");
+    assert_int_equal(parse("[2001:db8::1]:80", &a), PADDR_OK);
+    assert_int_equal(paddr_resolve(&a, 0, NULL), PADDR_OK);
+    assert_string_equal(a.host, "2001:db8::1");
+    assert_int_equal(parse("[::1]:80", &a), PADDR_OK);
+    assert_int_equal(paddr_resolve(&a, 0, NULL), PADDR_PRIVATE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +316,8 @@ int main(void)
         cmocka_unit_test(test_bad_ports),  cmocka_unit_test(test_bad_hosts),
         cmocka_unit_test(test_hostile),    cmocka_unit_test(test_format),
         cmocka_unit_test(test_private),
+        cmocka_unit_test(test_pick_checks_every_address),
+        cmocka_unit_test(test_resolve_localhost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
