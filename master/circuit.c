@@ -32,6 +32,8 @@ void circuit_tick(master_ctx *m, uint64_t now)
     uint32_t nh = atomic_load(&m->tbl.hdr->n_hosts);
     for (uint32_t h = 0; h < nh; h++) {
         shm_host *hs = &m->tbl.hosts[h];
+        if (!hs->name[0])
+            continue; /* reclaimed, free */
         const cfg_host *ch = cfg_host_for(m->cfg, hs->name);
         uint32_t st = atomic_load(&hs->circuit);
         if (st == CIRCUIT_CLOSED) {

@@ -25,6 +25,8 @@ int hosts_apply_config(master_ctx *m, char *err, size_t cap)
     uint32_t nh = atomic_load(&m->tbl.hdr->n_hosts);
     for (uint32_t h = 0; h < nh; h++) {
         shm_host *hs = &m->tbl.hosts[h];
+        if (!hs->name[0])
+            continue; /* reclaimed, free */
         const cfg_host *ch = cfg_host_for(c, hs->name);
         int64_t mask = 0;
         if (ch->sources[0]) {
@@ -37,4 +39,61 @@ int hosts_apply_config(master_ctx *m, char *err, size_t cap)
         atomic_store(&hs->own_pool, ch != &c->defaults);
     }
     return 0;
+}
+
+/* How recently a registration must have found the table full for idle hosts to be reclaimed:
+ * a full table nobody is waiting on keeps every host's history. */
+#define RECLAIM_DEMAND_MS 30000u
+#define RECLAIM_PER_TICK 1u /* one per refusal signal: keep every history we can */
+
+/* When a client was refused a new host because every max_hosts slot is taken, frees one idle
+ * host per tick while refusals go on (each sets host_full_ms again): never-successful ones
+ * first, then the longest idle. Configured [host:NAME] hosts are kept. */
+void hosts_reclaim(master_ctx *m, uint64_t now)
+{
+    shm_table *t = &m->tbl;
+    uint64_t full = atomic_load(&t->hdr->host_full_ms);
+    if (!full || full + RECLAIM_DEMAND_MS < now)
+        return;
+    uint32_t nh = atomic_load(&t->hdr->n_hosts);
+    uint32_t pick[RECLAIM_PER_TICK], n = 0;
+    uint64_t key[RECLAIM_PER_TICK]; /* lower = reclaimed first */
+    for (uint32_t h = 0; h < nh; h++) {
+        shm_host *hs = &t->hosts[h];
+        uint64_t last = atomic_load(&hs->last_task_ms);
+        if (!hs->name[0] || cfg_host_for(m->cfg, hs->name) != &m->cfg->defaults ||
+            atomic_load(&hs->live_workers) || atomic_load(&hs->queued_workers) || last + HOST_RECLAIM_IDLE_MS > now)
+            continue;
+        uint64_t k = (atomic_load(&hs->success) ? 1ULL << 62 : 0) | (last & ((1ULL << 62) - 1));
+        uint32_t at = n < RECLAIM_PER_TICK ? n++ : RECLAIM_PER_TICK;
+        if (at == RECLAIM_PER_TICK) { /* keep the best: replace the worst if k is better */
+            uint32_t worst = 0;
+            for (uint32_t i = 1; i < n; i++)
+                if (key[i] > key[worst])
+                    worst = i;
+            if (k >= key[worst])
+                continue;
+            at = worst;
+        }
+        pick[at] = h;
+        key[at] = k;
+    }
+    uint32_t done = 0;
+    char names[256] = "";
+    size_t nl = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        char name[SHM_HOST_NAME_MAX];
+        snprintf(name, sizeof name, "%s", t->hosts[pick[i]].name);
+        if (reg_host_reclaim(t, pick[i], now) == 0) {
+            done++;
+            int w = snprintf(names + nl, sizeof names - nl, "%s%s", nl ? ", " : "", name);
+            if (w > 0)
+                nl += (size_t)w < sizeof names - nl ? (size_t)w : sizeof names - nl - 1;
+        }
+    }
+    if (done) {
+        LOGI(&m->log, "host table full (max_hosts = %u): reclaimed %u idle host slot%s: %s", t->hdr->max_hosts, done,
+             done == 1 ? "" : "s", names);
+        atomic_store(&t->hdr->host_full_ms, 0);
+    }
 }

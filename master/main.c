@@ -151,7 +151,9 @@ static void metrics_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 static void circuit_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     master_ctx *m = tw->data;
-    circuit_tick(m, shm_now_ms());
+    uint64_t now = shm_now_ms();
+    circuit_tick(m, now);
+    hosts_reclaim(m, now);
 }
 
 static int write_pidfile(const char *path, const logger *lg)

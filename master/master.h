@@ -113,6 +113,8 @@ uint32_t sup_running(const master_ctx *m);
 void circuit_tick(master_ctx *m, uint64_t now_ms);
 /* hosts.c: applies config to host slots (intervals, pools); registers configured hosts. */
 int hosts_apply_config(master_ctx *m, char *err, size_t cap);
+/* hosts.c: frees idle host slots when registrations find the table full (circuit tick). */
+void hosts_reclaim(master_ctx *m, uint64_t now_ms);
 
 /* report.c: the periodic metrics line. */
 void report_metrics(master_ctx *m, uint64_t now_ms);

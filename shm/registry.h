@@ -26,6 +26,16 @@ void reg_proxy_revive(shm_table *t, uint32_t idx);
 int reg_host_get(shm_table *t, const char *name, uint32_t *idx);
 /* Lock-free lookup, SHM_NONE if absent. */
 uint32_t reg_host_find(const shm_table *t, const char *name);
+/* Master only: frees host slot idx for reuse if nothing can still depend on it: no worker has
+ * a live or queued task of it and every rate-limit word of its row is free and due (so a
+ * later registration of the same name in another slot cannot send early). Its hash entry,
+ * counters, circuit and cells are cleared and its gen bumped. 0, or -EBUSY if not idle. */
+int reg_host_reclaim(shm_table *t, uint32_t idx, uint64_t now_ms);
+/* A host may be reclaimed once no task of it was created for this long. */
+#define HOST_RECLAIM_IDLE_MS 10000u
+/* 1 if slot idx still holds host `name` at generation `gen` (a worker calls it after setting
+ * its live_workers bit, to know a reclaim did not take the slot in between). */
+int reg_host_still(const shm_table *t, uint32_t idx, const char *name, uint32_t gen);
 
 /* Called by shm_lock, with the lock held, when the previous owner died: puts every published
  * proxy and host back into the hash index (an add that died between publishing the slot and

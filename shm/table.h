@@ -88,6 +88,9 @@ typedef struct {
     _Atomic uint64_t last_success_ms;  /* atomic */
     _Atomic uint64_t queued_workers;   /* atomic: bit i-1 set while worker i has tasks of this
                                         * host queued; each worker sets and clears only its bit */
+    _Atomic uint32_t gen;              /* lock: bumped when the slot is reclaimed or reused, so a
+                                        * worker that found the slot by name can tell it changed */
+    _Atomic uint64_t last_task_ms;     /* atomic: when a worker last created a task of this host */
     _Atomic uint64_t live_workers;     /* atomic: bit i-1 set while worker i owns a live task of this
                                         * host; each worker sets and clears only its bit, the master
                                         * clears a reaped worker's bit (the host is idle when 0) */
@@ -154,6 +157,8 @@ typedef struct {
     _Atomic uint32_t n_workers;     /* master */
     _Atomic uint32_t shutting_down; /* master */
     _Atomic uint32_t config_gen;    /* master: bumped after a validated reload */
+    _Atomic uint64_t host_full_ms;  /* atomic: last time a registration found max_hosts slots taken */
+    _Atomic uint32_t hash_tombs;    /* lock: tombstones in the hash (reclaimed hosts); rebuilt at max_hosts */
     _Atomic uint64_t started_ms;    /* master */
     shm_worker_slot workers[SHM_MAX_WORKERS];
     shm_counters c;

@@ -102,9 +102,15 @@ const char *metrics_circuit_name(uint32_t c)
 void metrics_pack_hosts(msgpack_packer *pk, const shm_table *t, uint64_t now_ms)
 {
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
-    msgpack_pack_array(pk, nh);
-    for (uint32_t h = 0; h < nh; h++) {
+    uint32_t named = 0;
+    for (uint32_t h = 0; h < nh; h++)
+        named += t->hosts[h].name[0] != '\0'; /* an empty name is a reclaimed, free slot */
+    msgpack_pack_array(pk, named);
+    for (uint32_t h = 0; h < nh && named; h++) {
         const shm_host *hs = &t->hosts[h];
+        if (!hs->name[0])
+            continue;
+        named--;
         pool_counts pc;
         metrics_host_counts(t, h, now_ms, &pc);
         msgpack_pack_map(pk, 9);

@@ -126,10 +126,14 @@ static void op_proxies(conn *c, const proto_request *r)
         proto_kv_u64(&pk, "fail", atomic_load(&px->fail));
         pack_rate(&pk, "rate", health_proxy_rate_permille(px));
         proto_pack_cstr(&pk, "hosts");
-        uint32_t hn = only == SHM_NONE ? nh : 1;
+        uint32_t hn = 0;
+        for (uint32_t i = 0; i < nh; i++)
+            hn += (only == SHM_NONE || i == only) && t->hosts[i].name[0]; /* "" = reclaimed slot */
         msgpack_pack_array(&pk, hn);
-        for (uint32_t i = 0; i < hn; i++) {
-            uint32_t h = only == SHM_NONE ? i : only;
+        for (uint32_t h = 0; h < nh && hn; h++) {
+            if ((only != SHM_NONE && h != only) || !t->hosts[h].name[0])
+                continue;
+            hn--;
             const shm_cell *cl = shm_cell_at(t, p, h);
             msgpack_pack_map(&pk, 8);
             proto_kv_str(&pk, "host", t->hosts[h].name);

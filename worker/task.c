@@ -317,7 +317,7 @@ void task_submit(conn *c, const proto_request *r)
     char *url = NULL, *body = NULL;
     struct curl_slist *headers = NULL;
     task *t = NULL;
-    int admitted = 0;
+    int admitted = 0, live = 0;
     if (w->stopping || atomic_load(&tbl->hdr->shutting_down)) {
         conn_send_error(c, r->id, "submit", SC_SHUTTING_DOWN, "the daemon is shutting down");
         return;
@@ -361,19 +361,21 @@ void task_submit(conn *c, const proto_request *r)
         }
         memcpy(body, r->body.p, r->body.n);
     }
-    uint32_t hidx;
-    int rc = reg_host_get(tbl, key, &hidx);
+    host_rt *h = NULL;
+    int rc = host_acquire(w, key, &h);
+    if (rc == -ENOSPC) {
+        snprintf(err, sizeof err,
+                 "cannot register host '%s': all max_hosts = %u host slots are in use; idle hosts are "
+                 "reclaimed after %u s, or raise max_hosts", key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000);
+        goto refuse;
+    }
     if (rc < 0) {
-        snprintf(err, sizeof err, "cannot register host '%s': %s", key,
-                 rc == -ENOSPC ? "host table full (raise max_hosts)" : "bad host name");
+        code = rc == -ENOMEM ? SC_INTERNAL : SC_BAD_REQUEST;
+        snprintf(err, sizeof err, rc == -ENOMEM ? "out of memory" : "cannot register host '%s': bad host name", key);
         goto refuse;
     }
-    host_rt *h = worker_host(w, hidx, key);
-    if (!h) {
-        code = SC_INTERNAL;
-        snprintf(err, sizeof err, "out of memory");
-        goto refuse;
-    }
+    live = 1; /* h counts us as live from here: a reclaim cannot take its slot */
+    uint32_t hidx = h->idx;
     if (atomic_load(&tbl->hosts[hidx].circuit) == CIRCUIT_OPEN) {
         code = SC_CIRCUIT_OPEN;
         snprintf(err, sizeof err, "circuit open for host '%s': no proxy can serve it now", key);
@@ -407,8 +409,8 @@ void task_submit(conn *c, const proto_request *r)
     c->tasks = t;
     c->n_tasks++;
     w->n_tasks++;
-    host_live_add(h, 1);
     t->submitted_ms = shm_now_ms();
+    atomic_store(&tbl->hosts[hidx].last_task_ms, t->submitted_ms);
     t->max_attempts = r->has_max_attempts ? r->max_attempts : h->cfg->max_attempts;
     t->race_width = r->has_race_width ? r->race_width : 0;
     uint32_t tmo = r->has_timeout ? r->timeout_ms : h->cfg->task_timeout_ms;
@@ -427,6 +429,8 @@ void task_submit(conn *c, const proto_request *r)
 refuse:
     if (admitted)
         shm_pending_add(tbl, w->index, -1);
+    if (live)
+        host_live_add(h, -1);
     free(t);
     free(url);
     free(body);

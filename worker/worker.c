@@ -76,6 +76,30 @@ uint32_t host_hedge_ms(const host_rt *h)
     return h->hedge_ms;
 }
 
+int host_acquire(worker_ctx *w, const char *key, host_rt **out)
+{
+    shm_table *t = w->tbl;
+    for (int tries = 0; tries < 4; tries++) {
+        uint32_t idx;
+        int rc = reg_host_get(t, key, &idx);
+        if (rc == -ENOSPC)
+            atomic_store(&t->hdr->host_full_ms, shm_now_ms()); /* asks the master to reclaim */
+        if (rc < 0)
+            return rc;
+        uint32_t gen = atomic_load(&t->hosts[idx].gen);
+        host_rt *h = worker_host(w, idx, key);
+        if (!h)
+            return -ENOMEM;
+        host_live_add(h, 1);
+        if (reg_host_still(t, idx, key, gen)) {
+            *out = h;
+            return 0;
+        }
+        host_live_add(h, -1); /* the master reclaimed the slot meanwhile: look the name up again */
+    }
+    return -ENOSPC;
+}
+
 void host_live_add(host_rt *h, int delta)
 {
     uint32_t before = h->live_tasks;
@@ -108,12 +132,29 @@ static int host_apply_cfg(worker_ctx *w, host_rt *h)
     return 0;
 }
 
+/* Drops our state of a host slot the master reclaimed (we had no task of it). */
+static void host_forget(worker_ctx *w, host_rt *h)
+{
+    for (host_rt **pp = &w->active; *pp; pp = &(*pp)->next_active)
+        if (*pp == h) {
+            *pp = h->next_active;
+            break;
+        }
+    w->hosts[h->idx] = NULL;
+    sched_host_free(h);
+}
+
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
 {
     if (idx >= w->tbl->hdr->max_hosts)
         return NULL;
-    if (w->hosts[idx])
+    if (w->hosts[idx] && strcmp(w->hosts[idx]->name, name) == 0)
         return w->hosts[idx];
+    if (w->hosts[idx]) {
+        if (w->hosts[idx]->live_tasks)
+            return NULL; /* cannot happen: a slot with our live task is never reclaimed */
+        host_forget(w, w->hosts[idx]);
+    }
     host_rt *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;

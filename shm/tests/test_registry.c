@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "common.h"
+#include "shm/ratelimit.h"
 
 static shm_proxy_addr addr(const char *s)
 {
@@ -166,12 +167,107 @@ static void test_many(void **state)
     shm_destroy(&t);
 }
 
+/* Reclaiming host slots: only idle rows, the slot and its name are reusable afterwards, a
+ * worker holding the old generation notices, and lookups survive many reclaim cycles. */
+static void test_host_reclaim(void **state)
+{
+    (void)state;
+    shm_table t;
+    assert_int_equal(shm_create(&t, 8, 4), 0);
+    shm_proxy_addr a = addr("10.0.0.1:1080");
+    assert_true(reg_proxy_add(&t, &a, 1, 0, 0, NULL) >= 0);
+    uint32_t idx[4], e;
+    const char *names[4] = {"a.example", "b.example", "c.example", "d.example"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(reg_host_get(&t, names[i], &idx[i]), 0);
+    assert_int_equal(reg_host_get(&t, "e.example", &e), -ENOSPC);
+
+    uint64_t now = 100000;
+    atomic_store(&t.hosts[idx[0]].live_workers, 1u); /* a worker has a task of it */
+    assert_int_equal(reg_host_reclaim(&t, idx[0], now), -EBUSY);
+    atomic_store(&t.hosts[idx[0]].live_workers, 0u);
+    atomic_store(&t.hosts[idx[0]].queued_workers, 2u);
+    assert_int_equal(reg_host_reclaim(&t, idx[0], now), -EBUSY);
+    atomic_store(&t.hosts[idx[0]].queued_workers, 0u);
+
+    _Atomic uint64_t *rl = &shm_cell_at(&t, 0, idx[1])->rl;
+    assert_true(rl_claim(rl, 1, now, NULL)); /* an attempt in flight */
+    assert_int_equal(reg_host_reclaim(&t, idx[1], now), -EBUSY);
+    assert_true(rl_release(rl, 1, now, 500)); /* next use due at now + 500 */
+    assert_int_equal(reg_host_reclaim(&t, idx[1], now + 499), -EBUSY);
+    atomic_store(&t.hosts[idx[1]].success, 7u);
+    uint32_t gen = atomic_load(&t.hosts[idx[1]].gen);
+    assert_int_equal(reg_host_reclaim(&t, idx[1], now + 500), 0);
+    assert_string_equal(t.hosts[idx[1]].name, "");
+    assert_int_equal(atomic_load(&t.hosts[idx[1]].success), 0);
+    assert_int_equal(atomic_load(rl), 0);
+    assert_int_equal(reg_host_find(&t, "b.example"), SHM_NONE);
+    assert_false(reg_host_still(&t, idx[1], "b.example", gen));
+    assert_int_equal(reg_host_reclaim(&t, idx[1], now + 500), -EBUSY); /* already free */
+    /* the others are untouched and still found */
+    assert_int_equal(reg_host_find(&t, "a.example"), idx[0]);
+    assert_int_equal(reg_host_find(&t, "c.example"), idx[2]);
+    assert_int_equal(reg_host_find(&t, "d.example"), idx[3]);
+
+    assert_int_equal(reg_host_get(&t, "e.example", &e), 0);
+    assert_int_equal(e, idx[1]); /* the freed slot */
+    uint32_t g2 = atomic_load(&t.hosts[e].gen);
+    assert_true(g2 != gen);
+    assert_true(reg_host_still(&t, e, "e.example", g2));
+    assert_false(reg_host_still(&t, e, "b.example", g2));
+    assert_int_equal(reg_host_get(&t, "b.example", &e), -ENOSPC);
+    shm_destroy(&t);
+}
+
+static void test_host_reclaim_cycles(void **state)
+{
+    (void)state;
+    enum { H = 64 };
+    shm_table t;
+    assert_int_equal(shm_create(&t, 4, H), 0);
+    char name[32];
+    uint32_t idx, serial = 0;
+    uint32_t live[H]; /* serial number of the host in each slot */
+    for (uint32_t i = 0; i < H; i++) {
+        snprintf(name, sizeof name, "h%u.example", serial);
+        assert_int_equal(reg_host_get(&t, name, &idx), 0);
+        live[idx] = serial++;
+    }
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 300; round++) {
+        for (int k = 0; k < H / 2; k++) { /* reclaim half the slots, at random */
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            uint32_t s = (uint32_t)(x % H);
+            if (t.hosts[s].name[0])
+                assert_int_equal(reg_host_reclaim(&t, s, 1000), 0);
+        }
+        for (uint32_t s = 0; s < H; s++) { /* every live host found, every freed one not */
+            snprintf(name, sizeof name, "h%u.example", live[s]);
+            assert_int_equal(reg_host_find(&t, name), t.hosts[s].name[0] ? s : SHM_NONE);
+        }
+        for (uint32_t s = 0; s < H; s++) { /* refill with new names */
+            if (t.hosts[s].name[0])
+                continue;
+            snprintf(name, sizeof name, "h%u.example", serial);
+            assert_int_equal(reg_host_get(&t, name, &idx), 0);
+            live[idx] = serial++;
+        }
+        assert_true(atomic_load(&t.hdr->hash_tombs) <= H);
+    }
+    for (uint32_t s = 0; s < H; s++) {
+        snprintf(name, sizeof name, "h%u.example", live[s]);
+        assert_int_equal(reg_host_find(&t, name), s);
+    }
+    shm_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),      cmocka_unit_test(test_proxy_dedupe),
         cmocka_unit_test(test_dead_revive), cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_proxies_full), cmocka_unit_test(test_many),
+        cmocka_unit_test(test_host_reclaim), cmocka_unit_test(test_host_reclaim_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
