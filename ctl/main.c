@@ -52,7 +52,7 @@ static const char HELP_STATUS[] =
     "  --json   print the status map as JSON instead (binary values as base64 strings).\n";
 
 static const char HELP_PROXIES[] =
-    "Usage: scatterctl proxies [--json] [--host HOST] [--limit N]\n"
+    "Usage: scatterctl proxies [--json] [--host HOST] [--limit N] [--offset N]\n"
     "\n"
     "Lists proxies (the 'proxies' op): URL (password redacted), state (unknown, active,\n"
     "dead), success and failure totals and success rate; under each proxy, one line per host\n"
@@ -62,7 +62,10 @@ static const char HELP_PROXIES[] =
     "Options:\n"
     "  --json         print the reply as JSON.\n"
     "  --host HOST    only the per-host cells of HOST.\n"
-    "  --limit N      at most N proxies (1..4294967295, default 1000).\n";
+    "  --limit N      at most N proxies (1..4294967295, default 1000). The daemon sends at most\n"
+    "                 1,000 proxies and 20,000 (proxy, host) entries per page; the first line\n"
+    "                 then gives the --offset of the next page.\n"
+    "  --offset N     skip the first N proxies of the registry (default 0).\n";
 
 static const char HELP_HOSTS[] =
     "Usage: scatterctl hosts [--json]\n"

@@ -104,7 +104,11 @@ void print_proxies(FILE *out, const msgpack_object *reply)
 {
     const msgpack_object *list = proto_map_get(reply, "proxies");
     uint32_t n = list && list->type == MSGPACK_OBJECT_ARRAY ? list->via.array.size : 0;
-    fprintf(out, "%" PRIu64 " proxies, %u shown\n", u(reply, "total"), n);
+    uint64_t total = u(reply, "total"), next = u(reply, "next_offset");
+    fprintf(out, "%" PRIu64 " proxies, %u shown", total, n);
+    if (next && next < total) /* the daemon bounds a page: say how to get the next one */
+        fprintf(out, "; next page: scatterctl proxies --offset %" PRIu64, next);
+    fputc('\n', out);
     if (!n)
         return;
     fprintf(out, "%-48s %-7s %9s %9s %6s\n", "PROXY", "STATE", "SUCCESS", "FAIL", "RATE");
@@ -144,7 +148,7 @@ static int print_json(const msgpack_object *o)
 }
 
 /* Runs one control op and hands the reply's map (already checked ok) to the printer. */
-static int control(const char *sock, const char *cmd, uint32_t limit, const char *host, int json,
+static int control(const char *sock, const char *cmd, uint32_t limit, uint32_t offset, const char *host, int json,
                    const char *field)
 {
     sc_client *c;
@@ -154,7 +158,7 @@ static int control(const char *sock, const char *cmd, uint32_t limit, const char
     msgpack_unpacked reply;
     char err[256];
     int exit_code = EXIT_OK;
-    if (sc_call(c, cmd, limit, 0, host, CLI_CALL_TIMEOUT_MS, &reply, err, sizeof err)) {
+    if (sc_call(c, cmd, limit, offset, host, CLI_CALL_TIMEOUT_MS, &reply, err, sizeof err)) {
         fprintf(stderr, "scatterctl %s: %s\n", cmd, err);
         sc_client_free(c);
         return EXIT_FAILED;
@@ -198,7 +202,7 @@ static int plain_listing(const char *sock, int argc, char **argv, const char *op
     }
     if (optind < argc)
         return cli_usage_error(op, "unexpected argument '%s'", argv[optind]);
-    return control(sock, op, 0, NULL, json, op);
+    return control(sock, op, 0, 0, NULL, json, op);
 }
 
 int cmd_status(const char *sock, int argc, char **argv)
@@ -214,12 +218,13 @@ int cmd_hosts(const char *sock, int argc, char **argv)
 int cmd_proxies(const char *sock, int argc, char **argv)
 {
     static const struct option L[] = {
-        {"json", no_argument, 0, 'j'}, {"host", required_argument, 0, 'H'}, {"limit", required_argument, 0, 'n'}, {0, 0, 0, 0}};
+        {"json", no_argument, 0, 'j'}, {"host", required_argument, 0, 'H'}, {"limit", required_argument, 0, 'n'},
+        {"offset", required_argument, 0, 'o'}, {0, 0, 0, 0}};
     int json = 0, ch;
     const char *host = NULL;
-    uint64_t limit = 1000;
+    uint64_t limit = 1000, offset = 0;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, "+:jH:n:", L, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:jH:n:o:", L, NULL)) != -1) {
         if (ch == 'j')
             json = 1;
         else if (ch == 'H')
@@ -227,10 +232,13 @@ int cmd_proxies(const char *sock, int argc, char **argv)
         else if (ch == 'n') {
             if (cli_uint("proxies", "--limit", optarg, 1, UINT32_MAX, &limit))
                 return EXIT_USAGE;
+        } else if (ch == 'o') {
+            if (cli_uint("proxies", "--offset", optarg, 0, UINT32_MAX, &offset))
+                return EXIT_USAGE;
         } else
             return cli_bad_option("proxies", ch, argv);
     }
     if (optind < argc)
         return cli_usage_error("proxies", "unexpected argument '%s'", argv[optind]);
-    return control(sock, "proxies", (uint32_t)limit, host, json, NULL);
+    return control(sock, "proxies", (uint32_t)limit, (uint32_t)offset, host, json, NULL);
 }

@@ -99,6 +99,12 @@ expect_eq "a new host still registers after 70 junk submits" "$(j .new_host_afte
 expect_eq "headers over 64 KiB: too_large" "$(j '.bigheaders[1]')" '"too_large"'
 expect_eq "proxies page bounded to 1000 of 1200 (total, count, next_offset)" "$(j .page)" "[1200,1000,1000]"
 expect_eq "second page holds the rest" "$(j .page2)" "[200,1200]"
+ctl proxies --limit 5000 >"$TMP/proxies.txt"
+first=$(head -n 1 "$TMP/proxies.txt")
+echo "# scatterctl proxies --limit 5000: $first"
+check "scatterctl names the next page" grep -q "1200 proxies, 1000 shown; next page: scatterctl proxies --offset 1000" <(echo "$first")
+ctl proxies --offset 1000 >"$TMP/proxies2.txt"
+expect_eq "scatterctl --offset 1000 shows the rest" "$(head -n 1 "$TMP/proxies2.txt")" "1200 proxies, 200 shown"
 
 # --- a client that pipelines 300 proxies requests (~300 KB of reply each) and does not read
 rss_sum() { local p t=0; for p in $(worker_pids); do t=$((t + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done; echo $t; }
