@@ -35,6 +35,9 @@ static int spawn(master_ctx *m, uint32_t i)
     if (pid == 0) {
         if (m->ready_fd >= 0)
             close(m->ready_fd); /* only the master answers the launcher */
+        for (uint32_t k = 0; k < SRC_MAX; k++) /* source fetches in flight are the master's */
+            if (m->fetches[k].fd >= 0 && m->fetches[k].pid)
+                close(m->fetches[k].fd);
         signal(SIGCHLD, SIG_DFL);
         sigdelset(&ss, SIGCHLD);
         sigprocmask(SIG_SETMASK, &ss, NULL);
