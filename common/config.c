@@ -79,7 +79,16 @@ static const cfg_key KEYS[] = {
     {"max_inflight", SEC_SCATTER, T_UINT, G(max_inflight), "512", 1, 1000000, 1,
      "Attempts in flight at once across all workers."},
     {"max_clients", SEC_SCATTER, T_UINT, G(max_clients), "256", 1, 100000, 0,
-     "Client connections per worker; more are closed at accept."},
+     "Client connections per worker (each socket, shared or own, counts). One more is answered\n"
+     "too_many_clients and closed; so a daemon takes workers x max_clients clients in all."},
+    {"worker_buffer_budget", SEC_SCATTER, T_SIZE, G(worker_buffer_budget), "128M", 1u << 20, 1u << 31, 0,
+     "Bytes one worker buffers in all: unparsed client input, replies not yet read by their\n"
+     "clients and response bodies being received. Past 3/4 of it no new attempt starts; past\n"
+     "it a growing response fails its attempt (retried later) and a client's growing input is\n"
+     "refused. Tasks of a client that leaves over 8 MiB of replies unread are not started\n"
+     "until it reads. Worker memory stays within about this plus 64 KiB per connection."},
+    {"client_timeout", SEC_SCATTER, T_DUR_S, G(client_timeout_ms), "30", 1000, DAY_MS, 1,
+     "A client that holds an incomplete message this long is answered bad_request and closed."},
     {"max_idle_connections", SEC_SCATTER, T_UINT, G(max_idle_connections), "4096", 1, 1000000, 0,
      "Idle proxy connections each worker keeps for reuse, one per (proxy, target) at most.\n"
      "Opening a tunnel costs a SOCKS handshake, seconds through a slow proxy, and a flaky\n"
@@ -113,7 +122,11 @@ static const cfg_key KEYS[] = {
     {"hedge_min", SEC_SCATTER, T_DUR_MS, H(hedge_min_ms), "5", 0, 600000, 1,
      "Lower bound of the hedge delay."},
     {"max_attempts", SEC_SCATTER, T_UINT, H(max_attempts), "5", 0, 1000000, 1,
-     "Rounds (of K attempts each) before a task fails with max_attempts; 0 = unlimited."},
+     "Failed rounds (of K attempts each) in which the target answered (a target or blocked\n"
+     "status, a blocked_body marker, a SOCKS reply about the target) before a task fails\n"
+     "with max_attempts. Rounds lost only to proxy faults (refused, dropped, timed out, a\n"
+     "response cut short) do not count: the task's deadline bounds them (without a\n"
+     "deadline, at most 4 x this many rounds). 0 = unlimited."},
     {"task_timeout", SEC_SCATTER, T_DUR_S, H(task_timeout_ms), "60", 0, DAY_MS, 1,
      "Deadline of a task from submission; 0 = none. A task's timeout_ms overrides it."},
     {"connect_timeout", SEC_SCATTER, T_DUR_MS, H(connect_timeout_ms), "5000", 100, 600000, 1,

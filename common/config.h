@@ -54,6 +54,8 @@ typedef struct {
     uint32_t max_proxies, max_hosts;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
+    uint32_t worker_buffer_budget;  /* bytes a worker buffers in all: client input/output, response bodies */
+    uint32_t client_timeout_ms;     /* a client holding a partial message this long is closed */
     uint32_t health_window, cooldown_jitter_pct;
     uint32_t score_affinity, score_global, score_recency, score_jitter; /* thousandths */
     char state_file[CFG_STR_MAX];

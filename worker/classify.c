@@ -112,7 +112,7 @@ health_outcome cls_classify(const classifier *c, long status, int head, const ch
     /* a listed success status promises content; a target's other answers promise nothing */
     int bodiless = head || status == 204 || status == 304 || status < 200;
     if (v == OUTCOME_SUCCESS && !bodiless && len < c->min_body) {
-        *why = "body shorter than min_body_size";
+        *why = CLS_WHY_SHORT_BODY;
         return OUTCOME_BLOCKED;
     }
     if (len && body_marked(c, body, len)) {
@@ -136,4 +136,16 @@ health_outcome cls_proxy_reply(long curlpx)
     default:
         return OUTCOME_PROXY_DOWN;
     }
+}
+
+const char CLS_WHY_SHORT_BODY[] = "body shorter than min_body_size";
+
+int cls_target_answered(health_outcome o, const char *why)
+{
+    if (o == OUTCOME_TARGET_ERROR || o == OUTCOME_TARGET_UNREACHABLE)
+        return 1;
+    /* a short or empty body is also what a proxy that cut the response produces (a close
+     * before Content-Length arrived reads as an empty body), so it is not taken as the
+     * target's word; a status or a marker in the body is */
+    return o == OUTCOME_BLOCKED && why != CLS_WHY_SHORT_BODY;
 }

@@ -36,4 +36,11 @@ health_outcome cls_classify(const classifier *c, long status, int head, const ch
  * else ProxyDown. */
 health_outcome cls_proxy_reply(long curlpx);
 
+/* The `why` of a success status whose body is shorter than min_body_size. */
+extern const char CLS_WHY_SHORT_BODY[];
+/* 1 if an attempt's outcome means the target itself answered (failed, was unreachable, or
+ * refused this proxy by status or body marker): such rounds count toward max_attempts. A
+ * transport fault or a short body (what a proxy that cut the response leaves) does not. */
+int cls_target_answered(health_outcome o, const char *why);
+
 #endif

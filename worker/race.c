@@ -429,9 +429,9 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     long status = 0;
     health_outcome o;
     char err[160] = "";
+    const char *why = "";
     if (rc == CURLE_OK) {
         curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
-        const char *why = "";
         o = cls_classify(&h->cls, status, strcmp(t->method, "HEAD") == 0, a->body, a->len, &why);
         if (o != OUTCOME_SUCCESS)
             snprintf(err, sizeof err, "http %ld (%s)", status, why);
@@ -448,10 +448,9 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     health_params hp;
     worker_health_params(w, h, &hp);
     int flags = health_record(tbl, a->proxy, h->idx, o, latency, now, &hp, (uint32_t)worker_rand(w));
-    /* the target itself failed or cannot be reached: another proxy would likely fare no
-     * better, so such rounds count toward max_attempts (a block or a dropped tunnel is this
-     * proxy's problem, and the next round uses another) */
-    if (o == OUTCOME_TARGET_ERROR || o == OUTCOME_TARGET_UNREACHABLE)
+    /* rounds the target answered count toward max_attempts; rounds lost to proxy faults do
+     * not (the task's deadline bounds those) */
+    if (cls_target_answered(o, why))
         t->round_answered = 1;
     if (flags & (HEALTH_COOLDOWN_STARTED | HEALTH_CELL_EVICTED | HEALTH_PROXY_EVICTED)) {
         char pu[600];

@@ -171,12 +171,12 @@ void task_round_failed(task *t)
     uint64_t now = shm_now_ms();
     if (t->round_answered)
         t->answered_rounds++;
-    /* Only rounds in which the target failed count: a round lost to dead, flaky, blackholed
-     * or blocked proxies says nothing about the task, and other proxies may serve it next.
+    /* Only rounds the target answered count: a round lost to dead, flaky or blackholed
+     * proxies says nothing about the task, and other proxies may serve it next.
      * Without a deadline, proxy-fault rounds are still bounded (PROXY_FAULT_ROUNDS each). */
     if (t->max_attempts && (t->answered_rounds >= t->max_attempts ||
                             (!t->deadline_ms && t->rounds >= t->max_attempts * PROXY_FAULT_ROUNDS))) {
-        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u rounds failed (%u with the target failing)", t->rounds,
+        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u rounds failed (%u answered by the target)", t->rounds,
                           t->answered_rounds);
         return;
     }

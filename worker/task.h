@@ -54,10 +54,10 @@ typedef struct task {
     uint64_t deadline_ms;         /* 0 = none */
     ev_timer deadline_w;
     uint32_t rounds;              /* rounds started */
-    uint32_t answered_rounds;     /* failed rounds in which the target failed (5xx) or could not be
-                                   * reached: what max_attempts counts (rounds lost to proxy faults
-                                   * or blocks alone do not use up a task; its deadline bounds them) */
-    int round_answered;           /* an attempt of the current round saw the target fail */
+    uint32_t answered_rounds;     /* failed rounds in which the target answered (cls_target_answered):
+                                   * what max_attempts counts (rounds lost to proxy faults alone do
+                                   * not use up a task; its deadline bounds them) */
+    int round_answered;           /* an attempt of the current round got the target's answer */
     uint32_t n_running;
     uint32_t race;                /* attempts fired in the current round */
     int probe;                    /* this round is the host's circuit probe */

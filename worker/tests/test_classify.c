@@ -161,12 +161,43 @@ static void socks_replies(void **s)
     assert_int_equal(cls_proxy_reply(CURLPX_OK), OUTCOME_PROXY_DOWN);
 }
 
+/* Which outcomes count toward max_attempts: the target's answers, not a proxy's faults. */
+static void target_answered(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    cfg_defaults(c);
+    snprintf(c->defaults.blocked_body, sizeof c->defaults.blocked_body, "captcha");
+    classifier cl;
+    char err[128];
+    assert_int_equal(cls_compile(&cl, &c->defaults, err, sizeof err), 0);
+    const char *why = NULL;
+    health_outcome o = cls_classify(&cl, 200, 0, "", 0, &why); /* a cut response reads empty */
+    assert_int_equal(o, OUTCOME_BLOCKED);
+    assert_ptr_equal(why, CLS_WHY_SHORT_BODY);
+    assert_false(cls_target_answered(o, why));
+    o = cls_classify(&cl, 403, 0, "x", 1, &why);
+    assert_true(cls_target_answered(o, why));
+    o = cls_classify(&cl, 200, 0, "a captcha page", 14, &why);
+    assert_int_equal(o, OUTCOME_BLOCKED);
+    assert_true(cls_target_answered(o, why));
+    o = cls_classify(&cl, 503, 0, "x", 1, &why);
+    assert_true(cls_target_answered(o, why));
+    assert_true(cls_target_answered(OUTCOME_TARGET_UNREACHABLE, ""));
+    assert_false(cls_target_answered(OUTCOME_PROXY_DOWN, ""));
+    assert_false(cls_target_answered(OUTCOME_PROXY_UNREACHABLE, ""));
+    assert_false(cls_target_answered(OUTCOME_CANCELLED, ""));
+    assert_false(cls_target_answered(OUTCOME_SUCCESS, ""));
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(default_rules), cmocka_unit_test(unlisted_status_is_the_result),
         cmocka_unit_test(strict_status), cmocka_unit_test(bodiless_answers),
         cmocka_unit_test(host_rules),    cmocka_unit_test(socks_replies),
+        cmocka_unit_test(target_answered),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }
