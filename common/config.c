@@ -9,6 +9,7 @@
  */
 #include "common/config.h"
 #include "common/log.h"
+#include "common/paths.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
@@ -63,16 +65,21 @@ static const cfg_key KEYS[] = {
     /* ---- processes and socket ---- */
     {"workers", SEC_SCATTER, T_UINT, G(workers), "0", 0, 64, 0,
      "Worker processes; 0 = one per CPU."},
-    {"socket_path", SEC_SCATTER, T_STR, G(socket_path), "/tmp/scatter.sock", 0, 0, 0,
-     "Unix socket the workers accept clients on."},
+    {"socket_path", SEC_SCATTER, T_STR, G(socket_path), PATHS_SOCKET_NAME, 0, 0, 0,
+     "Unix socket the workers accept clients on (worker W also on <socket_path>.W).\n"
+     "A relative path is taken in the runtime directory: " PATHS_ROOT_DIR "/ when run as root,\n"
+     "else $XDG_RUNTIME_DIR/" PATHS_SUBDIR "/; scatterd creates it (0750) and refuses one that is a\n"
+     "symlink, owned by another user or writable by group or others. Never use a directory\n"
+     "other users can write (/tmp): they could squat the socket and answer your clients."},
     {"socket_mode", SEC_SCATTER, T_MODE, G(socket_mode), "0660", 0, 0777, 0,
      "Permissions of the socket file (octal)."},
-    {"pid_file", SEC_SCATTER, T_STR, G(pid_file), "/tmp/scatterd.pid", 0, 0, 0,
-     "Where the master writes its pid; empty = none."},
+    {"pid_file", SEC_SCATTER, T_STR, G(pid_file), PATHS_PID_NAME, 0, 0, 0,
+     "Where the master writes its pid (created at <pid_file>.tmp with O_EXCL|O_NOFOLLOW, then\n"
+     "renamed); empty = none. A relative path is taken in the runtime directory, as socket_path."},
     {"log_level", SEC_SCATTER, T_LEVEL, G(log_level), "info", 0, 3, 1,
      "error, warn, info or debug."},
     {"log_file", SEC_SCATTER, T_STR, G(log_file), "", 0, 0, 0,
-     "Append logs to this file; empty = standard error."},
+     "Append logs to this file (a symlink there is refused); empty = standard error."},
     /* ---- limits ---- */
     {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
      "Tasks pending at once across all workers; beyond it submit answers pool_full."},
@@ -179,7 +186,8 @@ static const cfg_key KEYS[] = {
      "Largest random term added to a score, to spread load among equals."},
     /* ---- persistence, observability, misc ---- */
     {"state_file", SEC_SCATTER, T_STR, G(state_file), "", 0, 0, 0,
-     "JSON state file for hot restarts; empty = no persistence."},
+     "JSON state file for hot restarts; empty = no persistence. Only proxies and hosts with a\n"
+     "success are kept. Written at <state_file>.tmp.<pid> (O_EXCL|O_NOFOLLOW, 0600), then renamed."},
     {"state_save_interval", SEC_SCATTER, T_DUR_S, G(state_save_interval_ms), "60", 1000, DAY_MS, 1,
      "How often the state file is written (and always at shutdown)."},
     {"metrics_log_interval", SEC_SCATTER, T_DUR_S, G(metrics_log_interval_ms), "30", 1000, DAY_MS, 1,
@@ -291,6 +299,8 @@ static int parse_weight(const char *s, uint32_t *out)
     return 0;
 }
 
+#define STATUS_HINT "a list of HTTP statuses (100-599), comma-separated: a status, a class or a range, like 2xx,304,400-404"
+
 /* "2xx,304,400-499": every token a status, a class or a range, all within 100..599. */
 static int check_status_spec(const char *s)
 {
@@ -325,7 +335,7 @@ static const char *type_hint(const cfg_key *k)
     case T_MODE: return "an octal file mode like 0660";
     case T_LEVEL: return "one of error, warn, info, debug";
     case T_WEIGHT: return "a number between 0 and 1";
-    case T_STATUS: return "a list of HTTP statuses like 2xx,304,400-404";
+    case T_STATUS: return STATUS_HINT;
     case T_ANCHOR: return "response or sent";
     case T_RACEMODE: return "hedged or all";
     }
@@ -373,7 +383,7 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
     }
     case T_STATUS:
         if (check_status_spec(v)) {
-            *why = "not a list of HTTP statuses (100-599) like 2xx,304,400-404";
+            *why = STATUS_HINT;
             return -1;
         }
         /* fall through */
@@ -456,13 +466,22 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
     FILE *f = fopen(path, "r");
     if (!f)
         return err_at(err, cap, "%s: cannot open: %s", path, strerror(errno));
-    char line[4096], sec[CFG_NAME_MAX + 8] = "";
+    char sec[CFG_NAME_MAX + 8] = "";
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t got;
     int no = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((got = getline(&line, &lcap, f)) > 0) {
         no++;
-        size_t len = strlen(line);
-        if (len >= 1023 && line[len - 1] != '\n') {
-            rc = err_at(err, cap, "%s:%d: line longer than 1023 characters", path, no);
+        size_t len = (size_t)got - (line[got - 1] == '\n');
+        /* a NUL ends every string below: the rest of the line, or of a binary file, would
+         * silently vanish and the file would pass as (nearly) empty */
+        if (memchr(line, '\0', (size_t)got)) {
+            rc = err_at(err, cap, "%s:%d: contains a NUL byte (not a text file?)", path, no);
+            break;
+        }
+        if (len >= 1023) {
+            rc = err_at(err, cap, "%s:%d: line longer than 1022 characters", path, no);
             break;
         }
         char *s = cfg_trim(line);
@@ -532,6 +551,7 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
         lower(e->key);
         e->line = no;
     }
+    free(line);
     fclose(f);
     return rc;
 }
@@ -676,6 +696,17 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
             free(keys);
         }
     }
+    /* An empty, truncated-to-nothing or binary file would otherwise load as "every default",
+     * and a reload with it would silently empty the sources. (Unknown sections and keys were
+     * refused above, so what is left here is a file that says nothing.) */
+    int has_scatter = 0;
+    for (size_t s = 0; s < kl.nsec; s++)
+        has_scatter |= strcmp(kl.secs[s], "scatter") == 0;
+    if (rc == 0 && !has_scatter)
+        rc = err_at(err, cap, "%s: no [scatter] section (an empty file, or not a scatter.ini?)", path);
+    if (rc == 0 && kl.n == 0)
+        rc = err_at(err, cap, "%s: no recognised key in any section; write at least the keys you rely on, "
+                    "such as sources", path);
     /* Host sections were filled in pass 2, from the final defaults wherever they stand. */
     if (rc == 0)
         rc = cross_check(c, &c->defaults, err, cap);
@@ -685,11 +716,36 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
         rc = err_at(err, cap, "%s: [scatter] score weights are all 0", path);
     if (rc == 0 && c->n_hosts > c->max_hosts)
         rc = err_at(err, cap, "%s: %u [host:NAME] sections but max_hosts = %u", path, c->n_hosts, c->max_hosts);
+    if (rc == 0)
+        rc = cfg_resolve_paths(c, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
     iniparser_freedict(d);
     free(kl.v);
     free(kl.secs);
     free(kl.sec_line);
     return rc;
+}
+
+int cfg_resolve_paths(scatter_config *c, unsigned uid, const char *xdg, char *err, size_t cap)
+{
+    struct {
+        const char *key;
+        char *v;
+    } P[] = {{"socket_path", c->socket_path}, {"pid_file", c->pid_file}};
+    c->runtime_dir[0] = '\0';
+    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
+        if (!P[i].v[0] || P[i].v[0] == '/')
+            continue;
+        char why[512];
+        if (!c->runtime_dir[0] &&
+            paths_runtime_dir((uid_t)uid, xdg, c->runtime_dir, sizeof c->runtime_dir, why, sizeof why))
+            return err_at(err, cap, "%s: [scatter] %s = '%s' is relative (the default), but %s", c->path, P[i].key,
+                          P[i].v, why);
+        char abs[CFG_STR_MAX];
+        if (snprintf(abs, sizeof abs, "%s/%s", c->runtime_dir, P[i].v) >= (int)sizeof abs)
+            return err_at(err, cap, "%s: [scatter] %s: %s/%s is too long", c->path, P[i].key, c->runtime_dir, P[i].v);
+        memcpy(P[i].v, abs, strlen(abs) + 1);
+    }
+    return 0;
 }
 
 const cfg_host *cfg_host_for(const scatter_config *c, const char *host)

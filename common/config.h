@@ -41,6 +41,8 @@ typedef struct {
 
 typedef struct {
     char path[CFG_STR_MAX];           /* the file it came from */
+    char runtime_dir[CFG_STR_MAX];    /* after cfg_load: the directory relative socket_path /
+                                       * pid_file were placed in (common/paths.h); "" if none */
     /* [scatter] */
     char sources[CFG_STR_MAX];
     uint32_t source_refresh_interval_ms, source_timeout_ms;
@@ -75,8 +77,14 @@ typedef struct {
 /* Fills every key with its default. */
 void cfg_defaults(scatter_config *c);
 /* Loads and validates a file. 0, or -1 with a message in err naming the file, line, key and
- * value ("scatter.ini:12: [scatter] race_width = 'abc': not an integer"). */
+ * value ("scatter.ini:12: [scatter] race_width = 'abc': not an integer"). A file without a
+ * [scatter] section or without any key is an error (an empty or binary file would otherwise
+ * mean "every default"). Ends with cfg_resolve_paths(c, geteuid(), $XDG_RUNTIME_DIR). */
 int cfg_load(scatter_config *c, const char *path, char *err, size_t errcap);
+/* Makes a relative socket_path / pid_file absolute inside the runtime directory of `uid`
+ * (common/paths.h) and records that directory in c->runtime_dir. 0, or -1 with err naming
+ * the file and key (XDG_RUNTIME_DIR unset for a non-root uid). */
+int cfg_resolve_paths(scatter_config *c, unsigned uid, const char *xdg, char *err, size_t errcap);
 /* The effective settings for a host name: its section if any, else the defaults. */
 const cfg_host *cfg_host_for(const scatter_config *c, const char *host);
 /* Writes an annotated scatter.ini of every key with its default and help text (or, with

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "common/paths.h"
 #include "common/proto.h"
 
 #define NIL UINT32_MAX
@@ -106,12 +107,18 @@ static void seterr(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-const char *sc_socket_path(const char *explicit_path)
+int sc_socket_path(const char *explicit_path, char *out, size_t cap, char *err, size_t errcap)
 {
-    if (explicit_path && *explicit_path)
-        return explicit_path;
     const char *e = getenv("SCATTER_SOCKET");
-    return e && *e ? e : SC_DEFAULT_SOCKET;
+    const char *p = explicit_path && *explicit_path ? explicit_path : e && *e ? e : NULL;
+    if (!p)
+        return paths_default(PATHS_SOCKET_NAME, out, cap, err, errcap);
+    if (strlen(p) >= cap) {
+        seterr(err, errcap, "socket path too long: %s", p);
+        return -ENAMETOOLONG;
+    }
+    memcpy(out, p, strlen(p) + 1);
+    return 0;
 }
 
 /* ---- lists ---- */
@@ -185,6 +192,25 @@ static int unix_connect(const char *path, char *err, size_t errcap)
         close(fd);
         seterr(err, errcap, "cannot connect to %s: %s", path, strerror(e));
         return -e;
+    }
+    /* Whoever can create the socket file can answer in the daemon's place, read our URLs
+     * (tokens in queries) and forge bodies: only root or our own uid may be the server.
+     * SO_PEERCRED gives the credentials the server had when it called listen(). */
+    struct ucred cr;
+    socklen_t crlen = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
+        int e = errno;
+        close(fd);
+        seterr(err, errcap, "cannot check who serves %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (cr.uid != 0 && cr.uid != geteuid()) {
+        close(fd);
+        seterr(err, errcap,
+               "refusing %s: it is served by uid %u (pid %d), which is neither root nor our uid %u; "
+               "another user may have taken the socket's place",
+               path, (unsigned)cr.uid, (int)cr.pid, (unsigned)geteuid());
+        return -EPERM;
     }
     return fd;
 }
@@ -849,13 +875,11 @@ int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t err
         c->opt.connect_timeout_ms = 5000;
     if (c->opt.reconnect_ms <= 0)
         c->opt.reconnect_ms = 5000;
-    const char *path = sc_socket_path(c->opt.socket_path);
-    if (strlen(path) >= sizeof c->sock) {
-        seterr(err, errcap, "socket path too long: %s", path);
+    int prc = sc_socket_path(c->opt.socket_path, c->sock, sizeof c->sock, err, errcap);
+    if (prc) {
         free(c);
-        return -ENAMETOOLONG;
+        return prc;
     }
-    strcpy(c->sock, path);
     c->opt.socket_path = c->sock;
     c->rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
     if (!c->rng)

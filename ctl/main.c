@@ -1,15 +1,22 @@
 /*
  * scatterctl: command dispatch and the manual. Each command lives in its own file and parses
  * its own options; this file owns the global options, the help texts and reload/stop (which
- * signal the master through its pidfile instead of speaking the protocol).
+ * signal the master through its pidfile instead of speaking the protocol, after checking that
+ * the pidfile and the process are really scatterd's).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "common/paths.h"
 #include "ctl/cli.h"
 
 static const char HELP_MAIN[] =
@@ -19,7 +26,9 @@ static const char HELP_MAIN[] =
     "\n"
     "Global options:\n"
     "  -s, --socket SOCKET  the daemon's main Unix socket. Default: $SCATTER_SOCKET if set,\n"
-    "                       else /tmp/scatter.sock.\n"
+    "                       else the daemon's default: /run/scatter/scatter.sock as root,\n"
+    "                       $XDG_RUNTIME_DIR/scatter/scatter.sock otherwise. A socket served\n"
+    "                       by another user (neither root nor you) is refused (exit 3).\n"
     "  -h, --help           this text; 'scatterctl COMMAND --help' describes a command.\n"
     "  -V, --version        print the version.\n"
     "\n"
@@ -141,9 +150,14 @@ static const char HELP_SIGNAL[] =
     "'stop' sends SIGTERM (stop accepting, let in-flight tasks finish within the grace\n"
     "period, save state, exit). The command returns once the signal is sent.\n"
     "\n"
+    "Nothing is signalled unless the pidfile is a regular file (not a symlink) owned by root\n"
+    "or you and writable by nobody else, and the pid is a process named scatterd running as\n"
+    "root or you; otherwise the command says which check failed and exits 1.\n"
+    "\n"
     "Options:\n"
-    "  --pidfile FILE   the master's pidfile (default /tmp/scatterd.pid, the pid_file key of\n"
-    "                   scatter.ini).\n";
+    "  --pidfile FILE   the master's pidfile (the pid_file key of scatter.ini). Default: the\n"
+    "                   daemon's default, /run/scatter/scatterd.pid as root,\n"
+    "                   $XDG_RUNTIME_DIR/scatter/scatterd.pid otherwise.\n";
 
 static const char *help_for(const char *cmd)
 {
@@ -157,10 +171,62 @@ static const char *help_for(const char *cmd)
     return NULL;
 }
 
+/* The uid line of /proc/PID/status: real and effective uid. 0 or -errno. */
+static int proc_uids(long pid, unsigned *ruid, unsigned *euid)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/%ld/status", pid);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return -errno;
+    int rc = -ENOENT;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Uid: %u %u", ruid, euid) == 2) {
+            rc = 0;
+            break;
+        }
+    fclose(f);
+    return rc;
+}
+
+/* The program name of pid: the basename of /proc/PID/exe, or /proc/PID/comm when the link is
+ * not readable (another user's process). 0 or -errno. */
+static int proc_name(long pid, char *out, size_t cap)
+{
+    char p[64], exe[PATH_MAX];
+    snprintf(p, sizeof p, "/proc/%ld/exe", pid);
+    ssize_t n = readlink(p, exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *del = strstr(exe, " (deleted)"); /* the binary was replaced by an upgrade */
+        if (del && del[10] == '\0')
+            *del = '\0';
+        const char *base = strrchr(exe, '/');
+        snprintf(out, cap, "%s", base ? base + 1 : exe);
+        return 0;
+    }
+    snprintf(p, sizeof p, "/proc/%ld/comm", pid);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return -errno;
+    if (!fgets(out, (int)cap, f)) {
+        fclose(f);
+        return -EIO;
+    }
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+    return 0;
+}
+
+/* A pidfile anyone else could have written, or a pid that is not scatterd, would let
+ * another user aim our SIGTERM at any process of ours: every check must pass before the
+ * signal. The pid is pinned with a pidfd first where the kernel has one, so it cannot be
+ * recycled between the checks and the signal. */
 static int cmd_signal(const char *cmd, int argc, char **argv)
 {
     static const struct option L[] = {{"pidfile", required_argument, 0, 'p'}, {0, 0, 0, 0}};
-    const char *pidfile = "/tmp/scatterd.pid";
+    char defpath[PATH_MAX], err[512];
+    const char *pidfile = NULL;
     int ch;
     optind = 0;
     while ((ch = getopt_long(argc, argv, "+:p:", L, NULL)) != -1) {
@@ -171,22 +237,84 @@ static int cmd_signal(const char *cmd, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    FILE *f = fopen(pidfile, "r");
-    if (!f) {
-        fprintf(stderr, "scatterctl %s: cannot read pidfile %s: %s (is scatterd running?)\n", cmd, pidfile,
-                strerror(errno));
+    if (!pidfile) {
+        if (paths_default(PATHS_PID_NAME, defpath, sizeof defpath, err, sizeof err)) {
+            fprintf(stderr, "scatterctl %s: no default pidfile: %s (or give --pidfile)\n", cmd, err);
+            return EXIT_FAILED;
+        }
+        pidfile = defpath;
+    }
+    unsigned me = (unsigned)geteuid();
+    int fd = open(pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            fprintf(stderr, "scatterctl %s: pidfile %s is a symlink; not trusting it\n", cmd, pidfile);
+        else
+            fprintf(stderr, "scatterctl %s: cannot read pidfile %s: %s (is scatterd running?)\n", cmd, pidfile,
+                    strerror(errno));
         return EXIT_FAILED;
     }
-    long pid = 0;
-    int n = fscanf(f, "%ld", &pid);
-    fclose(f);
-    if (n != 1 || pid <= 1) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "scatterctl %s: pidfile %s is not a regular file; not trusting it\n", cmd, pidfile);
+        close(fd);
+        return EXIT_FAILED;
+    }
+    if (st.st_uid != 0 && st.st_uid != me) {
+        fprintf(stderr, "scatterctl %s: pidfile %s is owned by uid %u, neither root nor you (uid %u); not trusting it\n",
+                cmd, pidfile, (unsigned)st.st_uid, me);
+        close(fd);
+        return EXIT_FAILED;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        fprintf(stderr, "scatterctl %s: pidfile %s is writable by group or others (mode %04o); not trusting it\n",
+                cmd, pidfile, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return EXIT_FAILED;
+    }
+    char buf[32] = "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    char *end;
+    long pid = n > 0 ? strtol(buf, &end, 10) : 0;
+    if (n <= 0 || pid <= 1 || pid > INT_MAX || (*end != '\n' && *end != '\0')) {
         fprintf(stderr, "scatterctl %s: pidfile %s holds no valid pid\n", cmd, pidfile);
         return EXIT_FAILED;
     }
+    int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (pfd < 0 && errno == ESRCH) {
+        fprintf(stderr, "scatterctl %s: no process %ld (pidfile %s is stale; is scatterd running?)\n", cmd, pid,
+                pidfile);
+        return EXIT_FAILED;
+    }
+    char name[PATH_MAX];
+    unsigned ruid, euid;
+    int rc = proc_name(pid, name, sizeof name);
+    if (rc == 0)
+        rc = proc_uids(pid, &ruid, &euid);
+    if (rc) {
+        fprintf(stderr, "scatterctl %s: cannot inspect pid %ld (from %s): %s\n", cmd, pid, pidfile, strerror(-rc));
+    } else if (strcmp(name, "scatterd") != 0) {
+        fprintf(stderr, "scatterctl %s: pid %ld (from %s) is '%s', not scatterd; not signalling it\n", cmd, pid,
+                pidfile, name);
+        rc = -EPERM;
+    } else if ((ruid != 0 && ruid != me) || (euid != 0 && euid != me)) {
+        fprintf(stderr, "scatterctl %s: pid %ld (from %s) runs as uid %u, neither root nor you (uid %u); "
+                "not signalling it\n", cmd, pid, pidfile, ruid != 0 && ruid != me ? ruid : euid, me);
+        rc = -EPERM;
+    }
+    if (rc) {
+        if (pfd >= 0)
+            close(pfd);
+        return EXIT_FAILED;
+    }
     int sig = strcmp(cmd, "reload") == 0 ? SIGHUP : SIGTERM;
-    if (kill((pid_t)pid, sig)) {
-        fprintf(stderr, "scatterctl %s: cannot signal pid %ld: %s\n", cmd, pid, strerror(errno));
+    rc = pfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) : kill((pid_t)pid, sig);
+    int e = errno;
+    if (pfd >= 0)
+        close(pfd);
+    if (rc) {
+        fprintf(stderr, "scatterctl %s: cannot signal pid %ld: %s\n", cmd, pid, strerror(e));
         return EXIT_FAILED;
     }
     printf("sent %s to scatterd (pid %ld)\n", sig == SIGHUP ? "SIGHUP" : "SIGTERM", pid);

@@ -26,13 +26,12 @@
 
 #include "common/error.h"
 
-#define SC_DEFAULT_SOCKET "/tmp/scatter.sock"
 #define SC_MAX_WINDOW (1u << 20)
 
 typedef struct sc_client sc_client;
 
 typedef struct {
-    const char *socket_path;  /* NULL: $SCATTER_SOCKET, else SC_DEFAULT_SOCKET */
+    const char *socket_path;  /* NULL: $SCATTER_SOCKET, else the default (sc_socket_path) */
     unsigned window;          /* tasks outstanding at most; 0: 2 x pool_capacity, capped 4096 */
     int connect_timeout_ms;   /* per connect + hello; 0: 5000 */
     int reconnect_ms;         /* how long a lost worker socket is retried; 0: 5000 */
@@ -89,7 +88,9 @@ typedef struct {
 } sc_result;
 
 /* Connects to the main socket, says hello, opens the worker connections.
- * -ECONNREFUSED / -ENOENT ...: cannot reach the daemon; -EPROTO: hello failed. */
+ * -ECONNREFUSED / -ENOENT ...: cannot reach the daemon; -EPROTO: hello failed; -EPERM: a
+ * socket is served by a process of another user (neither root nor ours, by SO_PEERCRED), so
+ * nothing was sent to it; err names the uid and the path. */
 int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t errcap);
 void sc_client_free(sc_client *c);
 const sc_server_info *sc_client_info(const sc_client *c);
@@ -126,7 +127,10 @@ int sc_call_object(sc_client *c, const msgpack_object *request, int timeout_ms, 
 int sc_call(sc_client *c, const char *op, uint32_t limit, uint32_t offset, const char *host, int timeout_ms,
             msgpack_unpacked *reply, char *err, size_t errcap);
 
-/* Socket path from an explicit value, else $SCATTER_SOCKET, else SC_DEFAULT_SOCKET. */
-const char *sc_socket_path(const char *explicit_path);
+/* The socket path: explicit_path if set, else $SCATTER_SOCKET, else the daemon's default,
+ * scatter.sock in its runtime directory: /run/scatter when we run as root, else
+ * $XDG_RUNTIME_DIR/scatter (common/paths.h). Copied to out; 0, or -ENOENT (not root and
+ * XDG_RUNTIME_DIR unset) / -ENAMETOOLONG with a message in err. */
+int sc_socket_path(const char *explicit_path, char *out, size_t cap, char *err, size_t errcap);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * The client socket. A socket file left by a crashed daemon is stale and replaced; one that
  * still accepts connections belongs to a live daemon, and starting a second one on it is an
- * error (it would silently steal half the clients).
+ * error (it would silently steal half the clients); the message names the listener's pid and
+ * uid. The default socket_path lives in a directory only we can write (common/paths.h).
  */
 #include "master/master.h"
 
@@ -28,8 +29,16 @@ int listen_open(const char *path, unsigned mode, const logger *lg)
         }
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            /* name the listener: in a shared directory it may be another user's squatter
+             * rather than our own daemon, and the fix differs */
+            struct ucred cr = {0};
+            socklen_t len = sizeof cr;
+            if (getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+                LOGE(lg, "socket '%s' is in use by a running daemon (pid %d, uid %u)", path, (int)cr.pid,
+                     (unsigned)cr.uid);
+            else
+                LOGE(lg, "socket '%s' is in use by a running daemon", path);
             close(probe);
-            LOGE(lg, "socket '%s' is in use by a running daemon", path);
             return -1;
         }
         if (probe >= 0)

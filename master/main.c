@@ -7,6 +7,8 @@
 #include "master/master.h"
 #include "master/persist.h"
 
+#include "common/paths.h"
+
 #include "shm/ratelimit.h"
 
 #include <curl/curl.h>
@@ -156,18 +158,19 @@ static void circuit_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     hosts_reclaim(m, now);
 }
 
+/* Through "<path>.tmp" created O_EXCL|O_NOFOLLOW: a symlink planted there by another user
+ * must not make us overwrite its target, and a file they pre-created must not stay theirs
+ * (they could then point `scatterctl stop` at any process). */
 static int write_pidfile(const char *path, const logger *lg)
 {
     if (!*path)
         return 0;
-    char tmp[CFG_STR_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        LOGE(lg, "cannot write pid_file '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    char buf[32], err[CFG_STR_MAX + 256];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    int rc = paths_write_atomic(path, buf, (size_t)n, 0640, err, sizeof err);
+    if (rc)
+        LOGE(lg, "cannot write pid_file '%s': %s", path, err);
+    return rc;
 }
 
 /* Detaches. The process that ran `scatterd` waits on a pipe until the daemon reports that it
@@ -319,7 +322,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     }
     int logfd = 2;
     if (m->cfg->log_file[0]) {
-        logfd = open(m->cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        logfd = open(m->cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
         if (logfd < 0) {
             fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(errno));
             return 2;
@@ -358,6 +361,10 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     uint64_t now = shm_now_ms();
     atomic_store(&m->tbl.hdr->master_pid, getpid());
     atomic_store(&m->tbl.hdr->started_ms, now);
+    if (m->cfg->runtime_dir[0] && paths_ensure_dir(m->cfg->runtime_dir, geteuid(), err, sizeof err)) {
+        LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file): %s", err);
+        return ready(m, 1);
+    }
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
         return ready(m, 1);

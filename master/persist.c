@@ -11,7 +11,9 @@
  *                                    "window": bits, "window_n": n,    (newest outcome = bit 0)
  *                                    "cooldown_level": n, "cooldown_remaining_ms": n,
  *                                    "dead": true, "last_success_age_ms": n}}}}}
- * Cells without any data are not written. The optional cell fields are written only when
+ * Cells without any data are not written, nor cells of a host that never had a success (in
+ * the host's counters or any of its cells): junk host names must not come back after a
+ * restart and fill the host table. The optional cell fields are written only when
  * they say something (a cooldown running, a cell evicted ...), to keep 20,000 x 10 small.
  * The keys hold credentials, so the file is created 0600.
  *
@@ -39,6 +41,7 @@
 #include "master/persist.h"
 
 #include "master/master.h"
+#include "common/paths.h"
 #include "shm/health.h"
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
@@ -194,11 +197,11 @@ int persist_save(shm_table *t, const char *path, uint64_t now_ms, int64_t wall_m
         seterr(err, cap, "path too long");
         return PERSIST_ERR;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        seterr(err, cap, "cannot create %s: %s", tmp, strerror(errno));
+    /* never O_TRUNC an existing name: a symlink or file planted there by another user would
+     * receive the table (credentials included) or stay theirs after the rename */
+    int fd = paths_create_tmp(tmp, 0600, err, cap);
+    if (fd < 0)
         return PERSIST_ERR;
-    }
     FILE *f = fdopen(fd, "w");
     if (!f) {
         seterr(err, cap, "fdopen: %s", strerror(errno));
@@ -217,6 +220,17 @@ int persist_save(shm_table *t, const char *path, uint64_t now_ms, int64_t wall_m
     uint32_t np = atomic_load_explicit(&t->hdr->n_proxies, memory_order_acquire);
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
     int failed = 0, oom = 0, first = 1;
+    /* Only hosts that ever had a success: a host that never answered (a junk name a client
+     * submitted, a typo) would otherwise come back at every start and hold a slot of the
+     * host table for good. A restored host keeps qualifying through its cells' successes. */
+    uint8_t *keep = calloc(nh ? nh : 1, 1);
+    if (!keep)
+        oom = failed = 1;
+    for (uint32_t h = 0; h < nh && keep; h++) {
+        keep[h] = atomic_load_explicit(&t->hosts[h].success, memory_order_relaxed) > 0;
+        for (uint32_t p = 0; p < np && !keep[h]; p++)
+            keep[h] = atomic_load_explicit(&shm_cell_at(t, p, h)->success, memory_order_relaxed) > 0;
+    }
     char url[1024];
     for (uint32_t p = 0; p < np && !failed; p++) {
         const shm_proxy *px = &t->proxies[p];
@@ -237,7 +251,7 @@ int persist_save(shm_table *t, const char *path, uint64_t now_ms, int64_t wall_m
                 (unsigned long long)atomic_load(&px->fail));
         int firstc = 1;
         for (uint32_t h = 0; h < nh; h++)
-            if (cell_print(f, t->hosts[h].name, shm_cell_at(t, p, h), now_ms, firstc)) {
+            if (keep[h] && cell_print(f, t->hosts[h].name, shm_cell_at(t, p, h), now_ms, firstc)) {
                 firstc = 0;
                 r.cells++;
             }
@@ -246,6 +260,7 @@ int persist_save(shm_table *t, const char *path, uint64_t now_ms, int64_t wall_m
         first = 0;
         r.proxies++;
     }
+    free(keep);
     if (!failed && fputs("\n}}\n", f) == EOF)
         failed = 1;
     if (!failed && (fflush(f) != 0 || ferror(f)))

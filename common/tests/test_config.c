@@ -59,6 +59,8 @@ static void shipped_ini_loads_and_matches_defaults(void **s)
     if (rc)
         fail_msg("%s", err);
     cfg_defaults(b);
+    snprintf(b->path, sizeof b->path, "%s", p);
+    assert_int_equal(cfg_resolve_paths(b, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, sizeof err), 0);
     char buf[256];
     assert_int_equal(cfg_non_reloadable_changes(a, b, buf, sizeof buf), 0);
     free(a);
@@ -153,6 +155,90 @@ static void bad_input_names_key_line_value(void **s)
     expect_error("[scatter]\nmax_frame = 010x\n", "max_frame = '010x'");
 }
 
+/* An empty or binary file used to load as "every default" (and a SIGHUP with it emptied the
+ * sources): it must be refused, naming the file. */
+static void empty_or_binary_file_is_an_error(void **s)
+{
+    (void)s;
+    expect_error("", "no [scatter] section");
+    expect_error("\n\n; only a comment\n", "no [scatter] section");
+    expect_error("[rate_limit]\ninterval = 5\n", "no [scatter] section");
+    expect_error("[scatter]\n", "no recognised key");
+    expect_error("[scatter]\n[rate_limit]\n", "no recognised key");
+    expect_error("[scatter]\n\0\x01\x02" "binary", "no recognised key"); /* the NUL ends the C string */
+    expect_error("[scatter]\n", "/tmp/scatter-cfg-test-"); /* the message names the file */
+    /* a NUL inside the file: refused with its line, not cut off there */
+    scatter_config *c = malloc(sizeof *c);
+    char err[512] = "";
+    snprintf(path, sizeof path, "/tmp/scatter-cfg-test-%d.ini", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    static const char bin[] = "[scatter]\nrace_width = 2\n\0\x7f""ELF\x02\x01\n\0\0\0\n";
+    fwrite(bin, 1, sizeof bin - 1, f);
+    fclose(f);
+    assert_int_equal(cfg_load(c, path, err, sizeof err), -1);
+    unlink(path);
+    assert_non_null(strstr(err, ":3: contains a NUL byte"));
+    free(c);
+    /* one real key is enough */
+    c = malloc(sizeof *c);
+    assert_int_equal(load_text(c, "[scatter]\nrace_width = 2\n", err, sizeof err), 0);
+    free(c);
+}
+
+static void status_list_message_says_what_is_expected(void **s)
+{
+    (void)s;
+    expect_error("[scatter]\nsuccess_status = abc\n",
+                 ":2: [scatter] success_status = 'abc': expected a list of HTTP statuses (100-599), comma-separated");
+    expect_error("[host:a.example]\nblocked_status = 403;x\n[scatter]\nrace_width = 2\n", "unquoted value");
+    expect_error("[scatter]\nrace_width = 2\n[host:a.example]\nblocked_status = 700\n",
+                 "blocked_status = '700': expected a list of HTTP statuses (100-599)");
+    scatter_config *c = malloc(sizeof *c);
+    char err[512] = "";
+    assert_int_equal(load_text(c, "[scatter]\nsuccess_status = abc\n", err, sizeof err), -1);
+    assert_null(strstr(err, "expected not"));
+    free(c);
+}
+
+static void relative_paths_go_to_the_runtime_dir(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    char err[512] = "";
+    cfg_defaults(c);
+    snprintf(c->path, sizeof c->path, "x.ini");
+    assert_string_equal(c->socket_path, "scatter.sock");
+    assert_string_equal(c->pid_file, "scatterd.pid");
+    assert_int_equal(cfg_resolve_paths(c, 0, NULL, err, sizeof err), 0);
+    assert_string_equal(c->socket_path, "/run/scatter/scatter.sock");
+    assert_string_equal(c->pid_file, "/run/scatter/scatterd.pid");
+    assert_string_equal(c->runtime_dir, "/run/scatter");
+
+    cfg_defaults(c);
+    snprintf(c->path, sizeof c->path, "x.ini");
+    assert_int_equal(cfg_resolve_paths(c, 1000, "/run/user/1000", err, sizeof err), 0);
+    assert_string_equal(c->socket_path, "/run/user/1000/scatter/scatter.sock");
+    assert_string_equal(c->pid_file, "/run/user/1000/scatter/scatterd.pid");
+
+    /* not root, no XDG_RUNTIME_DIR, defaults in use: a clear error naming file and key */
+    cfg_defaults(c);
+    snprintf(c->path, sizeof c->path, "x.ini");
+    assert_int_equal(cfg_resolve_paths(c, 1000, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "x.ini: [scatter] socket_path = 'scatter.sock' is relative"));
+    assert_non_null(strstr(err, "XDG_RUNTIME_DIR is not set"));
+
+    /* absolute paths (and an empty pid_file) need no runtime directory */
+    cfg_defaults(c);
+    snprintf(c->socket_path, sizeof c->socket_path, "/srv/s.sock");
+    c->pid_file[0] = '\0';
+    assert_int_equal(cfg_resolve_paths(c, 1000, NULL, err, sizeof err), 0);
+    assert_string_equal(c->socket_path, "/srv/s.sock");
+    assert_string_equal(c->pid_file, "");
+    assert_string_equal(c->runtime_dir, "");
+    free(c);
+}
+
 static void octal_trap_is_decimal(void **s)
 {
     (void)s;
@@ -189,6 +275,9 @@ int main(void)
         cmocka_unit_test(print_default_config_round_trips),
         cmocka_unit_test(values_units_and_host_overrides),
         cmocka_unit_test(bad_input_names_key_line_value),
+        cmocka_unit_test(empty_or_binary_file_is_an_error),
+        cmocka_unit_test(status_list_message_says_what_is_expected),
+        cmocka_unit_test(relative_paths_go_to_the_runtime_dir),
         cmocka_unit_test(octal_trap_is_decimal),
         cmocka_unit_test(value_parsers),
     };

@@ -11,7 +11,8 @@ int main(int argc, char **argv)
 {
     sc_client *c;
     char err[256];
-    /* socket_path NULL: $SCATTER_SOCKET or /tmp/scatter.sock; window 0: the daemon's pool x 2 */
+    /* socket_path NULL: $SCATTER_SOCKET or the daemon's default (sc_socket_path); window 0: the
+     * daemon's pool x 2 */
     sc_options opt = {0};
     if (sc_client_open(&opt, &c, err, sizeof err)) {
         fprintf(stderr, "cannot connect: %s\n", err);

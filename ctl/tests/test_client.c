@@ -278,11 +278,79 @@ static void no_daemon(void **s)
     assert_true(rc < 0);
     assert_null(c);
     assert_non_null(strstr(err, "/tmp/sc_test_no_such.sock"));
+    char p[108];
     setenv("SCATTER_SOCKET", "/tmp/env.sock", 1);
-    assert_string_equal(sc_socket_path(NULL), "/tmp/env.sock");
-    assert_string_equal(sc_socket_path("/x"), "/x");
+    assert_int_equal(sc_socket_path(NULL, p, sizeof p, err, sizeof err), 0);
+    assert_string_equal(p, "/tmp/env.sock");
+    assert_int_equal(sc_socket_path("/x", p, sizeof p, err, sizeof err), 0);
+    assert_string_equal(p, "/x");
     unsetenv("SCATTER_SOCKET");
-    assert_string_equal(sc_socket_path(NULL), SC_DEFAULT_SOCKET);
+    /* the default is the daemon's: in its private runtime directory, never in /tmp */
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    char *saved = xdg ? strdup(xdg) : NULL;
+    setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
+    assert_int_equal(sc_socket_path(NULL, p, sizeof p, err, sizeof err), 0);
+    assert_string_equal(p, geteuid() == 0 ? "/run/scatter/scatter.sock" : "/run/user/4242/scatter/scatter.sock");
+    unsetenv("XDG_RUNTIME_DIR");
+    if (geteuid() != 0) {
+        assert_int_equal(sc_socket_path(NULL, p, sizeof p, err, sizeof err), -ENOENT);
+        assert_non_null(strstr(err, "XDG_RUNTIME_DIR"));
+    }
+    if (saved)
+        setenv("XDG_RUNTIME_DIR", saved, 1);
+    free(saved);
+}
+
+/* A socket served by another user (a squatter on the socket's name) is refused before a
+ * byte is sent: the error names the uid and the path. Needs root to become another uid. */
+static void foreign_server_refused(void **s)
+{
+    (void)s;
+    if (geteuid() != 0)
+        skip();
+    char dir[] = "/tmp/sc_test_peer.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chown(dir, 65534, 65534), 0);
+    char path[64];
+    snprintf(path, sizeof path, "%s/s.sock", dir);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        if (setgid(65534) || setuid(65534))
+            _exit(1);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 8))
+            _exit(1);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(1);
+        for (;;) { /* accept and answer nothing: an old client would wait for hello */
+            int c = accept(fd, NULL, NULL);
+            if (c >= 0)
+                sleep(5), close(c);
+        }
+    }
+    close(ready[1]);
+    char b;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    close(ready[0]);
+    sc_options o = {.socket_path = path, .connect_timeout_ms = 1000};
+    sc_client *c = NULL;
+    char err[512] = "";
+    int rc = sc_client_open(&o, &c, err, sizeof err);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    unlink(path);
+    rmdir(dir);
+    assert_null(c);
+    if (rc != -EPERM)
+        fail_msg("rc %d, err '%s'", rc, err);
+    assert_non_null(strstr(err, "uid 65534"));
+    assert_non_null(strstr(err, path));
 }
 
 int main(void)
@@ -298,6 +366,7 @@ int main(void)
         cmocka_unit_test_teardown(cancel_yields_one_result, teardown),
         cmocka_unit_test_teardown(daemon_gone_reports_disconnected, teardown),
         cmocka_unit_test_teardown(call_returns_reply, teardown),
+        cmocka_unit_test(foreign_server_refused),
         cmocka_unit_test_teardown(no_daemon, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

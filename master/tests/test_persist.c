@@ -453,6 +453,94 @@ static void test_stale_tmp(void **state)
     assert_int_equal(access(p, F_OK), 0);
 }
 
+/* Junk hosts (a name a client submitted that never answered) must not be saved: they would
+ * come back at every start and fill the host table for good. A host with any success, in its
+ * own counter or in one of its cells, is kept. */
+static void test_only_hosts_with_success(void **state)
+{
+    fixture *f = *state;
+    shm_table a, b;
+    assert_int_equal(shm_create(&a, 8, 8), 0);
+    uint32_t good, hostonly, junk1, junk2, p0, p1;
+    assert_int_equal(reg_host_get(&a, "good.test", &good), 0);
+    assert_int_equal(reg_host_get(&a, "hostonly.test", &hostonly), 0);
+    assert_int_equal(reg_host_get(&a, "junk-1.invalid", &junk1), 0);
+    assert_int_equal(reg_host_get(&a, "junk-2.invalid", &junk2), 0);
+    add_proxy(&a, "203.0.113.1:1080", &p0);
+    add_proxy(&a, "203.0.113.2:1080", &p1);
+    atomic_store(&shm_cell_at(&a, p1, good)->success, 1);          /* one cell, one success */
+    atomic_store(&shm_cell_at(&a, p0, good)->fail, 3);
+    atomic_store(&a.hosts[hostonly].success, 2);                   /* the host's own counter */
+    atomic_store(&shm_cell_at(&a, p0, hostonly)->fail, 1);
+    atomic_store(&shm_cell_at(&a, p0, junk1)->fail, 5);            /* failures only */
+    atomic_store(&shm_cell_at(&a, p0, junk1)->consec_fails, 5);
+    atomic_store(&shm_cell_at(&a, p1, junk1)->cooldown_until_ms, NOW_SAVE + 60000);
+    atomic_store(&a.hosts[junk1].fail, 5);
+    char err[512];
+    persist_save_result sr;
+    assert_int_equal(persist_save(&a, f->path, NOW_SAVE, WALL, &sr, err, sizeof err), 0);
+    assert_int_equal(sr.proxies, 2);
+    assert_int_equal(sr.cells, 3); /* good x2, hostonly x1 */
+    FILE *fp = fopen(f->path, "r");
+    assert_non_null(fp);
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    assert_null(strstr(text, "junk"));
+
+    assert_int_equal(shm_create(&b, 8, 8), 0);
+    persist_load_opts o = {.window = 30, .wall_ms = WALL};
+    persist_load_result r;
+    assert_int_equal(persist_load(&b, f->path, NOW_LOAD, &o, &r, err, sizeof err), PERSIST_OK);
+    assert_int_equal(r.proxies, 2);
+    assert_int_equal(r.hosts, 2);
+    assert_int_not_equal(reg_host_find(&b, "good.test"), SHM_NONE);
+    assert_int_not_equal(reg_host_find(&b, "hostonly.test"), SHM_NONE);
+    assert_int_equal(reg_host_find(&b, "junk-1.invalid"), SHM_NONE);
+    assert_int_equal(reg_host_find(&b, "junk-2.invalid"), SHM_NONE);
+    /* after the restart good.test still qualifies through its cell (host counters are not
+     * restored); hostonly.test had no successful cell, so a second save drops it */
+    assert_int_equal(persist_save(&b, f->path, NOW_LOAD, WALL, &sr, err, sizeof err), 0);
+    assert_int_equal(sr.cells, 2);
+    shm_destroy(&b);
+    shm_destroy(&a);
+}
+
+/* The temp file is created O_EXCL|O_NOFOLLOW after unlinking whatever held its name: a
+ * symlink planted there does not get the table (credentials included) written through it, and
+ * a pre-created file does not leave the state file with someone else's permissions. */
+static void test_tmp_symlink_not_followed(void **state)
+{
+    fixture *f = *state;
+    shm_table a;
+    fill_table(&a);
+    char victim[256], tmp[256], err[512];
+    snprintf(victim, sizeof victim, "%s/victim", f->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", f->path, (int)getpid());
+    write_file(victim, "precious\n", 9);
+    assert_int_equal(symlink(victim, tmp), 0);
+    assert_int_equal(persist_save(&a, f->path, NOW_SAVE, WALL, NULL, err, sizeof err), 0);
+    FILE *fp = fopen(victim, "r");
+    assert_non_null(fp);
+    char buf[32] = "";
+    assert_non_null(fgets(buf, sizeof buf, fp));
+    fclose(fp);
+    assert_string_equal(buf, "precious\n");
+    struct stat st;
+    assert_int_equal(lstat(f->path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_true(st.st_size > 100);
+    assert_int_equal(lstat(tmp, &st), -1);
+    /* a pre-created, world-writable temp file: replaced by a new 0600 file of ours */
+    write_file(tmp, "planted", 7);
+    assert_int_equal(chmod(tmp, 0666), 0);
+    assert_int_equal(persist_save(&a, f->path, NOW_SAVE, WALL, NULL, err, sizeof err), 0);
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    shm_destroy(&a);
+}
+
 static double ms_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -522,6 +610,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_never_overwrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_tmp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_only_hosts_with_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_symlink_not_followed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
