@@ -6,6 +6,8 @@ pkgs=(build-essential cmake pkg-config curl procps
       libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev
       microsocks jq socat)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
+# --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.
+case " $* " in *" --soak "*) pkgs+=(python3) ;; esac
 # --fuzz: clang with its libFuzzer runtime for scripts/fuzz.sh (test.sh runs its smoke), and
 # llvm for the symbolizer that puts file:line in sanitizer reports.
 case " $* " in *" --fuzz "*) pkgs+=(clang libclang-rt-dev llvm) ;; esac
