@@ -1,5 +1,5 @@
 /*
- * scatter.ini: one table of keys (common/config_keys.c) drives parsing, validation, defaults,
+ * scatter.ini: one table of keys (KEYS in common/config.c) drives parsing, validation, defaults,
  * the shipped scatter.ini's comments and --print-config. No key exists in two places.
  *
  * Sections: [scatter] (global keys and defaults of per-host keys), [rate_limit] (the default

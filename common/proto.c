@@ -1,6 +1,6 @@
 /*
  * Frame scanning and request decoding. The scanner is the memory guard in front of msgpack-c
- * (PITFALLS: a 5-byte array header can make the unpacker allocate gigabytes): it walks the
+ * (a 5-byte array header can make msgpack-c's unpacker allocate gigabytes): it walks the
  * encoding with a fixed-size stack and accepts a container only if its declared element count
  * could still fit within max_frame, one byte per element at least.
  */

@@ -1,5 +1,5 @@
 /*
- * Circuit breakers, one per host, decided here and only here (DESIGN §6):
+ * Circuit breakers, one per host, decided here and only here (docs/ARCHITECTURE.md, "When things fail"):
  *   Closed -> Open     the host has no healthy proxy (all dead or cooling; busy or
  *                      rate-limited pairs do not count against it), or its last
  *                      circuit_breaker_threshold outcomes were all TargetError.

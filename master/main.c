@@ -1,7 +1,8 @@
 /*
  * scatterd: the master. Startup order matters: config, then the shared table (before any
- * fork, so every worker inherits the same mapping), then sources, then the socket, then the
- * workers. After that the master only runs periodic jobs and reacts to signals; it is never
+ * fork, so every worker inherits the same mapping), then the socket, the state file, the
+ * sources (fetched by children; at most SRC_STARTUP_WAIT_MS of waiting), then the workers.
+ * After that the master only runs periodic jobs and reacts to signals; it is never
  * on a task's path.
  */
 #include "master/master.h"

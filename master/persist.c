@@ -1,7 +1,7 @@
 /*
  * The state file: the table's health as JSON (jansson), so a restarted daemon starts warm.
  *
- * Format (DESIGN §10, version 1). Required fields first, then the ones we add; a reader
+ * Format, version 1. Required fields first, then the ones we add; a reader
  * ignores fields it does not know:
  *   {"version": 1, "saved_at": "2026-11-23T09:00:00.123Z", "saved_at_ms": <unix ms>,
  *    "proxies": {"<paddr_format canonical url>": {

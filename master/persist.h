@@ -1,5 +1,5 @@
 /*
- * The state file (DESIGN §10): the shared table's health saved as JSON so that a restarted
+ * The state file: the shared table's health saved as JSON so that a restarted
  * daemon skips the warm-up. Written atomically (temp file, fsync, rename, fsync of the
  * directory); a corrupt or foreign file is set aside, never fatal, never overwritten.
  * Only the master calls these. See persist.c for the format and the restore rules.

@@ -1,4 +1,4 @@
-/* The periodic metrics line (DESIGN §11), one per host when hosts have their own pools. */
+/* The metrics line logged every metrics_log_interval, one per host when hosts have their own pools. */
 #include "master/master.h"
 
 #include "worker/metrics.h"

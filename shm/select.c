@@ -1,5 +1,5 @@
 /*
- * Scoring and candidate selection for one host (DESIGN §5).
+ * Scoring and candidate selection for one host (the score is defined in select.h).
  *
  * select_claim is the worker's hot path: one pass over the host's contiguous cell row, with
  * integer arithmetic only (a reciprocal table instead of a division for the window rate, a

@@ -1,5 +1,6 @@
 /*
- * Scoring and candidate selection (DESIGN §5):
+ * Scoring and candidate selection (shm/README.md, "Selection"; docs/ARCHITECTURE.md, step 4
+ * of "A task's life"):
  *   score = w_aff * affinity + w_glob * global + w_rec * recency  (+ a small random term)
  * affinity = cell windowed success rate (0.5 with no data); global = proxy success rate over
  * all hosts (0.5 with no data); recency = 1 / (1 + minutes since the cell's last success)

@@ -5,8 +5,8 @@
  *
  * A status in no list (a 404, a 301) is the target's own answer, delivered by a proxy that
  * worked: it is the task's result and counts as a success for the proxy. Charging the proxy
- * instead (DESIGN §9's first rule) put most of a pool into cooldown for a host whose URLs were
- * simply missing, and no other proxy would have got a different answer. strict_status = true
+ * instead (the classifier's original rule) put most of a pool into cooldown for a host whose
+ * URLs were simply missing, and no other proxy would have got a different answer. strict_status = true
  * restores the old rule for hosts that answer a block with an odd status.
  *
  * min_body_size applies only where a body is defined: not to a HEAD, a 204 or a 304.

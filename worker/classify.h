@@ -1,6 +1,7 @@
 /*
- * Response classifier (DESIGN §9): status tables and body rules compiled from a host's
- * config; one call per finished attempt. Also decides who is charged for a SOCKS reply.
+ * Response classifier (docs/RACING.md, "Who is charged for an outcome"): status tables and
+ * body rules compiled from a host's config; one call per finished attempt. Also decides who
+ * is charged for a SOCKS reply.
  */
 #ifndef SCATTER_WORKER_CLASSIFY_H
 #define SCATTER_WORKER_CLASSIFY_H

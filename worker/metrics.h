@@ -1,6 +1,6 @@
 /*
- * Metrics read from the shared table: the status snapshot (DESIGN §11) and the per-second
- * throughput ring. Any process may call these; they only read, except tp_record.
+ * Metrics read from the shared table: the status snapshot (docs/PROTOCOL.md §4.4) and the
+ * per-second throughput ring. Any process may call these; they only read, except tp_record.
  */
 #ifndef SCATTER_WORKER_METRICS_H
 #define SCATTER_WORKER_METRICS_H

@@ -1,5 +1,6 @@
 /*
- * Races through libcurl's multi interface, driven by libev (PITFALLS: multi + libev).
+ * Races through libcurl's multi interface, driven by libev: libcurl's socket and timer
+ * callbacks only (re)arm watchers, and handles are removed only outside libcurl's callbacks.
  * Each attempt is one easy handle through one proxy whose rate-limit word we hold. The first
  * attempt of a task that the classifier calls Success completes it; the others are removed at
  * once and recorded as cancelled, never as failures.
@@ -12,7 +13,7 @@
  * however much the one-way delay through the proxy varies (a loaded proxy or target stamps
  * the earlier request late and the later one early: measured on the farm under CPU
  * contention, sent-time spacing gave 450 ms gaps for a 515 ms spacing). anchor = sent uses the
- * time the request left (DESIGN §3), cheaper by one round trip, exact only on a jitter-free path.
+ * time the request left, cheaper by one round trip, exact only on a jitter-free path.
  * The send time is taken in CURLOPT_PREREQFUNCTION (connection ready, SOCKS/TLS done, request
  * about to be written); CURLINFO_PRETRANSFER_TIME would be off by the time the handle waited in
  * the multi. A request sent but never answered (dropped, timed out, a cancelled race loser)

@@ -1,7 +1,8 @@
 /*
- * A task's life on this worker (DESIGN §4): validate, admit against the global pool, queue on
- * its host, race, and end with exactly one reply: a response, or an error with the last
- * failure. The pool counter is global (shared table) so capacity holds across workers.
+ * A task's life on this worker (docs/ARCHITECTURE.md, "A task's life"): validate, admit
+ * against the global pool, queue on its host, race, and end with exactly one reply: a
+ * response, or an error with the last failure. The pool counter is global (shared table) so
+ * capacity holds across workers.
  */
 #include "worker/metrics.h"
 #include "worker/task.h"

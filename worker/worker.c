@@ -2,7 +2,8 @@
  * Worker process main: builds the context, runs the libev loop, handles SIGTERM (graceful
  * stop with the grace period), SIGHUP (re-read the config the master already validated).
  * A worker uses its own loop (ev_loop_new), never the default loop inherited from the master
- * (PITFALLS: libev and fork), and dies with the master (PR_SET_PDEATHSIG).
+ * (after fork that loop still holds the master's watchers and its SIGCHLD handling), and
+ * dies with the master (PR_SET_PDEATHSIG).
  */
 #include "worker/worker.h"
 #include "worker/task.h"
