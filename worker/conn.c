@@ -10,7 +10,7 @@
  * client_timeout is closed. A client over max_clients, or one that connects while the worker
  * stops, gets one reply saying so before the close.
  */
-#include "worker/task.h"
+#include "worker/conn.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -79,6 +79,7 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         }
         c->w = w;
         c->fd = fd;
+        conn_tasks_init(c);
         msgpack_sbuffer_init(&c->out);
         ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
         ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
@@ -112,8 +113,7 @@ void conn_close(conn *c)
 {
     worker_ctx *w = c->w;
     c->closing = 1; /* nothing more is sent to a closing connection */
-    while (c->tasks)
-        task_finish_error(c->tasks, SC_CANCELLED, "client disconnected"); /* unlinks itself */
+    task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->frame_w);
@@ -347,8 +347,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             /* EOF: the client is gone (or half-closed). Its tasks are cancelled, but replies
              * already produced (bad_request, status...) are still delivered before we close. */
             c->closing = 1;
-            while (c->tasks)
-                task_finish_error(c->tasks, SC_CANCELLED, "client disconnected");
+            task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
             break;
         }
         if (n < 0) {

@@ -3,7 +3,7 @@
  * the request's id and op.
  */
 #include "worker/metrics.h"
-#include "worker/task.h"
+#include "worker/conn.h"
 
 #include "shm/health.h"
 #include "shm/proxy_addr.h"
@@ -154,8 +154,8 @@ void ops_handle(conn *c, const proto_request *r)
 {
     switch (r->op) {
     case OP_HELLO: op_hello(c, r); break;
-    case OP_SUBMIT: task_submit(c, r); break;
-    case OP_CANCEL: task_cancel_id(c, r->id); break;
+    case OP_SUBMIT: conn_submit(c, r); break;
+    case OP_CANCEL: conn_cancel(c, r->id); break;
     case OP_STATUS: op_status(c, r); break;
     case OP_PROXIES: op_proxies(c, r); break;
     case OP_HOSTS: op_hosts(c, r); break;

@@ -274,7 +274,7 @@ static void detach(attempt *a)
 
 int race_start(task *t, uint32_t proxy)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     host_rt *h = t->host;
     shm_table *tbl = w->tbl;
     attempt *a = calloc(1, sizeof *a);
@@ -366,7 +366,7 @@ int race_start(task *t, uint32_t proxy)
 
 void race_abort_all(task *t)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     while (t->n_running) {
         attempt *a = t->att[0];
         atomic_fetch_add(&w->tbl->hdr->c.attempts_cancelled, 1);

@@ -258,11 +258,11 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     }
     /* a client that does not read its replies gets none of its tasks started */
     task *prev = NULL, *t = h->head;
-    for (uint32_t i = 0; t && conn_backlogged(t->conn) && i < BACKLOG_SCAN; i++) {
+    for (uint32_t i = 0; t && t->owner->ops->backlogged(t->owner) && i < BACKLOG_SCAN; i++) {
         prev = t;
         t = t->qnext;
     }
-    if (!t || conn_backlogged(t->conn)) {
+    if (!t || t->owner->ops->backlogged(t->owner)) {
         wait_until(h, now, now + BACKLOG_POLL_MS);
         return 0;
     }

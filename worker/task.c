@@ -22,25 +22,25 @@
 /* Without a deadline, a task may lose this many times max_attempts rounds to proxy faults. */
 #define PROXY_FAULT_ROUNDS 4
 
-static void unlink_conn(task *t)
+static void unlink_owner(task *t)
 {
-    conn *c = t->conn;
-    idmap_del(&c->ids, t->id);
-    if (t->cprev)
-        t->cprev->cnext = t->cnext;
+    task_owner *o = t->owner;
+    o->ops->forget(o, t);
+    if (t->prev_owned)
+        t->prev_owned->next_owned = t->next_owned;
     else
-        c->tasks = t->cnext;
-    if (t->cnext)
-        t->cnext->cprev = t->cprev;
-    c->n_tasks--;
+        o->tasks = t->next_owned;
+    if (t->next_owned)
+        t->next_owned->prev_owned = t->prev_owned;
+    o->n_tasks--;
 }
 
-void task_free(task *t)
+static void task_free(task *t)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     ev_timer_stop(w->loop, &t->deadline_w);
     ev_timer_stop(w->loop, &t->hedge_w);
-    unlink_conn(t);
+    unlink_owner(t);
     if (t->state == TASK_QUEUED)
         sched_unlink(t);
     free(t->url);
@@ -57,13 +57,13 @@ static void release_probe(task *t, int success)
     if (!t->probe)
         return;
     t->probe = 0;
-    shm_host *hs = &t->conn->w->tbl->hosts[t->host->idx];
+    shm_host *hs = &t->w->tbl->hosts[t->host->idx];
     atomic_store(&hs->last_probe_result, success ? 1u : 2u);
 }
 
 void task_finish_error(task *t, sc_err e, const char *fmt, ...)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -71,17 +71,10 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     va_end(ap);
     race_abort_all(t);
     release_probe(t, 0);
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
     uint64_t now = shm_now_ms();
-    conn_reply_begin(&sb, &pk, 6, t->id, "submit", 0);
-    proto_kv_str(&pk, "error", sc_err_code(e));
-    proto_kv_str(&pk, "message", msg);
-    proto_kv_str(&pk, "host", t->host->name);
-    proto_kv_u64(&pk, "attempts", t->rounds);
-    proto_kv_str(&pk, "last_error", t->last_error);
-    proto_kv_u64(&pk, "elapsed_ms", now - t->submitted_ms);
-    conn_reply_end(t->conn, &sb);
+    task_failure f = {.code = e, .message = msg, .host = t->host->name, .last_error = t->last_error,
+                      .attempts = t->rounds, .elapsed_ms = (uint32_t)(now - t->submitted_ms)};
+    t->owner->ops->deliver_failure(t->owner, t, &f);
     shm_counters *c = &w->tbl->hdr->c;
     if (e == SC_CANCELLED) {
         atomic_fetch_add(&c->cancelled_tasks, 1);
@@ -95,63 +88,24 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     worker_need_dispatch(w);
 }
 
-/* Splits the raw header block of the final response into [name, value] pairs. */
-static void pack_headers(msgpack_packer *pk, const attempt *a)
+void task_owner_cancel_all(task_owner *o, sc_err e, const char *why)
 {
-    uint32_t n = 0;
-    const char *p = a->hdrs, *end = a->hdrs ? a->hdrs + a->hlen : NULL;
-    for (const char *q = p; q && q < end; q++)
-        if (*q == '\n')
-            n++;
-    /* first line is the status line; count lines with a colon */
-    uint32_t pairs = 0;
-    const char *line = p;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (i > 0 && memchr(line, ':', (size_t)(nl - line)))
-            pairs++;
-        line = nl + 1;
-    }
-    msgpack_pack_array(pk, pairs);
-    line = p;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        const char *colon = memchr(line, ':', (size_t)(nl - line));
-        if (i > 0 && colon) {
-            const char *v = colon + 1, *ve = nl;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            msgpack_pack_array(pk, 2);
-            proto_pack_strn(pk, line, (size_t)(colon - line));
-            proto_pack_strn(pk, v, (size_t)(ve - v));
-        }
-        line = nl + 1;
-    }
+    while (o->tasks)
+        task_finish_error(o->tasks, e, "%s", why); /* unlinks itself */
 }
 
 void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     shm_table *tbl = w->tbl;
     uint64_t now = shm_now_ms();
     uint32_t elapsed = (uint32_t)(now - t->submitted_ms);
     char purl[600];
     paddr_format_redacted(&tbl->proxies[a->proxy].addr, purl, sizeof purl);
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 8, t->id, "submit", 1);
-    proto_kv_u64(&pk, "status", (uint64_t)status);
-    proto_pack_cstr(&pk, "headers");
-    pack_headers(&pk, a);
-    proto_kv_bin(&pk, "body", a->body ? a->body : "", a->len);
-    proto_kv_str(&pk, "proxy", purl);
-    proto_kv_u64(&pk, "attempts", t->rounds);
-    proto_kv_u64(&pk, "race", t->race);
-    proto_kv_u64(&pk, "latency_ms", latency_ms);
-    proto_kv_u64(&pk, "elapsed_ms", elapsed);
-    conn_reply_end(t->conn, &sb);
+    task_result r = {.status = status, .headers = a->hdrs, .headers_len = a->hdrs ? a->hlen : 0,
+                     .body = a->body ? a->body : "", .body_len = a->len, .proxy = purl,
+                     .attempts = t->rounds, .race = t->race, .latency_ms = latency_ms, .elapsed_ms = elapsed};
+    t->owner->ops->deliver_result(t->owner, t, &r);
     shm_counters *c = &tbl->hdr->c;
     atomic_fetch_add(&c->completed, 1);
     atomic_fetch_add(&c->latency_sum_ms, elapsed);
@@ -167,7 +121,7 @@ void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
 
 void task_round_failed(task *t)
 {
-    worker_ctx *w = t->conn->w;
+    worker_ctx *w = t->w;
     release_probe(t, 0);
     uint64_t now = shm_now_ms();
     if (t->round_answered)
@@ -196,18 +150,6 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     task *t = tw->data;
     task_finish_error(t, SC_TIMEOUT, "deadline of %llu ms passed after %u attempts",
                       (unsigned long long)(t->deadline_ms - t->submitted_ms), t->rounds);
-}
-
-static task *find_task(conn *c, uint64_t id)
-{
-    return idmap_get(&c->ids, id);
-}
-
-void task_cancel_id(conn *c, uint64_t id)
-{
-    task *t = find_task(c, id);
-    if (t)
-        task_finish_error(t, SC_CANCELLED, "cancelled by the client");
 }
 
 /* Host key "host[:port]" from a URL, lowercase; port only when the URL gives one. */
@@ -260,8 +202,8 @@ out:
 
 /* Builds the header list libcurl sends: the client's end-to-end headers only (common/headers.h).
  * 0, or -1 with `err` naming the header that was refused. */
-static int build_headers(const proto_request *r, const char *host_key, int https, struct curl_slist **out, char *err,
-                         size_t errcap)
+static int build_headers(const task_submission *r, const char *host_key, int https, struct curl_slist **out,
+                         char *err, size_t errcap)
 {
     /* the tokens of every Connection header name more hop-by-hop headers */
     const proto_str *conn_lists[PROTO_MAX_HEADERS];
@@ -309,55 +251,61 @@ fail:
     return -1;
 }
 
-void task_submit(conn *c, const proto_request *r)
+sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *err, size_t errcap)
 {
-    worker_ctx *w = c->w;
+    worker_ctx *w = o->w;
     shm_table *tbl = w->tbl;
-    char err[400], key[SHM_HOST_NAME_MAX];
+    char key[SHM_HOST_NAME_MAX];
     sc_err code = SC_BAD_REQUEST;
     char *url = NULL, *body = NULL;
     struct curl_slist *headers = NULL;
     task *t = NULL;
     int admitted = 0, live = 0;
+    *out = NULL;
     if (w->stopping || atomic_load(&tbl->hdr->shutting_down)) {
-        conn_send_error(c, r->id, "submit", SC_SHUTTING_DOWN, "the daemon is shutting down");
-        return;
+        snprintf(err, errcap, "the daemon is shutting down");
+        return SC_SHUTTING_DOWN;
     }
     /* Everything about the request is checked before the host is registered: a refused
      * request must not take one of the table's max_hosts slots. */
     if (r->url.n > w->cfg->max_url) {
         code = SC_TOO_LARGE;
-        snprintf(err, sizeof err, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
+        snprintf(err, errcap, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
         goto refuse;
     }
     if (r->body.n > w->cfg->max_request_body) {
         code = SC_TOO_LARGE;
-        snprintf(err, sizeof err, "body of %u bytes exceeds max_request_body %u", r->body.n, w->cfg->max_request_body);
+        snprintf(err, errcap, "body of %u bytes exceeds max_request_body %u", r->body.n, w->cfg->max_request_body);
         goto refuse;
     }
     if (memchr(r->url.p, '\0', r->url.n)) {
-        snprintf(err, sizeof err, "url contains a NUL byte");
+        snprintf(err, errcap, "url contains a NUL byte");
         goto refuse;
     }
-    if (find_task(c, r->id)) {
-        snprintf(err, sizeof err, "id %llu is already a live task on this connection", (unsigned long long)r->id);
+    if (r->method.n == 0 || r->method.n >= sizeof(((task *)0)->method)) {
+        snprintf(err, errcap, "method must be 1 to %zu letters", sizeof(((task *)0)->method) - 1);
         goto refuse;
     }
+    for (uint32_t i = 0; i < r->method.n; i++)
+        if (r->method.p[i] < 'A' || r->method.p[i] > 'Z') {
+            snprintf(err, errcap, "method must be upper-case letters");
+            goto refuse;
+        }
     url = strndup(r->url.p, r->url.n);
     if (!url) {
         code = SC_INTERNAL;
-        snprintf(err, sizeof err, "out of memory");
+        snprintf(err, errcap, "out of memory");
         goto refuse;
     }
-    if (url_host_key(url, key, sizeof key, err, sizeof err))
+    if (url_host_key(url, key, sizeof key, err, errcap))
         goto refuse;
-    if (build_headers(r, key, strncmp(url, "https:", 6) == 0, &headers, err, sizeof err))
+    if (build_headers(r, key, strncmp(url, "https:", 6) == 0, &headers, err, errcap))
         goto refuse;
     if (r->body.n) {
         body = malloc(r->body.n);
         if (!body) {
             code = SC_INTERNAL;
-            snprintf(err, sizeof err, "out of memory");
+            snprintf(err, errcap, "out of memory");
             goto refuse;
         }
         memcpy(body, r->body.p, r->body.n);
@@ -365,50 +313,50 @@ void task_submit(conn *c, const proto_request *r)
     host_rt *h = NULL;
     int rc = host_acquire(w, key, &h);
     if (rc == -ENOSPC) {
-        snprintf(err, sizeof err,
+        snprintf(err, errcap,
                  "cannot register host '%s': all max_hosts = %u host slots are in use; idle hosts are "
                  "reclaimed after %u s, or raise max_hosts", key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000);
         goto refuse;
     }
     if (rc < 0) {
         code = rc == -ENOMEM ? SC_INTERNAL : SC_BAD_REQUEST;
-        snprintf(err, sizeof err, rc == -ENOMEM ? "out of memory" : "cannot register host '%s': bad host name", key);
+        snprintf(err, errcap, rc == -ENOMEM ? "out of memory" : "cannot register host '%s': bad host name", key);
         goto refuse;
     }
     live = 1; /* h counts us as live from here: a reclaim cannot take its slot */
     uint32_t hidx = h->idx;
     if (atomic_load(&tbl->hosts[hidx].circuit) == CIRCUIT_OPEN) {
         code = SC_CIRCUIT_OPEN;
-        snprintf(err, sizeof err, "circuit open for host '%s': no proxy can serve it now", key);
+        snprintf(err, errcap, "circuit open for host '%s': no proxy can serve it now", key);
         goto refuse;
     }
     shm_pending_add(tbl, w->index, 1);
     admitted = 1;
     if (atomic_load(&tbl->hdr->c.pending) > (int64_t)w->cfg->pool_capacity) {
         code = SC_POOL_FULL;
-        snprintf(err, sizeof err, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
+        snprintf(err, errcap, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
         goto refuse;
     }
     t = calloc(1, sizeof *t);
-    if (t)
-        t->id = r->id;
-    if (!t || idmap_put(&c->ids, t) != 0) {
+    if (!t) {
         code = SC_INTERNAL;
-        snprintf(err, sizeof err, "out of memory");
+        snprintf(err, errcap, "out of memory");
         goto refuse;
     }
-    t->conn = c;
+    t->id = r->id;
+    t->owner = o;
+    t->w = w;
     t->host = h;
     t->url = url;
     t->headers = headers;
     t->body = body;
     t->body_len = r->body.n;
     snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
-    t->cnext = c->tasks;
-    if (c->tasks)
-        c->tasks->cprev = t;
-    c->tasks = t;
-    c->n_tasks++;
+    t->next_owned = o->tasks;
+    if (o->tasks)
+        o->tasks->prev_owned = t;
+    o->tasks = t;
+    o->n_tasks++;
     w->n_tasks++;
     t->submitted_ms = shm_now_ms();
     atomic_store(&tbl->hosts[hidx].last_task_ms, t->submitted_ms);
@@ -426,7 +374,8 @@ void task_submit(conn *c, const proto_request *r)
     }
     atomic_fetch_add(&tbl->hdr->c.submitted, 1);
     sched_enqueue(t);
-    return;
+    *out = t;
+    return SC_OK;
 refuse:
     if (admitted)
         shm_pending_add(tbl, w->index, -1);
@@ -436,5 +385,5 @@ refuse:
     free(url);
     free(body);
     curl_slist_free_all(headers);
-    conn_send_error(c, r->id, "submit", code, "%s", err);
+    return code;
 }

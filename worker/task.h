@@ -1,8 +1,9 @@
 /*
- * Tasks, their attempts and the client connections that own them.
- * A task lives in exactly one place at a time: a host's ready queue, or running (attempts in
- * libcurl), or done (answered and freed). Its connection keeps a list of all its live tasks so
- * a disconnect cancels them all.
+ * Tasks and their attempts: the task layer every front end feeds. A front end owns its tasks
+ * through a task_owner (one per client) whose ops deliver results and failures in the front
+ * end's own format; the task layer never sees the wire. A task lives in exactly one place at
+ * a time: a host's ready queue, or running (attempts in libcurl), or done (delivered and
+ * freed). Its owner keeps a list of all its live tasks so a disconnect cancels them all.
  */
 #ifndef SCATTER_WORKER_TASK_H
 #define SCATTER_WORKER_TASK_H
@@ -14,7 +15,6 @@
 
 #include "common/error.h"
 #include "common/proto.h"
-#include "worker/idmap.h"
 #include "worker/worker.h"
 
 typedef enum { TASK_QUEUED, TASK_RUNNING } task_state;
@@ -38,9 +38,62 @@ typedef struct attempt {
     char errbuf[CURL_ERROR_SIZE];
 } attempt;
 
+struct task;
+struct task_owner;
+
+/* What a finished task hands its owner. Pointers are valid only during the call. */
+typedef struct {
+    long status;
+    const char *headers;          /* raw header block of the final response, status line first */
+    size_t headers_len;
+    const char *body;
+    size_t body_len;
+    const char *proxy;            /* the winning proxy's URL, password redacted */
+    uint32_t attempts, race, latency_ms, elapsed_ms;
+} task_result;
+
+typedef struct {
+    sc_err code;
+    const char *message;          /* human detail */
+    const char *host;
+    const char *last_error;       /* the last attempt's failure, "" if none */
+    uint32_t attempts, elapsed_ms;
+} task_failure;
+
+/* A front end's side of its tasks. The task layer calls these; the front end turns them into
+ * its own wire format (worker/conn_tasks.c for msgpack). */
+typedef struct task_owner_ops {
+    void (*deliver_result)(struct task_owner *o, struct task *t, const task_result *r);
+    void (*deliver_failure)(struct task_owner *o, struct task *t, const task_failure *f);
+    /* t is about to be freed (after its delivery): drop any reference to it */
+    void (*forget)(struct task_owner *o, struct task *t);
+    /* 1 while the client is not taking results: none of its tasks is started meanwhile */
+    int (*backlogged)(const struct task_owner *o);
+} task_owner_ops;
+
+/* One client of a front end, as the task layer sees it. */
+typedef struct task_owner {
+    const task_owner_ops *ops;
+    struct worker_ctx *w;
+    struct task *tasks;           /* live tasks: all cancelled when the client goes away */
+    uint32_t n_tasks;
+} task_owner;
+
+/* A request to run, whatever front end it came from. The strings point into the caller's
+ * buffers; task_submit copies what it keeps. */
+typedef struct {
+    uint64_t id;                  /* the owner's name for the task (kept in task.id) */
+    proto_str url, method, body;
+    uint32_t n_headers;
+    const proto_str *hname, *hval;
+    int has_timeout, has_max_attempts, has_race_width;
+    uint32_t timeout_ms, max_attempts, race_width;
+} task_submission;
+
 typedef struct task {
     uint64_t id;
-    struct conn *conn;
+    task_owner *owner;
+    worker_ctx *w;
     host_rt *host;
     task_state state;
     char *url;
@@ -67,55 +120,22 @@ typedef struct task {
     char last_error[160];
     attempt *att[RACE_MAX];
     struct task *qnext;           /* host queue */
-    struct task *cprev, *cnext;   /* connection's task list */
+    struct task *prev_owned, *next_owned; /* the owner's live tasks */
 } task;
 
-typedef struct conn {
-    worker_ctx *w;
-    int fd;
-    ev_io rio, wio;
-    char *in;                     /* unparsed input */
-    size_t in_len, in_cap;
-    msgpack_sbuffer out;          /* replies not yet written */
-    size_t out_off;
-    int closing;                  /* flush then close */
-    int reading;
-    int parse_paused;             /* input left undecoded because the client was backlogged */
-    ev_timer frame_w;             /* client_timeout for a partial message */
-    size_t counted;               /* bytes of in/out buffers counted in w->buffered */
-    task *tasks;
-    uint32_t n_tasks;
-    idmap ids;                    /* live tasks by client id */
-    struct conn *prev, *next;
-} conn;
-
-/* Unread replies past this stop a connection's reading, decoding and dispatching. */
-#define CONN_OUT_HIGH (8u << 20)
-
-/* conn.c */
-/* 1 while the client leaves CONN_OUT_HIGH or more of replies unread. */
-int conn_backlogged(const conn *c);
-void conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
-void conn_close(conn *c);
-/* Queues a finished reply; starts the writer. */
-void conn_send(conn *c, const msgpack_sbuffer *msg);
-void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-/* Starts a reply map of `extra` more entries after id, op and ok; conn_reply_end sends it. */
-void conn_reply_begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t extra, uint64_t id, const char *op, int ok);
-void conn_reply_end(conn *c, msgpack_sbuffer *sb);
-
 /* task.c */
-void task_submit(conn *c, const proto_request *r);
-void task_cancel_id(conn *c, uint64_t id);
-/* Ends a task: answers it (error e unless e == SC_OK, which the caller already answered),
- * stops its attempts, frees it. */
+/* Validates s and, if it is accepted, creates a task owned by o and queues it: SC_OK with *out
+ * set. Otherwise the refusal's code, with a message in err; nothing was created and the caller
+ * answers the client itself. */
+sc_err task_submit(task_owner *o, const task_submission *s, task **out, char *err, size_t errcap);
+/* Ends a task with error e (delivered to its owner), stops its attempts, frees it. */
 void task_finish_error(task *t, sc_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void task_free(task *t);
 /* Ends a task with the winning attempt's response. */
 void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms);
 /* A failed round: back to the tail of the host queue, or finished if out of attempts/time. */
 void task_round_failed(task *t);
+/* Ends every live task of o with error e (the client went away, or the worker stops). */
+void task_owner_cancel_all(task_owner *o, sc_err e, const char *why);
 
 /* sched.c */
 void sched_enqueue(task *t);
@@ -134,8 +154,5 @@ void race_cleanup(worker_ctx *w);
 int race_start(task *t, uint32_t proxy);
 /* Removes every running attempt of t, charging nobody (cancelled). */
 void race_abort_all(task *t);
-
-/* ops.c */
-void ops_handle(conn *c, const proto_request *r);
 
 #endif

@@ -6,7 +6,7 @@
  * dies with the master (PR_SET_PDEATHSIG).
  */
 #include "worker/worker.h"
-#include "worker/task.h"
+#include "worker/conn.h"
 
 #include "shm/registry.h"
 
@@ -247,8 +247,7 @@ static void final_flush(worker_ctx *w)
 {
     /* end whatever is left, then give clients a moment to read their last replies */
     for (conn *c = w->conns; c; c = c->next)
-        while (c->tasks)
-            task_finish_error(c->tasks, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
+        task_owner_cancel_all(&c->owner, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
     for (conn *c = w->conns, *n; c; c = n) {
         n = c->next;
         conn_send(c, &(msgpack_sbuffer){0});

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include "worker/idmap.h"
 #include "worker/task.h"
 
 /* Random inserts and deletes checked against a plain array: every live id is found, every

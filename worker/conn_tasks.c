@@ -1,0 +1,137 @@
+/*
+ * A msgpack connection as the owner of its tasks: the submit and cancel ops, the client's ids
+ * (unique among its live tasks), and results and failures packed as submit replies
+ * (docs/PROTOCOL.md section 4.2). The task layer knows none of this.
+ */
+#include "worker/conn.h"
+
+#include <string.h>
+
+static conn *conn_of(task_owner *o)
+{
+    return (conn *)o; /* the owner is a conn's first member */
+}
+
+/* Splits the raw header block of the final response into [name, value] pairs. */
+static void pack_headers(msgpack_packer *pk, const char *p, size_t len)
+{
+    const char *end = p + len;
+    uint32_t pairs = 0;
+    int first = 1; /* the status line */
+    for (const char *line = p; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        if (!first && memchr(line, ':', (size_t)(nl - line)))
+            pairs++;
+        first = 0;
+        line = nl + 1;
+    }
+    msgpack_pack_array(pk, pairs);
+    first = 1;
+    for (const char *line = p; line < end && pairs;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        const char *colon = first ? NULL : memchr(line, ':', (size_t)(nl - line));
+        first = 0;
+        if (colon) {
+            const char *v = colon + 1, *ve = nl;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+                ve--;
+            msgpack_pack_array(pk, 2);
+            proto_pack_strn(pk, line, (size_t)(colon - line));
+            proto_pack_strn(pk, v, (size_t)(ve - v));
+            pairs--;
+        }
+        line = nl + 1;
+    }
+}
+
+static void deliver_result(task_owner *o, task *t, const task_result *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    conn_reply_begin(&sb, &pk, 8, t->id, "submit", 1);
+    proto_kv_u64(&pk, "status", (uint64_t)r->status);
+    proto_pack_cstr(&pk, "headers");
+    pack_headers(&pk, r->headers ? r->headers : "", r->headers_len);
+    proto_kv_bin(&pk, "body", r->body, r->body_len);
+    proto_kv_str(&pk, "proxy", r->proxy);
+    proto_kv_u64(&pk, "attempts", r->attempts);
+    proto_kv_u64(&pk, "race", r->race);
+    proto_kv_u64(&pk, "latency_ms", r->latency_ms);
+    proto_kv_u64(&pk, "elapsed_ms", r->elapsed_ms);
+    conn_reply_end(conn_of(o), &sb);
+}
+
+static void deliver_failure(task_owner *o, task *t, const task_failure *f)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    conn_reply_begin(&sb, &pk, 6, t->id, "submit", 0);
+    proto_kv_str(&pk, "error", sc_err_code(f->code));
+    proto_kv_str(&pk, "message", f->message);
+    proto_kv_str(&pk, "host", f->host);
+    proto_kv_u64(&pk, "attempts", f->attempts);
+    proto_kv_str(&pk, "last_error", f->last_error);
+    proto_kv_u64(&pk, "elapsed_ms", f->elapsed_ms);
+    conn_reply_end(conn_of(o), &sb); /* dropped if the connection is closing */
+}
+
+static void forget(task_owner *o, task *t)
+{
+    idmap_del(&conn_of(o)->ids, t->id);
+}
+
+static int backlogged(const task_owner *o)
+{
+    return conn_backlogged((const conn *)o);
+}
+
+static const task_owner_ops CONN_TASK_OPS = {
+    .deliver_result = deliver_result,
+    .deliver_failure = deliver_failure,
+    .forget = forget,
+    .backlogged = backlogged,
+};
+
+void conn_tasks_init(conn *c)
+{
+    c->owner.ops = &CONN_TASK_OPS;
+    c->owner.w = c->w;
+}
+
+void conn_submit(conn *c, const proto_request *r)
+{
+    char err[400];
+    if (idmap_get(&c->ids, r->id)) {
+        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "id %llu is already a live task on this connection",
+                        (unsigned long long)r->id);
+        return;
+    }
+    task_submission s = {
+        .id = r->id, .url = r->url, .method = r->method, .body = r->body,
+        .n_headers = r->n_headers, .hname = r->hname, .hval = r->hval,
+        .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
+        .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
+        .has_race_width = r->has_race_width, .race_width = r->race_width,
+    };
+    task *t;
+    sc_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
+    if (e != SC_OK) {
+        conn_send_error(c, r->id, "submit", e, "%s", err);
+        return;
+    }
+    if (idmap_put(&c->ids, t) != 0)
+        task_finish_error(t, SC_INTERNAL, "out of memory indexing the task");
+}
+
+void conn_cancel(conn *c, uint64_t id)
+{
+    task *t = idmap_get(&c->ids, id);
+    if (t)
+        task_finish_error(t, SC_CANCELLED, "cancelled by the client");
+}
