@@ -8,8 +8,10 @@
  * silently mangle (unquoted ';' or '#' inside a value, lines over its 1024-character limit).
  */
 #include "common/config.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/status_list.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -301,28 +303,6 @@ static int parse_weight(const char *s, uint32_t *out)
 
 #define STATUS_HINT "a list of HTTP statuses (100-599), comma-separated: a status, a class or a range, like 2xx,304,400-404"
 
-/* "2xx,304,400-499": every token a status, a class or a range, all within 100..599. */
-static int check_status_spec(const char *s)
-{
-    char buf[CFG_STR_MAX];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        if (strlen(tok) == 3 && (tok[1] == 'x' || tok[1] == 'X') && (tok[2] == 'x' || tok[2] == 'X')) {
-            if (tok[0] < '1' || tok[0] > '5')
-                return -1;
-            continue;
-        }
-        char *end;
-        long a = strtol(tok, &end, 10), b = a;
-        if (*end == '-')
-            b = strtol(end + 1, &end, 10);
-        if (*end || a < 100 || b > 599 || a > b)
-            return -1;
-    }
-    return 0;
-}
-
 static const char *type_hint(const cfg_key *k)
 {
     switch (k->type) {
@@ -382,7 +362,7 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
         break;
     }
     case T_STATUS:
-        if (check_status_spec(v)) {
+        if (status_list_parse(v, NULL, 0)) {
             *why = STATUS_HINT;
             return -1;
         }
@@ -536,7 +516,7 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
             break;
         }
         if (kl->n == kl->cap) {
-            size_t nc = kl->cap ? kl->cap * 2 : 64;
+            size_t nc = buf_next_cap(kl->cap, kl->n + 1, 64, SIZE_MAX / sizeof *kl->v);
             key_line *nv = realloc(kl->v, nc * sizeof *nv);
             if (!nv) {
                 rc = err_at(err, cap, "%s: out of memory", path);

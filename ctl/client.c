@@ -14,6 +14,9 @@
  */
 #include "ctl/scatter_client.h"
 
+#include "common/buf.h"
+#include "common/rng.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -150,9 +153,7 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
 {
     if (need <= *cap)
         return 0;
-    size_t n = *cap ? *cap : 4096;
-    while (n < need)
-        n *= 2;
+    size_t n = buf_next_cap(*cap, need, 4096, SIZE_MAX);
     uint8_t *p = realloc(*buf, n);
     if (!p)
         return -ENOMEM;
@@ -560,10 +561,7 @@ static void task_backoff(sc_client *c, uint32_t i)
     unsigned base = 50u << (c->backoff_level < 2 ? c->backoff_level : 2);
     if (c->backoff_level < 8)
         c->backoff_level++;
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    int64_t due = now_ms() + base + (int64_t)(c->rng % (base / 2 + 1));
+    int64_t due = now_ms() + base + (int64_t)(rng_next(&c->rng) % (base / 2 + 1));
     t->state = T_BACKOFF;
     t->not_before = due;
     t->resubmits++;
@@ -881,9 +879,7 @@ int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t err
         return prc;
     }
     c->opt.socket_path = c->sock;
-    c->rng = (uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c;
-    if (!c->rng)
-        c->rng = 1;
+    c->rng = rng_seed((uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c);
     c->free_l = c->send_l = c->back_l = c->ready_l = (tlist){NIL, NIL};
     c->next_call_id = 2;
     msgpack_unpacked_init(&c->call_reply);

@@ -21,6 +21,7 @@
  */
 #include "master/master.h"
 
+#include "common/buf.h"
 #include "common/config.h"
 
 #include "shm/proxy_addr.h"
@@ -133,9 +134,7 @@ static size_t mem_write(char *p, size_t sz, size_t n, void *ud)
     if (b->len + add > SRC_MAX_BYTES)
         return 0;
     if (b->len + add > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 65536;
-        while (nc < b->len + add)
-            nc *= 2;
+        size_t nc = buf_next_cap(b->cap, b->len + add, 65536, SRC_MAX_BYTES);
         char *nd = realloc(b->data, nc);
         if (!nd)
             return 0;

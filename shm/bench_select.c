@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/rng.h"
 #include "shm/health.h"
 #include "shm/proxy_addr.h"
 #include "shm/ratelimit.h"
@@ -20,16 +21,6 @@
 #define N_PROXIES 20000u
 #define N_HOSTS 10u
 #define K 3u
-
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
 
 static uint64_t now_ns(void)
 {
@@ -61,26 +52,26 @@ static int cmp_u64(const void *a, const void *b)
 /* Stats for one cell of a live proxy: what a few minutes of traffic would leave behind. */
 static void fill_cell(shm_cell *c, uint64_t now, uint64_t *rng, const health_params *hp)
 {
-    uint32_t r = (uint32_t)(next_rand(rng) % 100);
+    uint32_t r = (uint32_t)(rng_next(rng) % 100);
     uint64_t w = 0;
-    uint32_t samples = (uint32_t)(next_rand(rng) % 31);
-    uint32_t good_pct = (uint32_t)(next_rand(rng) % 101);
+    uint32_t samples = (uint32_t)(rng_next(rng) % 31);
+    uint32_t good_pct = (uint32_t)(rng_next(rng) % 101);
     for (uint32_t i = 0; i < samples; i++)
-        w = health_window_push(w, next_rand(rng) % 100 < good_pct, hp->window);
+        w = health_window_push(w, rng_next(rng) % 100 < good_pct, hp->window);
     atomic_store(&c->window, w);
     uint32_t ok = health_window_successes(w);
     atomic_store(&c->success, ok);
     atomic_store(&c->fail, health_window_count(w) - ok);
     if (ok > 0) {
-        atomic_store(&c->last_success_ms, now - next_rand(rng) % 1800000);
-        atomic_store(&c->ewma_latency_ms, (uint32_t)(100 + next_rand(rng) % 3000));
+        atomic_store(&c->last_success_ms, now - rng_next(rng) % 1800000);
+        atomic_store(&c->ewma_latency_ms, (uint32_t)(100 + rng_next(rng) % 3000));
     }
     if (r < 5)
         atomic_store(&c->dead, 1);
     else if (r < 20)
-        atomic_store(&c->cooldown_until_ms, now + 1000 + next_rand(rng) % 60000);
+        atomic_store(&c->cooldown_until_ms, now + 1000 + rng_next(rng) % 60000);
     else if (r < 35)
-        atomic_store(&c->rl, now + 1 + next_rand(rng) % 1000);
+        atomic_store(&c->rl, now + 1 + rng_next(rng) % 1000);
     else if (r < 40)
         atomic_store(&c->rl, RL_INUSE | (now << 16) | 9);
 }
@@ -113,13 +104,13 @@ int main(int argc, char **argv)
         }
         shm_proxy *px = &t.proxies[i];
         /* Free lists: about half the proxies never answer and end up evicted. */
-        if (next_rand(&rng) % 100 < 50) {
+        if (rng_next(&rng) % 100 < 50) {
             atomic_store(&px->state, PSTATE_DEAD);
             atomic_store(&px->fail, 30);
         } else {
             atomic_store(&px->state, PSTATE_ACTIVE);
-            atomic_store(&px->success, next_rand(&rng) % 500);
-            atomic_store(&px->fail, next_rand(&rng) % 500);
+            atomic_store(&px->success, rng_next(&rng) % 500);
+            atomic_store(&px->fail, rng_next(&rng) % 500);
         }
     }
     for (uint32_t h = 0; h < N_HOSTS; h++) {
@@ -142,7 +133,7 @@ int main(int argc, char **argv)
     uint32_t out[K], host = 3, total_got = 0;
     for (uint32_t i = 0; i < calls; i++) {
         uint64_t t0 = now_ns();
-        uint32_t got = select_claim(&t, host, K, 1, now, &sp, next_rand(&rng), out, &st);
+        uint32_t got = select_claim(&t, host, K, 1, now, &sp, rng_next(&rng), out, &st);
         uint64_t t1 = now_ns();
         for (uint32_t j = 0; j < got; j++)
             rl_release(&shm_cell_at(&t, out[j], host)->rl, 1, 0, 0);

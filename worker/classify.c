@@ -19,40 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int apply_spec(classifier *c, const char *spec, health_outcome o)
-{
-    char buf[CFG_STR_MAX];
-    snprintf(buf, sizeof buf, "%s", spec);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        long a, b;
-        if (strlen(tok) == 3 && (tok[1] | 0x20) == 'x' && (tok[2] | 0x20) == 'x') {
-            a = (tok[0] - '0') * 100;
-            b = a + 99;
-        } else {
-            char *end;
-            a = b = strtol(tok, &end, 10);
-            if (*end == '-')
-                b = strtol(end + 1, &end, 10);
-            if (*end)
-                return -1;
-        }
-        if (a < 100 || b > 599 || a > b)
-            return -1;
-        for (long s = a; s <= b; s++)
-            c->status[s] = (uint8_t)o;
-    }
-    return 0;
-}
-
 int cls_compile(classifier *c, const cfg_host *h, char *err, size_t cap)
 {
     memset(c, 0, sizeof *c);
     memset(c->status, CLS_UNLISTED, sizeof c->status);
     c->strict = h->strict_status != 0;
     /* later lists win: an explicit success list can carve a status out of a class */
-    if (apply_spec(c, h->target_error_status, OUTCOME_TARGET_ERROR) ||
-        apply_spec(c, h->blocked_status, OUTCOME_BLOCKED) || apply_spec(c, h->success_status, OUTCOME_SUCCESS)) {
+    if (status_list_parse(h->target_error_status, c->status, OUTCOME_TARGET_ERROR) ||
+        status_list_parse(h->blocked_status, c->status, OUTCOME_BLOCKED) ||
+        status_list_parse(h->success_status, c->status, OUTCOME_SUCCESS)) {
         snprintf(err, cap, "bad status list for host '%s'", h->name[0] ? h->name : "(default)");
         return -1;
     }
@@ -92,7 +67,7 @@ health_outcome cls_classify(const classifier *c, long status, int head, const ch
         why = &dummy;
     if (!body)
         len = 0;
-    if (status < 100 || status > 599) {
+    if (status < STATUS_LIST_MIN || status > STATUS_LIST_MAX) {
         *why = "status outside 100-599";
         return OUTCOME_BLOCKED;
     }

@@ -10,12 +10,13 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/status_list.h"
 #include "shm/health.h"
 
 #define CLS_MAX_PATTERNS 16
 
 typedef struct {
-    uint8_t status[600];   /* health_outcome per status 0..599, or CLS_UNLISTED */
+    uint8_t status[STATUS_LIST_MAX + 1]; /* health_outcome per status, or CLS_UNLISTED */
     uint8_t strict;        /* strict_status: an unlisted status is BLOCKED, not the result */
     uint32_t min_body;
     uint32_t n_patterns;

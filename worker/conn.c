@@ -12,6 +12,9 @@
  */
 #include "worker/conn.h"
 
+#include "common/buf.h"
+#include "common/list.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,10 +91,7 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->frame_w.data = c;
         ev_io_start(loop, &c->rio);
         c->reading = 1;
-        c->next = w->conns;
-        if (w->conns)
-            w->conns->prev = c;
-        w->conns = c;
+        LIST_PUSH(w->conns, c, prev, next);
         w->n_conns++;
     }
 }
@@ -118,12 +118,7 @@ void conn_close(conn *c)
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->frame_w);
     close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_UNLINK(w->conns, c, prev, next);
     w->n_conns--;
     free(c->in);
     idmap_free(&c->ids);
@@ -319,9 +314,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
     size_t limit = (size_t)w->cfg->max_frame + READ_CHUNK;
     for (;;) {
         if (c->in_cap - c->in_len < READ_CHUNK) {
-            size_t nc = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
-            if (nc > limit)
-                nc = limit;
+            size_t nc = buf_next_cap(c->in_cap, c->in_len + READ_CHUNK, READ_CHUNK, limit);
             if (nc <= c->in_cap) {
                 /* the scanner bounds a message by max_frame, so a full buffer is an error */
                 protocol_violation(c, "message exceeds max_frame");

@@ -2,6 +2,8 @@
 #include "worker/idmap.h"
 #include "worker/task.h"
 
+#include "common/buf.h"
+
 #include <stdlib.h>
 
 static uint32_t home(uint64_t id, uint32_t cap)
@@ -36,7 +38,7 @@ static void insert(task **slot, uint32_t cap, task *t)
 int idmap_put(idmap *m, task *t)
 {
     if ((m->n + 1) * 2 > m->cap) { /* keep the load at most 1/2 */
-        uint32_t nc = m->cap ? m->cap * 2 : 16;
+        uint32_t nc = (uint32_t)buf_next_cap(m->cap, (m->n + 1) * 2, 16, UINT32_MAX / 2 + 1);
         task **ns = calloc(nc, sizeof *ns);
         if (!ns)
             return -1;

@@ -28,6 +28,9 @@
  */
 #include "worker/task.h"
 
+#include "common/buf.h"
+#include "common/list.h"
+
 #include "shm/health.h"
 #include "shm/proxy_addr.h"
 #include "shm/ratelimit.h"
@@ -142,11 +145,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
         return 0; /* aborts with CURLE_WRITE_ERROR */
     }
     if (a->len + n > a->cap) {
-        size_t nc = a->cap ? a->cap : 4096;
-        while (nc < a->len + n)
-            nc *= 2;
-        if (nc > max)
-            nc = max;
+        size_t nc = buf_next_cap(a->cap, a->len + n, 4096, max);
         worker_ctx *w = a->w;
         if (w->buffered + (nc - a->cap) > w->cfg->worker_buffer_budget) {
             a->over_budget = 1; /* not the proxy's fault: the round is retried later */
@@ -183,9 +182,7 @@ static size_t header_cb(char *ptr, size_t size, size_t nmemb, void *ud)
         return 0; /* aborts with CURLE_WRITE_ERROR */
     }
     if (a->hlen + n > a->hcap) {
-        size_t nc = a->hcap ? a->hcap * 2 : 1024;
-        while (nc < a->hlen + n)
-            nc *= 2;
+        size_t nc = buf_next_cap(a->hcap, a->hlen + n, 1024, HDR_MAX);
         char *nb = realloc(a->hdrs, nc);
         if (!nb)
             return 0;
@@ -261,12 +258,7 @@ static void detach(attempt *a)
                 break;
             }
     } else {
-        if (a->oprev)
-            a->oprev->onext = a->onext;
-        else
-            w->orphans = a->onext;
-        if (a->onext)
-            a->onext->oprev = a->oprev;
+        LIST_UNLINK(w->orphans, a, oprev, onext);
     }
     w->inflight--;
     shm_inflight_add(w->tbl, w->index, -1);
@@ -373,11 +365,7 @@ void race_abort_all(task *t)
         if (a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent) {
             t->att[0] = t->att[--t->n_running];
             a->t = NULL;
-            a->oprev = NULL;
-            a->onext = w->orphans;
-            if (w->orphans)
-                w->orphans->oprev = a;
-            w->orphans = a;
+            LIST_PUSH(w->orphans, a, oprev, onext);
             continue;
         }
         detach(a);

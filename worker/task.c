@@ -8,6 +8,7 @@
 #include "worker/task.h"
 
 #include "common/headers.h"
+#include "common/list.h"
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
 
@@ -26,12 +27,7 @@ static void unlink_owner(task *t)
 {
     task_owner *o = t->owner;
     o->ops->forget(o, t);
-    if (t->prev_owned)
-        t->prev_owned->next_owned = t->next_owned;
-    else
-        o->tasks = t->next_owned;
-    if (t->next_owned)
-        t->next_owned->prev_owned = t->prev_owned;
+    LIST_UNLINK(o->tasks, t, prev_owned, next_owned);
     o->n_tasks--;
 }
 
@@ -352,10 +348,7 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
     t->body = body;
     t->body_len = r->body.n;
     snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
-    t->next_owned = o->tasks;
-    if (o->tasks)
-        o->tasks->prev_owned = t;
-    o->tasks = t;
+    LIST_PUSH(o->tasks, t, prev_owned, next_owned);
     o->n_tasks++;
     w->n_tasks++;
     t->submitted_ms = shm_now_ms();

@@ -8,6 +8,7 @@
 #include "worker/worker.h"
 #include "worker/conn.h"
 
+#include "common/rng.h"
 #include "shm/registry.h"
 
 #include <errno.h>
@@ -25,13 +26,7 @@
 
 uint64_t worker_rand(worker_ctx *w)
 {
-    /* xorshift64*: cheap, per process, good enough for jitter and tie-breaking */
-    uint64_t x = w->rnd;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    w->rnd = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return rng_next(&w->rnd);
 }
 
 void worker_need_dispatch(worker_ctx *w)
@@ -368,7 +363,7 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     log_init(&w->log, parent_log->level, parent_log->fd, who);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    w->rnd = ((uint64_t)ts.tv_nsec << 20) ^ ((uint64_t)getpid() << 1) ^ 0x9E3779B97F4A7C15ULL;
+    w->rnd = rng_seed(((uint64_t)ts.tv_nsec << 20) ^ ((uint64_t)getpid() << 1) ^ 0x9E3779B97F4A7C15ULL);
     apply_params(w);
     w->hosts = calloc(tbl->hdr->max_hosts, sizeof *w->hosts);
     w->loop = ev_loop_new(EVFLAG_AUTO);

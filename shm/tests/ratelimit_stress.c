@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/rng.h"
 #include "shm/ratelimit.h"
 #include "shm/registry.h"
 #include "shm/proxy_addr.h"
@@ -43,16 +44,6 @@ typedef struct {
     use log[CHILDREN][LOG_MAX];
 } shared_log;
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
 static void child(shm_table *t, shared_log *lg, uint32_t id, uint64_t start)
 {
     uint64_t rng = 0x9e3779b97f4a7c15ULL * (id + 1);
@@ -62,13 +53,13 @@ static void child(shm_table *t, shared_log *lg, uint32_t id, uint64_t start)
         uint64_t now = shm_now_ms();
         if (now >= start + RUN_MS || n >= LOG_MAX)
             break;
-        uint32_t cell = (uint32_t)(next_rand(&rng) % (PROXIES * HOSTS));
+        uint32_t cell = (uint32_t)(rng_next(&rng) % (PROXIES * HOSTS));
         _Atomic uint64_t *w = &shm_cell_at(t, cell % PROXIES, cell / PROXIES)->rl;
         attempts++;
         if (!rl_claim(w, holder, now, NULL))
             continue;
         /* Hold it for a moment, as a request would, so holders really overlap in time. */
-        if (next_rand(&rng) % 4 == 0)
+        if (rng_next(&rng) % 4 == 0)
             sched_yield();
         uint64_t sent = shm_now_ms();
         lg->log[id][n] = (use){cell, id, now, sent};

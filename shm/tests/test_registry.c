@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "common.h"
+#include "common/rng.h"
 #include "shm/ratelimit.h"
 
 static shm_proxy_addr addr(const char *s)
@@ -236,8 +237,7 @@ static void test_host_reclaim_cycles(void **state)
     uint64_t x = 88172645463325252ULL;
     for (int round = 0; round < 300; round++) {
         for (int k = 0; k < H / 2; k++) { /* reclaim half the slots, at random */
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            uint32_t s = (uint32_t)(x % H);
+            uint32_t s = (uint32_t)(rng_next(&x) % H);
             if (t.hosts[s].name[0])
                 assert_int_equal(reg_host_reclaim(&t, s, 1000), 0);
         }

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include "common/rng.h"
 #include "worker/idmap.h"
 #include "worker/task.h"
 
@@ -17,8 +18,7 @@ static void matches_a_reference(void **s)
     idmap m = {0};
     uint64_t x = 42;
     for (int round = 0; round < 20000; round++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        int i = (int)(x % N);
+        int i = (int)(rng_next(&x) % N);
         ts[i].id = (uint64_t)i * 0x100000000ULL + 7; /* large, clustered ids like the client's */
         if (live[i]) {
             idmap_del(&m, ts[i].id);
