@@ -34,8 +34,12 @@
  * attempt already failed. A proxy that answers fast, which is most of them once the host is
  * warm, then spends one slot per task instead of K. Until the host has enough samples the
  * round fires all K at once, as in race_mode = all.
+ *
+ * The decisions (K, the targets, the hedge delay, the straggler's proxy) are policy.c's pure
+ * functions; this file gathers their inputs and does the claiming, releasing and timing.
  */
 #include "worker/task.h"
+#include "worker/policy.h"
 
 #include "shm/health.h"
 #include "shm/ratelimit.h"
@@ -54,7 +58,7 @@
 static void queued_publish(host_rt *h)
 {
     int want = h->queued > 0;
-    if (want == h->queued_bit || h->w->index == 0 || h->w->index > 64)
+    if (want == h->queued_bit || h->w->index == 0 || h->w->index > SHM_MAX_WORKERS)
         return;
     _Atomic uint64_t *mask = &h->w->tbl->hosts[h->idx].queued_workers;
     uint64_t bit = 1ULL << (h->w->index - 1);
@@ -130,21 +134,27 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
     h->waiting = 1;
 }
 
-#define PRIOR_PERMILLE 300  /* cold start: most proxies on a free list fail */
-#define PRIOR_WEIGHT 2      /* pseudo-samples of the prior */
-#define TARGET_ABUNDANT 970 /* permille: slots to spare, buy latency */
-#define TARGET_SCARCE 0     /* permille: slots are the bottleneck, so K = race_width_min */
-#define STRAGGLER_MIN_PERMILLE 700 /* estimated success a straggler's extra proxy needs */
-#define STRAGGLER_MAX 2            /* straggler hedges per round, on top of its K */
-#define STRAGGLER_COLD_MS 100      /* straggler check interval while the host has no hedge delay */
 #define STRAGGLER_RETRY_MS 10      /* after a scan found no fit proxy, others skip scanning */
-#define ABUNDANT_FACTOR 4   /* free slots per queued task before slots count as abundant */
 
-static uint32_t race_width_for(const worker_ctx *w, const host_rt *h, const task *t)
+/* The decisions are policy.c's; these gather what they read from the host, the task and the
+ * shared table. */
+static void race_of(const host_rt *h, const task *t, policy_race *r)
 {
-    if (t->race_width)
-        return t->race_width;
-    return h->cfg->adaptive_race ? h->cfg->race_width_max : h->cfg->race_width;
+    r->task_width = t->race_width;
+    r->adaptive = h->cfg->adaptive_race;
+    r->hedged = h->cfg->race_hedged;
+    r->width = h->cfg->race_width;
+    r->width_min = h->cfg->race_width_min;
+    r->width_max = h->cfg->race_width_max;
+}
+
+static void round_of(const task *t, policy_round *rd)
+{
+    rd->n_running = t->n_running;
+    rd->started = t->race;
+    rd->k = t->round_k;
+    rd->straggled = t->straggled;
+    rd->probe = (uint32_t)t->probe;
 }
 
 /* Estimated chance, in thousandths, that proxy p succeeds for host h now. */
@@ -152,71 +162,50 @@ static uint32_t success_permille(const shm_table *tbl, uint32_t p, uint32_t h)
 {
     const shm_cell *c = shm_cell_at(tbl, p, h);
     uint64_t wv = atomic_load_explicit(&c->window, memory_order_relaxed);
-    uint64_t n = health_window_count(wv), s = health_window_successes(wv);
-    if (n == 0) {
-        const shm_proxy *px = &tbl->proxies[p];
-        s = atomic_load_explicit(&px->success, memory_order_relaxed);
-        n = s + atomic_load_explicit(&px->fail, memory_order_relaxed);
-    }
-    return (uint32_t)((s * 1000 + PRIOR_PERMILLE * PRIOR_WEIGHT) / (n + PRIOR_WEIGHT));
+    uint64_t n = health_window_count(wv);
+    if (n)
+        return policy_success_permille(n, health_window_successes(wv), 0, 0);
+    const shm_proxy *px = &tbl->proxies[p];
+    return policy_success_permille(0, 0, atomic_load_explicit(&px->success, memory_order_relaxed),
+                                   atomic_load_explicit(&px->fail, memory_order_relaxed));
 }
 
 /* How many of the n claimed candidates (best first) to keep. */
 static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task *t, const uint32_t *picked,
                               uint32_t n, uint32_t claimable_left)
 {
-    uint32_t min = h->cfg->race_width_min;
-    /* abundant only with a wide margin: right after a burst of submissions the queue is still
-     * filling, and racing wide then burns the slots the next tasks need */
-    uint32_t target = claimable_left > ABUNDANT_FACTOR * h->queued ? TARGET_ABUNDANT : TARGET_SCARCE;
-    /* a task's last two rounds race wide whatever the load: max_attempts counts rounds, and
-     * single-proxy rounds on a cold, mostly dead list would otherwise fail tasks that one more
-     * proxy per round would have completed; few tasks get this far, so slots barely notice */
-    if (t->max_attempts && t->rounds + 2 >= t->max_attempts)
-        target = TARGET_ABUNDANT;
-    uint64_t miss = 1000000; /* millionths: chance that every kept attempt fails */
-    uint32_t keep = 0;
-    while (keep < n) {
-        miss = miss * (1000 - success_permille(w->tbl, picked[keep], h->idx)) / 1000;
-        keep++;
-        if (keep >= min && 1000000 - miss >= (uint64_t)target * 1000)
-            break;
-    }
-    return keep;
+    uint32_t p[SC_RACE_MAX];
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = success_permille(w->tbl, picked[i], h->idx);
+    uint32_t target = policy_target_permille(claimable_left, h->queued, t->rounds, t->max_attempts);
+    return policy_keep(p, n, h->cfg->race_width_min, target);
 }
 
-/* Straggler hedging. A round may grow past its planned K by up to STRAGGLER_MAX attempts when
- * it straggles (no good answer after the hedge delay) and no task of the host waits for a
- * slot: at the end of a batch, or under light load, a task stuck on a slow or silent proxy (a
- * connect timeout is seconds) then finishes through a spare slot instead of holding the batch
- * up, and while tasks compete for slots nothing changes. The allowance is on top of K, not up
- * to race_width_max: at the end of a cold batch the regular hedges of a wide round go to the
- * best claimable proxies, which are then mostly untried ones, and a round whose every attempt
- * went to a silent proxy is exactly the one that needs a proven one. A probe asks one question,
- * a client's explicit race width is kept, and race_mode = all does not hedge at all. */
-static int straggler_ok(const task *t)
-{
-    const host_rt *h = t->host;
-    return !t->probe && !t->race_width && h->cfg->adaptive_race && h->cfg->race_hedged &&
-           t->straggled < STRAGGLER_MAX && t->n_running < RACE_MAX;
-}
+/* Straggler hedging. A round may grow past its planned K by up to POLICY_STRAGGLER_MAX
+ * attempts when it straggles (no good answer after the hedge delay) and no task of the host
+ * waits for a slot: at the end of a batch, or under light load, a task stuck on a slow or
+ * silent proxy (a connect timeout is seconds) then finishes through a spare slot instead of
+ * holding the batch up, and while tasks compete for slots nothing changes. The allowance is on
+ * top of K, not up to race_width_max: at the end of a cold batch the regular hedges of a wide
+ * round go to the best claimable proxies, which are then mostly untried ones, and a round
+ * whose every attempt went to a silent proxy is exactly the one that needs a proven one. */
 
 /* Whether the hedge timer of a running round has anything left to do. */
-static int may_hedge(const task *t) { return t->n_running && (t->race < t->round_k || straggler_ok(t)); }
+static int may_hedge(const task *t)
+{
+    policy_race r;
+    policy_round rd;
+    race_of(t->host, t, &r);
+    round_of(t, &rd);
+    return policy_may_hedge(&r, &rd, SC_RACE_MAX);
+}
 
-/* When to look at a running round again: after the host's hedge delay, or, while the host
- * has too few wins to know one (cold start: the round fired all its K at once), after
- * STRAGGLER_COLD_MS, so a task that went to a silent proxy in the first wave still gets a
- * straggler hedge instead of waiting out a connect timeout. When only a straggler check is
- * left and tasks are queued (it cannot act before the queue drains), at most that often: a
- * busy worker would otherwise re-arm every running task's timer every few milliseconds. */
+/* When to look at a running round again (policy_hedge_timer_ms). */
 static double hedge_delay_s(const task *t)
 {
-    const host_rt *h = t->host;
-    uint32_t d = host_hedge_ms(h);
-    if (!d || (t->race >= t->round_k && h->queued && d < STRAGGLER_COLD_MS))
-        d = STRAGGLER_COLD_MS;
-    return d / 1000.0;
+    policy_round rd;
+    round_of(t, &rd);
+    return policy_hedge_timer_ms(host_hedge_ms(t->host), &rd, t->host->queued) / 1000.0;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -275,14 +264,11 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         }
         probe = 1;
     }
-    /* a probe asks one question: does one proxy get a good answer now */
-    uint32_t k = probe ? 1 : race_width_for(w, h, t);
+    policy_race pr;
+    race_of(h, t, &pr);
     uint64_t room = (uint64_t)((int64_t)w->cfg->max_inflight - inflight);
-    if (k > room)
-        k = (uint32_t)room;
-    if (k > RACE_MAX)
-        k = RACE_MAX;
-    uint32_t picked[RACE_MAX];
+    uint32_t k = policy_claim_k(&pr, probe, room, SC_RACE_MAX);
+    uint32_t picked[SC_RACE_MAX];
     select_stats st;
     uint32_t n = select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
     atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
@@ -307,7 +293,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         }
         return 0;
     }
-    if (!t->race_width && h->cfg->adaptive_race && n > 1) {
+    if (policy_adapts(&pr, n)) {
         uint32_t claimable = st.eligible > st.skip_ratelimit ? st.eligible - st.skip_ratelimit : 0;
         uint32_t keep = adaptive_keep(w, h, t, picked, n, claimable > n ? claimable - n : 0);
         for (uint32_t i = keep; i < n; i++)
@@ -323,8 +309,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     t->straggled = 0;
     t->probe = probe;
     atomic_fetch_add(&c->dispatches, 1);
-    uint32_t hedge = probe ? 0 : host_hedge_ms(h);
-    uint32_t now_n = hedge ? 1 : n;
+    uint32_t now_n = policy_start_now(n, host_hedge_ms(h), probe);
     for (uint32_t i = now_n; i < n; i++) /* hedging: the rest are claimed again when needed */
         rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
     for (uint32_t i = 0; i < now_n; i++) {
@@ -411,20 +396,17 @@ static void straggler_add(task *t)
     for (uint32_t i = 0; i < t->n_running; i++)
         if (now - t->att[i]->start_ms > waited)
             waited = now - t->att[i]->start_ms;
-    uint32_t hedge = host_hedge_ms(h);
-    if (waited < hedge)
-        waited = hedge;
-    uint32_t cand[STRAGGLER_CANDIDATES];
+    uint32_t cand[STRAGGLER_CANDIDATES], p[STRAGGLER_CANDIDATES], lat[STRAGGLER_CANDIDATES];
     select_stats st;
     uint32_t n = select_claim(tbl, h->idx, STRAGGLER_CANDIDATES, w->index, now, &w->sp, worker_rand(w), cand, &st);
-    int chosen = -1;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t lat = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);
-        if (chosen < 0 && success_permille(tbl, cand[i], h->idx) >= STRAGGLER_MIN_PERMILLE && lat && lat <= waited)
-            chosen = (int)i;
-        else
-            rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);
+        p[i] = success_permille(tbl, cand[i], h->idx);
+        lat[i] = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);
     }
+    int chosen = policy_straggler_pick(p, lat, n, waited, host_hedge_ms(h));
+    for (uint32_t i = 0; i < n; i++)
+        if ((int)i != chosen)
+            rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);
     if (chosen < 0) {
         h->straggler_next_ms = now + STRAGGLER_RETRY_MS;
         return;
@@ -440,11 +422,14 @@ static void straggler_add(task *t)
 void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     task *t = tw->data;
-    host_rt *h = t->host;
-    if (t->race < t->round_k) {
-        sched_hedge_add(t);
-    } else if (h->queued == 0 && straggler_ok(t)) {
-        straggler_add(t);
+    policy_race r;
+    policy_round rd;
+    race_of(t->host, t, &r);
+    round_of(t, &rd);
+    switch (policy_hedge_fire(&r, &rd, t->host->queued, SC_RACE_MAX)) {
+    case POLICY_HEDGE_NEXT: sched_hedge_add(t); break;
+    case POLICY_HEDGE_STRAGGLER: straggler_add(t); break;
+    case POLICY_HEDGE_NONE: break;
     }
     if (may_hedge(t)) {
         /* no slot now, or more may join: look again after another hedge delay */

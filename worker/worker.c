@@ -7,6 +7,7 @@
  */
 #include "worker/worker.h"
 #include "worker/conn.h"
+#include "worker/policy.h"
 
 #include "common/rng.h"
 #include "shm/registry.h"
@@ -43,33 +44,18 @@ void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *
     out->eviction_min_samples = h->cfg->eviction_min_samples;
 }
 
-#define HEDGE_MIN_SAMPLES 16
+/* the ring in host_rt is the one policy_win_push fills */
+_Static_assert(sizeof(((host_rt *)0)->win_lat) == POLICY_WIN_RING * sizeof(uint32_t), "win_lat ring size");
 
 void host_record_win(host_rt *h, uint32_t latency_ms)
 {
-    h->win_lat[h->win_pos] = latency_ms;
-    h->win_pos = (h->win_pos + 1) % 64;
-    if (h->win_n < 64)
-        h->win_n++;
-    if (h->win_n < HEDGE_MIN_SAMPLES || h->win_pos % 8)
-        return; /* recompute the quantile every 8 wins: the sort is cheap but not free */
-    uint32_t v[64];
-    memcpy(v, h->win_lat, h->win_n * sizeof v[0]);
-    for (uint32_t i = 1; i < h->win_n; i++) /* insertion sort: 64 values at most */
-        for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            uint32_t x = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = x;
-        }
-    uint32_t q = v[(h->win_n - 1) * h->cfg->hedge_quantile / 100];
-    h->hedge_ms = q > h->cfg->hedge_min_ms ? q : h->cfg->hedge_min_ms;
+    if (policy_win_push(h->win_lat, &h->win_n, &h->win_pos, latency_ms))
+        h->hedge_ms = policy_hedge_quantile(h->win_lat, h->win_n, h->cfg->hedge_quantile, h->cfg->hedge_min_ms);
 }
 
 uint32_t host_hedge_ms(const host_rt *h)
 {
-    if (!h->cfg->race_hedged || h->win_n < HEDGE_MIN_SAMPLES || !h->hedge_ms)
-        return 0;
-    return h->hedge_ms;
+    return policy_hedge_ms(h->cfg->race_hedged, h->win_n, h->hedge_ms);
 }
 
 int host_acquire(worker_ctx *w, const char *key, host_rt **out)
