@@ -808,21 +808,54 @@ void cfg_print(const scatter_config *c, FILE *f, int effective)
               "; [host:example.com]\n; interval = 2000\n; race_width = 2\n; blocked_body = \"captcha|Access denied\"\n", f);
 }
 
-int cfg_non_reloadable_changes(const scatter_config *a, const scatter_config *b, char *buf, size_t cap)
+int cfg_reload_merge(const scatter_config *run, const scatter_config *fresh, scatter_config *out, char *fixed,
+                     size_t cap)
 {
     int n = 0;
     size_t used = 0;
-    buf[0] = '\0';
+    if (cap)
+        fixed[0] = '\0';
+    *out = *fresh;
+    /* derived from socket_path / pid_file, which are fixed at start */
+    memcpy(out->runtime_dir, run->runtime_dir, sizeof out->runtime_dir);
     for (size_t i = 0; i < NKEYS; i++) {
         const cfg_key *k = &KEYS[i];
-        if (k->reloadable || k->per_host)
+        if (k->reloadable)
             continue;
-        if (memcmp((const char *)a + k->off, (const char *)b + k->off, k->size) != 0) {
-            int w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "", k->name);
-            if (w > 0 && (size_t)w < cap - used)
-                used += (size_t)w;
-            n++;
+        /* a per-host key fixed at start keeps the running default and every section's value;
+         * sections are matched by name, a new section takes the running default */
+        if (k->per_host) {
+            for (uint32_t h = 0; h <= out->n_hosts; h++) {
+                cfg_host *oh = h < out->n_hosts ? &out->hosts[h] : &out->defaults;
+                const cfg_host *rh = h < out->n_hosts ? cfg_host_for(run, oh->name) : &run->defaults;
+                memcpy((char *)oh + k->off, (const char *)rh + k->off, k->size);
+            }
+            continue;
         }
+        const char *a = (const char *)run + k->off, *b = (const char *)fresh + k->off;
+        int differs = k->type == T_STR ? strncmp(a, b, k->size) != 0 : memcmp(a, b, k->size) != 0;
+        if (!differs)
+            continue;
+        memcpy((char *)out + k->off, a, k->size);
+        int w = cap > used ? snprintf(fixed + used, cap - used, "%s%s", n ? ", " : "", k->name) : 0;
+        if (w > 0 && (size_t)w < cap - used)
+            used += (size_t)w;
+        n++;
     }
     return n;
+}
+
+int cfg_key_count(void)
+{
+    return (int)NKEYS;
+}
+
+const char *cfg_key_name(int i)
+{
+    return i >= 0 && (size_t)i < NKEYS ? KEYS[i].name : NULL;
+}
+
+int cfg_key_reloadable(int i)
+{
+    return i >= 0 && (size_t)i < NKEYS && KEYS[i].reloadable;
 }

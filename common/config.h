@@ -90,9 +90,15 @@ const cfg_host *cfg_host_for(const scatter_config *c, const char *host);
 /* Writes an annotated scatter.ini of every key with its default and help text (or, with
  * `effective`, the values in c). */
 void cfg_print(const scatter_config *c, FILE *f, int effective);
-/* Which keys changed between two configs that a reload cannot apply (non-reloadable);
- * writes their names to buf. 0 if none. */
-int cfg_non_reloadable_changes(const scatter_config *a, const scatter_config *b, char *buf, size_t cap);
+/* The one rule of a reload: `out` is `fresh` with every key that is not reloadable (the key
+ * table's flag) kept at its running value from `run`. Writes the names of the keys whose
+ * change was kept back to `fixed` (comma-separated) and returns their number. */
+int cfg_reload_merge(const scatter_config *run, const scatter_config *fresh, scatter_config *out, char *fixed,
+                     size_t cap);
+/* The key table, for listings and tests: count, name and reloadable flag of key i. */
+int cfg_key_count(void);
+const char *cfg_key_name(int i);
+int cfg_key_reloadable(int i);
 
 /* Value parsers shared with the CLI (exposed for tests). 0 or -1. */
 int cfg_parse_duration_ms(const char *s, uint32_t default_unit_ms, uint32_t *out);

@@ -201,8 +201,8 @@ int proto_decode_request(const msgpack_object *o, proto_request *r, char *err, s
         snprintf(err, cap, "missing or non-string 'op'");
         return -1;
     }
-    static const char *const OPS[] = {"hello", "submit", "cancel", "status", "proxies", "hosts"};
-    for (int i = 0; i < 6; i++)
+    static const char *const OPS[] = {"hello", "submit", "cancel", "status", "proxies", "hosts", "config"};
+    for (int i = 0; i < (int)(sizeof OPS / sizeof OPS[0]); i++)
         if (strlen(OPS[i]) == r->opname.n && memcmp(OPS[i], r->opname.p, r->opname.n) == 0)
             r->op = (proto_op)i;
     if (r->op == OP_UNKNOWN) {

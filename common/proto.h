@@ -29,7 +29,7 @@ typedef enum {
 long proto_frame_scan(const uint8_t *buf, size_t len, size_t max_frame);
 const char *proto_frame_strerror(long r);
 
-typedef enum { OP_HELLO, OP_SUBMIT, OP_CANCEL, OP_STATUS, OP_PROXIES, OP_HOSTS, OP_UNKNOWN } proto_op;
+typedef enum { OP_HELLO, OP_SUBMIT, OP_CANCEL, OP_STATUS, OP_PROXIES, OP_HOSTS, OP_CONFIG, OP_UNKNOWN } proto_op;
 
 typedef struct {
     const char *p;

@@ -29,6 +29,7 @@ int cli_connect(const char *sock, const char *cmd, int single, unsigned window, 
 int cmd_status(const char *sock, int argc, char **argv);
 int cmd_proxies(const char *sock, int argc, char **argv);
 int cmd_hosts(const char *sock, int argc, char **argv);
+int cmd_config(const char *sock, int argc, char **argv);
 int cmd_raw(const char *sock, int argc, char **argv);
 int cmd_fetch(const char *sock, int argc, char **argv);
 

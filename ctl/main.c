@@ -36,6 +36,7 @@ static const char HELP_MAIN[] =
     "  status    metrics snapshot: throughput, success rate, proxies, tasks, hosts, stalls\n"
     "  proxies   list proxies with their per-host health\n"
     "  hosts     list target hosts with their circuit state\n"
+    "  config    print the configuration the daemon runs with (as scatter.ini)\n"
     "  fetch     run URLs through the daemon, bodies to files or results as JSON lines\n"
     "  raw       send one request written as JSON, print the reply as JSON\n"
     "  reload    ask the master to reload its config and refresh sources (SIGHUP)\n"
@@ -45,6 +46,19 @@ static const char HELP_MAIN[] =
     "Exit status: 0 success; 1 the command ran but failed (a task failed, the daemon answered\n"
     "an error); 2 usage error; 3 cannot connect to the daemon.\n"
     "The wire protocol is described in docs/PROTOCOL.md.\n";
+
+static const char HELP_CONFIG[] =
+    "Usage: scatterctl config [--master]\n"
+    "\n"
+    "Prints the configuration in effect (the 'config' op) as a scatter.ini that loads back:\n"
+    "every key with its value, then the [host:NAME] sections. By default the answering\n"
+    "worker's; a worker takes the master's validated configuration at start and at every\n"
+    "reload (SIGHUP), never from the file, so the two agree once the reload is done. Keys\n"
+    "marked 'fixed at start' keep their start value until a restart whatever the file says.\n"
+    "To ask one worker, give its own socket: -s <socket_path>.N.\n"
+    "\n"
+    "Options:\n"
+    "  --master   print the master's configuration (its latest publication) instead.\n";
 
 static const char HELP_STATUS[] =
     "Usage: scatterctl status [--json]\n"
@@ -163,7 +177,7 @@ static const char *help_for(const char *cmd)
 {
     static const struct {
         const char *cmd, *text;
-    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"fetch", HELP_FETCH},
+    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"config", HELP_CONFIG}, {"fetch", HELP_FETCH},
              {"raw", HELP_RAW},       {"reload", HELP_SIGNAL},   {"stop", HELP_SIGNAL}};
     for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
         if (strcmp(cmd, H[i].cmd) == 0)
@@ -374,6 +388,8 @@ int main(int argc, char **argv)
         return cmd_proxies(sock, sargc, sargv);
     if (strcmp(cmd, "hosts") == 0)
         return cmd_hosts(sock, sargc, sargv);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(sock, sargc, sargv);
     if (strcmp(cmd, "fetch") == 0)
         return cmd_fetch(sock, sargc, sargv);
     if (strcmp(cmd, "raw") == 0)

@@ -242,3 +242,44 @@ int cmd_proxies(const char *sock, int argc, char **argv)
         return cli_usage_error("proxies", "unexpected argument '%s'", argv[optind]);
     return control(sock, "proxies", (uint32_t)limit, (uint32_t)offset, host, json, NULL);
 }
+
+int cmd_config(const char *sock, int argc, char **argv)
+{
+    static const struct option L[] = {{"master", no_argument, 0, 'm'}, {0, 0, 0, 0}};
+    int master = 0, ch;
+    optind = 0;
+    while ((ch = getopt_long(argc, argv, "+:m", L, NULL)) != -1) {
+        if (ch == 'm')
+            master = 1;
+        else
+            return cli_bad_option("config", ch, argv);
+    }
+    if (optind < argc)
+        return cli_usage_error("config", "unexpected argument '%s'", argv[optind]);
+    sc_client *c;
+    int rc = cli_connect(sock, "config", 1, 1, &c);
+    if (rc)
+        return rc;
+    msgpack_unpacked reply;
+    char err[256];
+    if (sc_call(c, "config", 0, 0, NULL, CLI_CALL_TIMEOUT_MS, &reply, err, sizeof err)) {
+        fprintf(stderr, "scatterctl config: %s\n", err);
+        sc_client_free(c);
+        return EXIT_FAILED;
+    }
+    int ok = 0, exit_code = EXIT_OK;
+    proto_get_bool(&reply.data, "ok", &ok);
+    proto_str text;
+    if (!ok) {
+        fprintf(stderr, "scatterctl config: %.*s: %.*s\n", S(&reply.data, "error"), S(&reply.data, "message"));
+        exit_code = EXIT_FAILED;
+    } else if (proto_get_str(&reply.data, master ? "master" : "worker", &text)) {
+        fprintf(stderr, "scatterctl config: the reply has no configuration text\n");
+        exit_code = EXIT_FAILED;
+    } else {
+        fwrite(text.p, 1, text.n, stdout);
+    }
+    msgpack_unpacked_destroy(&reply);
+    sc_client_free(c);
+    return exit_code;
+}

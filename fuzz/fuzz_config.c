@@ -88,7 +88,11 @@ static void use_loaded(const scatter_config *c)
         abort();
     cfg_defaults(other);
     char changed[1024];
-    (void)cfg_non_reloadable_changes(other, c, changed, sizeof changed);
+    scatter_config *merged = malloc(sizeof *merged);
+    if (!merged)
+        abort();
+    (void)cfg_reload_merge(other, c, merged, changed, sizeof changed);
+    free(merged);
 
     printed first = print_effective(c);
     if (printable_as_ini(&first)) {

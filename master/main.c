@@ -6,6 +6,7 @@
  * on a task's path.
  */
 #include "master/master.h"
+#include "common/config_snapshot.h"
 #include "master/persist.h"
 
 #include "common/paths.h"
@@ -79,20 +80,25 @@ static void stop_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 
 static void reload(master_ctx *m)
 {
-    scatter_config *nc = malloc(sizeof *nc);
+    scatter_config *fresh = malloc(sizeof *fresh), *nc = malloc(sizeof *nc);
     char err[1024];
-    if (!nc) {
+    if (!fresh || !nc) {
         LOGE(&m->log, "reload: out of memory");
-        return;
-    }
-    if (cfg_load(nc, m->cfg->path, err, sizeof err)) {
-        LOGE(&m->log, "reload refused, keeping the running config: %s", err);
+        free(fresh);
         free(nc);
         return;
     }
-    char fixed[512];
-    if (cfg_non_reloadable_changes(m->cfg, nc, fixed, sizeof fixed))
+    if (cfg_load(fresh, m->cfg->path, err, sizeof err)) {
+        LOGE(&m->log, "reload refused, keeping the running config: %s", err);
+        free(fresh);
+        free(nc);
+        return;
+    }
+    /* the key table's reloadable flag is the only rule: everything else keeps running values */
+    char fixed[1024];
+    if (cfg_reload_merge(m->cfg, fresh, nc, fixed, sizeof fixed))
         LOGW(&m->log, "reload: %s changed but can only change at start; ignored", fixed);
+    free(fresh);
     source srcs[SRC_MAX];
     uint32_t ns;
     if (src_parse_list(nc->sources, srcs, &ns, err, sizeof err)) {
@@ -100,18 +106,6 @@ static void reload(master_ctx *m)
         free(nc);
         return;
     }
-    /* keep what only a restart may change */
-    nc->workers = m->cfg->workers;
-    nc->max_proxies = m->cfg->max_proxies;
-    nc->max_hosts = m->cfg->max_hosts;
-    nc->pool_capacity = m->cfg->pool_capacity;
-    nc->max_clients = m->cfg->max_clients;
-    nc->max_frame = m->cfg->max_frame;
-    nc->health_window = m->cfg->health_window;
-    memcpy(nc->socket_path, m->cfg->socket_path, sizeof nc->socket_path);
-    memcpy(nc->pid_file, m->cfg->pid_file, sizeof nc->pid_file);
-    memcpy(nc->log_file, m->cfg->log_file, sizeof nc->log_file);
-    memcpy(nc->state_file, m->cfg->state_file, sizeof nc->state_file);
     scatter_config *old = m->cfg;
     m->cfg = nc;
     memcpy(m->sources, srcs, sizeof srcs);
@@ -120,9 +114,10 @@ static void reload(master_ctx *m)
     if (hosts_apply_config(m, err, sizeof err))
         LOGE(&m->log, "reload: %s", err);
     free(old);
-    atomic_fetch_add(&m->tbl.hdr->config_gen, 1);
+    /* workers take the merged config from here, never from the file */
+    uint32_t seq = cfg_snapshot_publish(m->cfgsnap, nc);
     sup_signal_workers(m, SIGHUP);
-    LOGI(&m->log, "config reloaded; refreshing sources");
+    LOGI(&m->log, "config reloaded (publication %u); refreshing sources", seq);
     src_refresh(m, 1);
     ev_timer_set(&m->refresh_w, nc->source_refresh_interval_ms / 1000.0, nc->source_refresh_interval_ms / 1000.0);
     ev_timer_again(m->loop, &m->refresh_w);
@@ -281,6 +276,7 @@ int main(int argc, char **argv)
     }
     m->ready_fd = -1;
     int rc = run(m, path, level, workers, fg, check, print);
+    cfg_snapshot_destroy(m->cfgsnap);
     free(m->cfg);
     free(m);
     return rc;
@@ -357,6 +353,11 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     if (rc) {
         LOGE(&m->log, "cannot create the shared table (%u proxies x %u hosts): %s", m->cfg->max_proxies,
              m->cfg->max_hosts, strerror(-rc));
+        return ready(m, 1);
+    }
+    rc = cfg_snapshot_create(&m->cfgsnap, m->cfg);
+    if (rc) {
+        LOGE(&m->log, "cannot map the configuration for the workers: %s", strerror(-rc));
         return ready(m, 1);
     }
     uint64_t now = shm_now_ms();

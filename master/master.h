@@ -57,8 +57,11 @@ typedef struct {
     uint32_t backoff_ms;
 } worker_slot;
 
+struct cfg_snapshot;
+
 typedef struct master_ctx {
     scatter_config *cfg;
+    struct cfg_snapshot *cfgsnap; /* where workers take the config from on a reload */
     logger log;
     shm_table tbl;
     int listen_fd;

@@ -41,7 +41,7 @@ static int spawn(master_ctx *m, uint32_t i)
         signal(SIGCHLD, SIG_DFL);
         sigdelset(&ss, SIGCHLD);
         sigprocmask(SIG_SETMASK, &ss, NULL);
-        int rc = worker_main(i + 1, m->cfg, &m->tbl, m->listen_fd, &m->log);
+        int rc = worker_main(i + 1, m->cfg, m->cfgsnap, &m->tbl, m->listen_fd, &m->log);
         _exit(rc);
     }
     int err = errno;

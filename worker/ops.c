@@ -9,6 +9,10 @@
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
 
+#include "common/config_snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PROXIES_PAGE_MAX 1000u
@@ -150,6 +154,49 @@ static void op_proxies(conn *c, const proto_request *r)
     conn_reply_end(c, &sb);
 }
 
+/* The configuration as cfg_print writes it (an ini text that loads back). */
+static char *config_text(const scatter_config *cfg, size_t *len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (!f)
+        return NULL;
+    cfg_print(cfg, f, 1);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static void op_config(conn *c, const proto_request *r)
+{
+    worker_ctx *w = c->w;
+    scatter_config *master = malloc(sizeof *master);
+    uint32_t seq = 0;
+    size_t wl = 0, ml = 0;
+    char *wt = config_text(w->cfg, &wl), *mt = NULL;
+    if (master && cfg_snapshot_read(w->cfgsnap, master, &seq) == 0)
+        mt = config_text(master, &ml);
+    free(master);
+    if (!wt || !mt) {
+        conn_send_error(c, r->id, "config", SC_INTERNAL, "out of memory printing the configuration");
+    } else {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        conn_reply_begin(&sb, &pk, 4, r->id, "config", 1);
+        proto_pack_cstr(&pk, "worker");
+        proto_pack_strn(&pk, wt, wl);
+        proto_kv_u64(&pk, "worker_publication", w->cfg_publication);
+        proto_pack_cstr(&pk, "master");
+        proto_pack_strn(&pk, mt, ml);
+        proto_kv_u64(&pk, "master_publication", seq);
+        conn_reply_end(c, &sb);
+    }
+    free(wt);
+    free(mt);
+}
+
 void ops_handle(conn *c, const proto_request *r)
 {
     switch (r->op) {
@@ -159,6 +206,7 @@ void ops_handle(conn *c, const proto_request *r)
     case OP_STATUS: op_status(c, r); break;
     case OP_PROXIES: op_proxies(c, r); break;
     case OP_HOSTS: op_hosts(c, r); break;
+    case OP_CONFIG: op_config(c, r); break;
     case OP_UNKNOWN: conn_send_error(c, r->id, "error", SC_BAD_REQUEST, "unknown op"); break;
     }
 }

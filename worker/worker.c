@@ -9,6 +9,7 @@
 #include "worker/conn.h"
 #include "worker/policy.h"
 
+#include "common/config_snapshot.h"
 #include "common/rng.h"
 #include "shm/registry.h"
 
@@ -179,29 +180,23 @@ static void apply_params(worker_ctx *w)
 
 static void reload(worker_ctx *w)
 {
+    /* the master merged and validated it (only reloadable keys change); the file is not read */
     scatter_config *nc = malloc(sizeof *nc);
-    char err[512];
-    if (!nc || cfg_load(nc, w->cfg->path, err, sizeof err)) {
-        LOGE(&w->log, "reload: %s; keeping the running config", nc ? err : "out of memory");
+    uint32_t seq = 0;
+    if (!nc || cfg_snapshot_read(w->cfgsnap, nc, &seq)) {
+        LOGE(&w->log, "reload: %s; keeping the running config", nc ? "the master's config kept changing" : "out of memory");
         free(nc);
         return;
     }
-    /* settings fixed at start stay as they were; only reloadable ones change */
-    char fixed[512];
-    if (cfg_non_reloadable_changes(w->cfg, nc, fixed, sizeof fixed))
-        LOGW(&w->log, "reload: changes to %s need a restart; ignored", fixed);
-    nc->max_clients = w->cfg->max_clients;
-    nc->max_frame = w->cfg->max_frame;
-    nc->pool_capacity = w->cfg->pool_capacity;
-    memcpy(nc->socket_path, w->cfg->socket_path, sizeof nc->socket_path);
     scatter_config *old = w->cfg;
     w->cfg = nc;
+    w->cfg_publication = seq;
     for (uint32_t i = 0; i < w->tbl->hdr->max_hosts; i++)
         if (w->hosts[i])
             host_apply_cfg(w, w->hosts[i]);
     apply_params(w);
     free(old);
-    LOGI(&w->log, "config reloaded");
+    LOGI(&w->log, "config reloaded (publication %u)", seq);
     worker_need_dispatch(w);
 }
 
@@ -323,7 +318,8 @@ static int open_own_socket(worker_ctx *w)
     return 0;
 }
 
-int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log)
+int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *snap, shm_table *tbl, int listen_fd,
+                const logger *parent_log)
 {
     pid_t master = getppid();
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* graceful: in-flight tasks still get their grace */
@@ -334,7 +330,13 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     if (!w)
         return 1;
     w->index = index;
-    w->cfg = cfg;
+    w->cfgsnap = snap;
+    w->cfg = malloc(sizeof *w->cfg);
+    if (!w->cfg) {
+        free(w);
+        return 1;
+    }
+    memcpy(w->cfg, cfg, sizeof *cfg); /* ours to replace on a reload; the master's stays its own */
     w->tbl = tbl;
     w->listen_fd = listen_fd;
     /* a previous worker with our index may have died with tasks queued: nothing of ours is */
@@ -408,7 +410,7 @@ int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_
     ev_loop_destroy(w->loop);
     LOGI(&w->log, "stopped");
     int rc = 0;
-    free(w->cfg == cfg ? NULL : w->cfg);
+    free(w->cfg);
     free(w);
     return rc;
 }

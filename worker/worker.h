@@ -51,6 +51,8 @@ typedef struct worker_ctx {
     struct ev_loop *loop;
     logger log;
     scatter_config *cfg;          /* owned; replaced on reload */
+    const struct cfg_snapshot *cfgsnap; /* the master's publications (reload) */
+    uint32_t cfg_publication;     /* the publication w->cfg came from (0: the one at fork) */
     shm_table *tbl;
     health_params hp_default;
     select_params sp;
@@ -82,8 +84,11 @@ typedef struct worker_ctx {
     struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
 } worker_ctx;
 
-/* Entry point after fork. Returns the exit status. */
-int worker_main(uint32_t index, scatter_config *cfg, shm_table *tbl, int listen_fd, const logger *parent_log);
+struct cfg_snapshot;
+/* Entry point after fork: cfg is the master's running config (inherited), snap where the
+ * master publishes the next one before a SIGHUP. Returns the exit status. */
+int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *snap, shm_table *tbl, int listen_fd,
+                const logger *parent_log);
 
 uint64_t worker_rand(worker_ctx *w);
 /* Records a winning latency for the host's hedge delay. */

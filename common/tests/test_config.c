@@ -62,9 +62,51 @@ static void shipped_ini_loads_and_matches_defaults(void **s)
     snprintf(b->path, sizeof b->path, "%s", p);
     assert_int_equal(cfg_resolve_paths(b, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, sizeof err), 0);
     char buf[256];
-    assert_int_equal(cfg_non_reloadable_changes(a, b, buf, sizeof buf), 0);
+    scatter_config *m = malloc(sizeof *m);
+    assert_int_equal(cfg_reload_merge(a, b, m, buf, sizeof buf), 0);
+    free(m);
     free(a);
     free(b);
+}
+
+/* A reload keeps every key the table marks fixed at start and takes every other one, host
+ * sections included; it names exactly the keys it kept back. */
+static void reload_merge_follows_the_table(void **s)
+{
+    (void)s;
+    scatter_config *run = malloc(sizeof *run), *fresh = malloc(sizeof *fresh), *out = malloc(sizeof *out);
+    cfg_defaults(run);
+    cfg_defaults(fresh);
+    fresh->pool_capacity = run->pool_capacity + 1;          /* fixed at start */
+    snprintf(fresh->socket_path, sizeof fresh->socket_path, "/elsewhere.sock"); /* fixed */
+    fresh->max_inflight = run->max_inflight + 1;            /* reloadable */
+    fresh->defaults.race_width = run->defaults.race_width + 1; /* per host, reloadable */
+    fresh->n_hosts = 1;
+    snprintf(fresh->hosts[0].name, sizeof fresh->hosts[0].name, "a.example");
+    fresh->hosts[0] = fresh->defaults;
+    snprintf(fresh->hosts[0].name, sizeof fresh->hosts[0].name, "a.example");
+    char fixed[256];
+    assert_int_equal(cfg_reload_merge(run, fresh, out, fixed, sizeof fixed), 2);
+    assert_non_null(strstr(fixed, "pool_capacity"));
+    assert_non_null(strstr(fixed, "socket_path"));
+    assert_int_equal(out->pool_capacity, run->pool_capacity);
+    assert_string_equal(out->socket_path, run->socket_path);
+    assert_int_equal(out->max_inflight, fresh->max_inflight);
+    assert_int_equal(out->defaults.race_width, fresh->defaults.race_width);
+    assert_int_equal(out->n_hosts, 1);
+    assert_string_equal(out->hosts[0].name, "a.example");
+    /* every key is either reloadable or kept: count both kinds from the table */
+    int n = cfg_key_count(), fixed_keys = 0;
+    assert_true(n > 40);
+    for (int i = 0; i < n; i++) {
+        assert_non_null(cfg_key_name(i));
+        fixed_keys += !cfg_key_reloadable(i);
+    }
+    assert_true(fixed_keys >= 2);
+    assert_null(cfg_key_name(n));
+    free(run);
+    free(fresh);
+    free(out);
 }
 
 static void print_default_config_round_trips(void **s)
@@ -272,6 +314,7 @@ int main(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(defaults_are_documented_values),
         cmocka_unit_test(shipped_ini_loads_and_matches_defaults),
+        cmocka_unit_test(reload_merge_follows_the_table),
         cmocka_unit_test(print_default_config_round_trips),
         cmocka_unit_test(values_units_and_host_overrides),
         cmocka_unit_test(bad_input_names_key_line_value),
