@@ -9,6 +9,7 @@
  */
 #include "common/config.h"
 #include "common/buf.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/status_list.h"
@@ -65,7 +66,7 @@ static const cfg_key KEYS[] = {
     {"max_hosts", SEC_SCATTER, T_UINT, G(max_hosts), "64", 1, 4096, 0,
      "Capacity of the shared table in target hosts (fixed at start)."},
     /* ---- processes and socket ---- */
-    {"workers", SEC_SCATTER, T_UINT, G(workers), "0", 0, 64, 0,
+    {"workers", SEC_SCATTER, T_UINT, G(workers), "0", 0, SC_MAX_WORKERS, 0,
      "Worker processes; 0 = one per CPU."},
     {"socket_path", SEC_SCATTER, T_STR, G(socket_path), PATHS_SOCKET_NAME, 0, 0, 0,
      "Unix socket the workers accept clients on (worker W also on <socket_path>.W).\n"
@@ -114,11 +115,11 @@ static const cfg_key KEYS[] = {
     {"max_url", SEC_SCATTER, T_SIZE, G(max_url), "8K", 16, 1u << 20, 1,
      "Longest URL accepted."},
     /* ---- per-host behaviour (defaults; [host:NAME] may override) ---- */
-    {"race_width", SEC_SCATTER, T_UINT, H(race_width), "3", 1, 64, 1,
+    {"race_width", SEC_SCATTER, T_UINT, H(race_width), "3", 1, SC_RACE_MAX, 1,
      "Proxies raced per task (K). The first good response wins; the rest are cancelled."},
-    {"race_width_min", SEC_SCATTER, T_UINT, H(race_width_min), "1", 1, 64, 1,
+    {"race_width_min", SEC_SCATTER, T_UINT, H(race_width_min), "1", 1, SC_RACE_MAX, 1,
      "Lower bound of the adaptive race width."},
-    {"race_width_max", SEC_SCATTER, T_UINT, H(race_width_max), "6", 1, 64, 1,
+    {"race_width_max", SEC_SCATTER, T_UINT, H(race_width_max), "6", 1, SC_RACE_MAX, 1,
      "Upper bound of the adaptive race width."},
     {"adaptive_race", SEC_SCATTER, T_BOOL, H(adaptive_race), "true", 0, 1, 1,
      "Adapt K to the host's success rate and healthy-proxy supply (else always race_width)."},

@@ -6,6 +6,8 @@
  */
 #include "common/proto.h"
 
+#include "common/limits.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -267,8 +269,8 @@ int proto_decode_request(const msgpack_object *o, proto_request *r, char *err, s
             opt_u32(o, "max_attempts", &r->max_attempts, &r->has_max_attempts, err, cap) ||
             opt_u32(o, "race_width", &r->race_width, &r->has_race_width, err, cap))
             return -1;
-        if (r->has_race_width && (r->race_width == 0 || r->race_width > 64)) {
-            snprintf(err, cap, "'race_width' must be 1..64");
+        if (r->has_race_width && (r->race_width == 0 || r->race_width > SC_RACE_MAX)) {
+            snprintf(err, cap, "'race_width' must be 1..%d", SC_RACE_MAX);
             return -1;
         }
         break;

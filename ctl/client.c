@@ -15,6 +15,7 @@
 #include "ctl/scatter_client.h"
 
 #include "common/buf.h"
+#include "common/limits.h"
 #include "common/rng.h"
 
 #include <errno.h>
@@ -310,7 +311,7 @@ static void info_from_hello(const msgpack_object *o, sc_server_info *in)
     proto_str s;
     memset(in, 0, sizeof *in);
     in->max_frame = 4u << 20;
-    in->max_race = 64;
+    in->max_race = SC_RACE_MAX;
     if (!proto_get_u64(o, "protocol", &v))
         in->protocol = (unsigned)v;
     if (!proto_get_str(o, "version", &s))
@@ -1001,8 +1002,11 @@ int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, cha
         seterr(err, errcap, "a request needs a url");
         return -EINVAL;
     }
-    if (req->race_width > 64 || req->n_headers > PROTO_MAX_HEADERS) {
-        seterr(err, errcap, req->race_width > 64 ? "race_width must be 1..64" : "at most 128 headers");
+    if (req->race_width > SC_RACE_MAX || req->n_headers > PROTO_MAX_HEADERS) {
+        if (req->race_width > SC_RACE_MAX)
+            seterr(err, errcap, "race_width must be 1..%d", SC_RACE_MAX);
+        else
+            seterr(err, errcap, "at most %d headers", PROTO_MAX_HEADERS);
         return -EINVAL;
     }
     if (c->info.max_request_body && req->body_len > c->info.max_request_body) {

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "common/limits.h"
 #include "common/proto.h"
 #include "ctl/cli.h"
 #include "ctl/fetch_input.h"
@@ -224,7 +225,7 @@ int cmd_fetch(const char *sock, int argc, char **argv)
             if (!*optarg || strlen(optarg) > 16)
                 code = cli_usage_error("fetch", "bad --method '%s': 1 to 16 upper-case letters", optarg);
             break;
-        case 'r': code = cli_uint("fetch", "--race", optarg, 1, 64, &race) ? EXIT_USAGE : code; break;
+        case 'r': code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &race) ? EXIT_USAGE : code; break;
         case 'a':
             code = cli_uint("fetch", "--attempts", optarg, 0, UINT32_MAX, &attempts) ? EXIT_USAGE : code;
             has_attempts = 1;

@@ -439,7 +439,7 @@ static uint64_t window_rebuild(uint64_t succ, uint64_t fail, uint64_t run, uint3
     if (k > n - r)
         k = n - r;
     uint64_t bits = k ? ((1ULL << k) - 1) << r : 0;
-    return (n << 56) | bits;
+    return health_window_pack((uint32_t)n, bits);
 }
 
 static uint64_t field(const json_t *o, const char *k)
@@ -458,7 +458,7 @@ static void restore_cell(shm_cell *c, const json_t *o, uint64_t now_ms, uint64_t
         uint64_t n = (uint64_t)json_integer_value(wn);
         if (n > window)
             n = window;
-        w = (n << 56) | ((uint64_t)json_integer_value(wb) & (n ? (1ULL << n) - 1 : 0));
+        w = health_window_pack((uint32_t)n, (uint64_t)json_integer_value(wb));
     } else {
         w = window_rebuild(succ, fail, run, window);
     }

@@ -43,6 +43,13 @@ uint32_t health_window_count(uint64_t w)
     return (uint32_t)(w >> WIN_BITS);
 }
 
+uint64_t health_window_pack(uint32_t count, uint64_t bits)
+{
+    if (count > SHM_WINDOW_MAX)
+        count = SHM_WINDOW_MAX;
+    return ((uint64_t)count << WIN_BITS) | (bits & ((1ULL << count) - 1));
+}
+
 uint32_t health_window_successes(uint64_t w)
 {
     uint32_t count = health_window_count(w);

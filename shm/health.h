@@ -57,6 +57,9 @@ int health_proxy_rate_permille(const shm_proxy *px);
 /* Pure window maths, exposed for tests: push one outcome into a packed window word. */
 uint64_t health_window_push(uint64_t w, int success, uint32_t window_size);
 uint32_t health_window_count(uint64_t w);
+/* A window word from its count (cut to SHM_WINDOW_MAX) and outcome bits (newest in bit 0; bits
+ * at or above count are dropped): how the state file restores one. */
+uint64_t health_window_pack(uint32_t count, uint64_t bits);
 uint32_t health_window_successes(uint64_t w);
 /* EWMA step in integer ms: old == 0 means no sample yet. */
 uint32_t health_ewma(uint32_t old_ms, uint32_t sample_ms, uint32_t alpha_pct);

@@ -10,11 +10,11 @@
  */
 #include "shm/select.h"
 
+#include "common/limits.h"
 #include "shm/health.h"
 #include "shm/ratelimit.h"
 
-#define SEL_MAX_K 64u
-#define SEL_HEAP_MAX (2 * SEL_MAX_K + 8)
+#define SEL_HEAP_MAX (2 * SC_RACE_MAX + 8)
 #define REC_SCALE 60000000000ULL /* 60000 ms x 1e6: recency in millionths */
 /* A cell without a latency sample ranks as if it took a minute: known-fast proxies win ties. */
 #define SEL_UNKNOWN_LATENCY 60000u
@@ -138,8 +138,8 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     select_stats local = {0};
     local.next_free_ms = UINT64_MAX;
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
-    if (k > SEL_MAX_K)
-        k = SEL_MAX_K;
+    if (k > SC_RACE_MAX)
+        k = SC_RACE_MAX;
     if (host >= nh || k == 0) {
         if (st)
             *st = local;
@@ -155,8 +155,8 @@ uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, 
     uint32_t grace = atomic_load_explicit(&t->hosts[host].interval_ms, memory_order_relaxed) / 25;
     if (grace > p->home_grace_ms)
         grace = p->home_grace_ms;
-    /* queued_workers has one bit per worker: more than 64 cannot be told apart, so no affinity */
-    uint32_t homes = p->home_workers > 1 && p->home_workers <= 64 && grace ? p->home_workers : 0;
+    /* queued_workers has one bit per worker: beyond that workers cannot be told apart, so no affinity */
+    uint32_t homes = p->home_workers > 1 && p->home_workers <= SHM_MAX_WORKERS && grace ? p->home_workers : 0;
     uint64_t waiting = homes ? atomic_load_explicit(&t->hosts[host].queued_workers, memory_order_relaxed) : 0;
     uint32_t next_home = 0; /* i % homes, stepped instead of divided: the scan is the hot path */
     score_ctx sc;

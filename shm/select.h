@@ -39,7 +39,7 @@ typedef struct {
     uint64_t next_free_ms;   /* earliest time a rate-limited eligible pair frees; UINT64_MAX none */
 } select_stats;
 
-/* Picks up to k (<= 64) proxies for host: eligible ones whose rate-limit word can be claimed
+/* Picks up to k (<= SC_RACE_MAX) proxies for host: eligible ones whose rate-limit word can be claimed
  * now, best score first, claiming each for `holder` as it picks (a lost CAS moves on to the
  * next best). Writes claimed proxy indexes to out[], best first; returns how many (0..k).
  * `rnd` seeds the jitter term. `st` (optional) says why others were skipped and, when none

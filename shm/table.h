@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/limits.h"
+
 #define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
 #define SHM_VERSION 2u
 
@@ -37,7 +39,7 @@
 #define SHM_HOST_NAME_MAX  256 /* "host[:port]", lowercase, NUL-terminated */
 #define SHM_ADDR_HOST_MAX  256 /* proxy host: IPv4, IPv6 (no brackets) or a name */
 #define SHM_CRED_MAX       128 /* user and password, each */
-#define SHM_MAX_WORKERS    64
+#define SHM_MAX_WORKERS    SC_MAX_WORKERS /* queued_workers, live_workers: one bit each */
 #define SHM_THROUGHPUT_RING 128 /* seconds of per-second completion counts */
 #define SHM_WINDOW_MAX     56  /* health_window upper bound: mask and count share 64 bits */
 
@@ -58,6 +60,7 @@ typedef struct {
 
 static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared");
 static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free to be shared");
+static_assert(SHM_MAX_WORKERS <= 64, "the per-host worker masks have one bit per worker in 64 bits");
 
 /* The fields select_claim reads for every proxy come first and the slot is cache-line
  * aligned, so the selection scan touches exactly one line per proxy. */

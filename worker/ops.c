@@ -41,7 +41,7 @@ static void op_hello(conn *c, const proto_request *r)
     proto_kv_u64(&pk, "max_request_body", w->cfg->max_request_body);
     proto_kv_u64(&pk, "max_response_body", w->cfg->max_response_body);
     proto_kv_u64(&pk, "pool_capacity", w->cfg->pool_capacity);
-    proto_kv_u64(&pk, "max_race", RACE_MAX);
+    proto_kv_u64(&pk, "max_race", SC_RACE_MAX);
     conn_reply_end(c, &sb);
 }
 

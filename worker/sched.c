@@ -58,7 +58,7 @@
 static void queued_publish(host_rt *h)
 {
     int want = h->queued > 0;
-    if (want == h->queued_bit || h->w->index == 0 || h->w->index > 64)
+    if (want == h->queued_bit || h->w->index == 0 || h->w->index > SHM_MAX_WORKERS)
         return;
     _Atomic uint64_t *mask = &h->w->tbl->hosts[h->idx].queued_workers;
     uint64_t bit = 1ULL << (h->w->index - 1);
@@ -174,7 +174,7 @@ static uint32_t success_permille(const shm_table *tbl, uint32_t p, uint32_t h)
 static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task *t, const uint32_t *picked,
                               uint32_t n, uint32_t claimable_left)
 {
-    uint32_t p[RACE_MAX];
+    uint32_t p[SC_RACE_MAX];
     for (uint32_t i = 0; i < n; i++)
         p[i] = success_permille(w->tbl, picked[i], h->idx);
     uint32_t target = policy_target_permille(claimable_left, h->queued, t->rounds, t->max_attempts);
@@ -197,7 +197,7 @@ static int may_hedge(const task *t)
     policy_round rd;
     race_of(t->host, t, &r);
     round_of(t, &rd);
-    return policy_may_hedge(&r, &rd, RACE_MAX);
+    return policy_may_hedge(&r, &rd, SC_RACE_MAX);
 }
 
 /* When to look at a running round again (policy_hedge_timer_ms). */
@@ -267,8 +267,8 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     policy_race pr;
     race_of(h, t, &pr);
     uint64_t room = (uint64_t)((int64_t)w->cfg->max_inflight - inflight);
-    uint32_t k = policy_claim_k(&pr, probe, room, RACE_MAX);
-    uint32_t picked[RACE_MAX];
+    uint32_t k = policy_claim_k(&pr, probe, room, SC_RACE_MAX);
+    uint32_t picked[SC_RACE_MAX];
     select_stats st;
     uint32_t n = select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
     atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
@@ -426,7 +426,7 @@ void sched_hedge_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     policy_round rd;
     race_of(t->host, t, &r);
     round_of(t, &rd);
-    switch (policy_hedge_fire(&r, &rd, t->host->queued, RACE_MAX)) {
+    switch (policy_hedge_fire(&r, &rd, t->host->queued, SC_RACE_MAX)) {
     case POLICY_HEDGE_NEXT: sched_hedge_add(t); break;
     case POLICY_HEDGE_STRAGGLER: straggler_add(t); break;
     case POLICY_HEDGE_NONE: break;

@@ -118,7 +118,7 @@ typedef struct task {
     uint32_t straggled;           /* straggler hedges added to this round (sched.c) */
     ev_timer hedge_w;
     char last_error[160];
-    attempt *att[RACE_MAX];
+    attempt *att[SC_RACE_MAX];
     struct task *qnext;           /* host queue */
     struct task *prev_owned, *next_owned; /* the owner's live tasks */
 } task;

@@ -13,13 +13,12 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "shm/health.h"
 #include "shm/select.h"
 #include "shm/table.h"
 #include "worker/classify.h"
-
-#define RACE_MAX 64
 
 struct conn;
 struct task;

@@ -48,6 +48,31 @@ static void test_window(void **state)
     assert_int_equal(health_proxy_rate_permille(&px), 750);
 }
 
+/* The packed word from (count, bits) reads back through the same accessors as a pushed one. */
+static void test_window_pack(void **state)
+{
+    (void)state;
+    uint64_t pushed = 0;
+    const int seq[] = {1, 0, 1, 1, 0, 0, 1};
+    uint64_t bits = 0;
+    for (int i = 0; i < 7; i++) {
+        pushed = health_window_push(pushed, seq[i], 10);
+        bits = (bits << 1) | (uint64_t)seq[i];
+    }
+    assert_int_equal(health_window_pack(7, bits), pushed);
+    /* bits beyond the count are dropped, the count is cut to SHM_WINDOW_MAX */
+    uint64_t w = health_window_pack(3, ~0ULL);
+    assert_int_equal(health_window_count(w), 3);
+    assert_int_equal(health_window_successes(w), 3);
+    assert_int_equal(w & ~(7ULL << 0) & ((1ULL << 56) - 1), 0);
+    w = health_window_pack(200, ~0ULL);
+    assert_int_equal(health_window_count(w), SHM_WINDOW_MAX);
+    assert_int_equal(health_window_successes(w), SHM_WINDOW_MAX);
+    assert_int_equal(health_window_pack(0, ~0ULL), 0);
+    /* pushing onto a packed word behaves as onto the pushed one */
+    assert_int_equal(health_window_push(health_window_pack(7, bits), 1, 10), health_window_push(pushed, 1, 10));
+}
+
 static void test_ewma(void **state)
 {
     (void)state;
@@ -313,7 +338,7 @@ static void test_target_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_window),         cmocka_unit_test(test_ewma),
+        cmocka_unit_test(test_window),         cmocka_unit_test(test_window_pack),         cmocka_unit_test(test_ewma),
         cmocka_unit_test(test_cooldown_ladder), cmocka_unit_test(test_cooldown_jitter),
         cmocka_unit_test(test_eviction),       cmocka_unit_test(test_charging),
         cmocka_unit_test(test_unreachable_cools_at_once), cmocka_unit_test(test_target_unreachable),
