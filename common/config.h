@@ -87,6 +87,13 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t errcap);
 int cfg_resolve_paths(scatter_config *c, unsigned uid, const char *xdg, char *err, size_t errcap);
 /* The effective settings for a host name: its section if any, else the defaults. */
 const cfg_host *cfg_host_for(const scatter_config *c, const char *host);
+/* The interval a (proxy, host) pair is held for after a use: the host's interval plus the
+ * margin. The one formula for the master's shm_host.interval_ms, a worker's release and its
+ * start gate. */
+static inline uint32_t cfg_interval_with_margin(const scatter_config *c, const cfg_host *h)
+{
+    return h->interval_ms + c->rate_limit_margin_ms;
+}
 /* Writes an annotated scatter.ini of every key with its default and help text (or, with
  * `effective`, the values in c). */
 void cfg_print(const scatter_config *c, FILE *f, int effective);

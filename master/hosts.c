@@ -1,7 +1,8 @@
 /*
  * Host slots from config: the master registers every [host:NAME] host at start, and on every
  * (re)load writes each registered host's effective interval and proxy pool (allowed source
- * mask). Workers read these; only the master changes them after registration.
+ * mask). Workers read these; only the master writes them. A host a worker registers later
+ * gets its interval on the master's next tick, or before a dead worker's words are released.
  */
 #include "master/master.h"
 
@@ -34,11 +35,25 @@ int hosts_apply_config(master_ctx *m, char *err, size_t cap)
             if (mask < 0)
                 return -1;
         }
-        atomic_store(&hs->interval_ms, ch->interval_ms + c->rate_limit_margin_ms);
+        atomic_store(&hs->interval_ms, cfg_interval_with_margin(c, ch));
         atomic_store(&hs->allowed_sources, (uint32_t)mask);
         atomic_store(&hs->own_pool, ch != &c->defaults);
     }
     return 0;
+}
+
+void hosts_publish_intervals(master_ctx *m)
+{
+    const scatter_config *c = m->cfg;
+    uint32_t nh = atomic_load(&m->tbl.hdr->n_hosts);
+    for (uint32_t h = 0; h < nh; h++) {
+        shm_host *hs = &m->tbl.hosts[h];
+        if (!hs->name[0])
+            continue; /* reclaimed, free */
+        uint32_t want = cfg_interval_with_margin(c, cfg_host_for(c, hs->name));
+        if (atomic_load(&hs->interval_ms) != want)
+            atomic_store(&hs->interval_ms, want);
+    }
 }
 
 /* How recently a registration must have found the table full for idle hosts to be reclaimed:

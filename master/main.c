@@ -150,6 +150,7 @@ static void circuit_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     master_ctx *m = tw->data;
     uint64_t now = shm_now_ms();
+    hosts_publish_intervals(m);
     circuit_tick(m, now);
     hosts_reclaim(m, now);
 }

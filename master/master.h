@@ -116,6 +116,9 @@ uint32_t sup_running(const master_ctx *m);
 void circuit_tick(master_ctx *m, uint64_t now_ms);
 /* hosts.c: applies config to host slots (intervals, pools); registers configured hosts. */
 int hosts_apply_config(master_ctx *m, char *err, size_t cap);
+/* Writes shm_host.interval_ms of every registered host whose value is not its configured
+ * interval plus margin: hosts workers registered since the last call. */
+void hosts_publish_intervals(master_ctx *m);
 /* hosts.c: frees idle host slots when registrations find the table full (circuit tick). */
 void hosts_reclaim(master_ctx *m, uint64_t now_ms);
 

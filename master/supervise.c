@@ -113,6 +113,7 @@ void sup_child_cb(struct ev_loop *loop, ev_child *cw, int revents)
         /* whatever it held it will never release. A request it sent may still be on its way
          * through the proxy (its socket closed, the proxy's buffer did not), so each pair is
          * freed an interval after a grace of DEAD_GRACE_MS, not after now. */
+        hosts_publish_intervals(m); /* a host it registered since the last tick has none yet */
         uint32_t freed = rl_release_holder(&m->tbl, i + 1, now + DEAD_GRACE_MS);
         /* the tasks and attempts it counted in the shared pending/inflight are gone with it */
         int64_t owed_p, owed_f;

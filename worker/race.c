@@ -218,7 +218,7 @@ static const char *curl_scheme(const worker_ctx *w, uint8_t s)
 
 static uint32_t interval_of(const worker_ctx *w, const host_rt *h)
 {
-    return h->cfg->interval_ms + w->cfg->rate_limit_margin_ms;
+    return cfg_interval_with_margin(w->cfg, h->cfg);
 }
 
 static void free_attempt(attempt *a)

@@ -218,7 +218,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     uint64_t now = shm_now_ms();
     /* a daemon that just started cannot know when the previous one last used each pair:
      * nothing goes out for a host until one interval after the start */
-    uint64_t start_gate = atomic_load(&tbl->hdr->started_ms) + h->cfg->interval_ms + w->cfg->rate_limit_margin_ms;
+    uint64_t start_gate = atomic_load(&tbl->hdr->started_ms) + cfg_interval_with_margin(w->cfg, h->cfg);
     if (now < start_gate) {
         wait_until(h, now, start_gate);
         return 0;

@@ -150,11 +150,6 @@ host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
     }
     ev_init(&h->wake, host_wake_cb);
     h->wake.data = h;
-    /* the registering process sets the interval the master needs to release dead workers'
-     * words; afterwards only the master changes it (on reload) */
-    shm_host *hs = &w->tbl->hosts[idx];
-    if (atomic_load(&hs->interval_ms) == 0)
-        atomic_store(&hs->interval_ms, h->cfg->interval_ms + w->cfg->rate_limit_margin_ms);
     w->hosts[idx] = h;
     return h;
 }

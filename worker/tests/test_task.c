@@ -130,6 +130,9 @@ static void owner_gone_cancels_and_returns_everything(void **state)
     assert_int_equal(atomic_load(&h->workers[0].owed_pending), 3);
     uint32_t a = reg_host_find(&e->tbl, "a.example");
     assert_int_equal(atomic_load(&e->tbl.hosts[a].live_workers), 1);
+    /* the host's interval is the master's to write (shm/README.md), even for a host a worker
+     * registered: the worker uses its own config's interval plus margin */
+    assert_int_equal(atomic_load(&e->tbl.hosts[a].interval_ms), 0);
     task_owner_cancel_all(&e->fo.owner, SC_CANCELLED, "client disconnected");
     assert_int_equal(e->fo.failures, 3);
     assert_int_equal(e->fo.last_code, SC_CANCELLED);
