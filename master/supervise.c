@@ -6,7 +6,7 @@
 #include "master/master.h"
 
 #include "shm/ratelimit.h"
-#include "worker/worker.h"
+#include "worker/main.h"
 
 #include <errno.h>
 #include <signal.h>

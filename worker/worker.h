@@ -19,6 +19,7 @@
 #include "shm/select.h"
 #include "shm/table.h"
 #include "worker/classify.h"
+#include "worker/main.h"
 
 struct conn;
 struct task;
@@ -83,11 +84,6 @@ typedef struct worker_ctx {
     struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
 } worker_ctx;
 
-struct cfg_snapshot;
-/* Entry point after fork: cfg is the master's running config (inherited), snap where the
- * master publishes the next one before a SIGHUP. Returns the exit status. */
-int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *snap, shm_table *tbl, int listen_fd,
-                const logger *parent_log);
 
 uint64_t worker_rand(worker_ctx *w);
 /* Records a winning latency for the host's hedge delay. */
