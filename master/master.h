@@ -78,8 +78,7 @@ typedef struct master_ctx {
     src_fetch fetches[SRC_MAX];
     uint32_t src_running;       /* fetches not finished */
     uint32_t src_done, src_ok;  /* fetches finished / succeeded since src_running was last 0 */
-    uint64_t last_metrics_ms;
-    uint64_t last_metrics_done;
+    int state_save_disabled;    /* the state file could not be read: our saves must not replace it */
 } master_ctx;
 
 /* sources.c: parse `sources` into ctx->sources; 0 or -1 with err. */

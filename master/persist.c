@@ -641,9 +641,6 @@ int persist_remove_stale_tmp(const char *path)
 /* ------------------------------------------------------------------------------------------ */
 /* master glue */
 
-/* A file we could not read (permissions, I/O) must not be replaced by our next save. */
-static int save_disabled;
-
 void persist_master_load(master_ctx *m)
 {
     const char *path = m->cfg->state_file;
@@ -676,7 +673,7 @@ void persist_master_load(master_ctx *m)
         LOGW(&m->log, "state: %s is corrupt (%s); moved to %s; starting cold", path, err, r->moved_to);
         break;
     default:
-        save_disabled = 1;
+        m->state_save_disabled = 1;
         LOGE(&m->log, "state: cannot load %s (%s); starting cold, and not saving over it this run", path, err);
         break;
     }
@@ -686,7 +683,7 @@ void persist_master_load(master_ctx *m)
 void persist_master_save(master_ctx *m)
 {
     const char *path = m->cfg->state_file;
-    if (!path[0] || save_disabled)
+    if (!path[0] || m->state_save_disabled)
         return;
     char err[1024];
     persist_save_result r;
@@ -713,7 +710,7 @@ static void save_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 void persist_master_start(master_ctx *m)
 {
-    if (!m->cfg->state_file[0] || save_disabled)
+    if (!m->cfg->state_file[0] || m->state_save_disabled)
         return;
     double iv = m->cfg->state_save_interval_ms / 1000.0;
     ev_timer_init(&m->save_w, save_cb, iv, iv);

@@ -152,7 +152,6 @@ int health_record(shm_table *t, uint32_t proxy, uint32_t host, health_outcome o,
     shm_proxy *px = &t->proxies[proxy];
     shm_host *hs = &t->hosts[host];
     int flags = 0;
-    atomic_store_explicit(&c->last_access_ms, now_ms, memory_order_relaxed);
 
     switch (o) {
     case OUTCOME_SUCCESS: {

@@ -303,7 +303,6 @@ static void clear_host(shm_table *t, uint32_t idx)
         shm_cell *c = shm_cell_at(t, p, idx);
         atomic_store(&c->rl, 0);
         atomic_store(&c->window, 0);
-        atomic_store(&c->last_access_ms, 0);
         atomic_store(&c->last_success_ms, 0);
         atomic_store(&c->cooldown_until_ms, 0);
         atomic_store(&c->success, 0);

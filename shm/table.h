@@ -32,7 +32,7 @@
 #include "common/limits.h"
 
 #define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
-#define SHM_VERSION 2u
+#define SHM_VERSION 3u
 
 #define SHM_NONE UINT32_MAX /* "no index" */
 
@@ -107,7 +107,6 @@ typedef struct {
 typedef struct {
     _Atomic uint64_t rl;
     _Atomic uint64_t window;
-    _Atomic uint64_t last_access_ms;
     _Atomic uint64_t last_success_ms;
     _Atomic uint64_t cooldown_until_ms;
     _Atomic uint32_t success;
@@ -116,6 +115,7 @@ typedef struct {
     _Atomic uint32_t consec_fails;
     _Atomic uint32_t cooldown_level;
     _Atomic uint32_t dead;            /* atomic: evicted for this host only */
+    uint8_t spare[8];                 /* unused: a cell is one cache line */
 } shm_cell;
 static_assert(sizeof(shm_cell) == 64, "a cell is one cache line");
 
@@ -159,7 +159,6 @@ typedef struct {
     _Atomic int32_t master_pid;     /* master */
     _Atomic uint32_t n_workers;     /* master */
     _Atomic uint32_t shutting_down; /* master */
-    _Atomic uint32_t config_gen;    /* master: bumped after a validated reload */
     _Atomic uint64_t host_full_ms;  /* atomic: last time a registration found max_hosts slots taken */
     _Atomic uint32_t hash_tombs;    /* lock: tombstones in the hash (reclaimed hosts); rebuilt at max_hosts */
     _Atomic uint64_t started_ms;    /* master */

@@ -263,10 +263,8 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
         ev_timer_set(&w->trim_w, 0.5, 0.);
         ev_timer_start(loop, &w->trim_w);
     }
-    if (w->dispatch_needed && !w->stopping)
-        sched_dispatch(w);
-    else if (w->dispatch_needed && w->stopping)
-        sched_dispatch(w); /* in-flight tasks may still finish their races in the grace period */
+    if (w->dispatch_needed)
+        sched_dispatch(w); /* stopping too: in-flight tasks may still finish their races in the grace period */
     if (w->stopping && w->n_tasks == 0) {
         if (!w->stop_deadline_ms)
             final_flush(w);

@@ -128,7 +128,6 @@ static void fill_table(shm_table *t)
             atomic_store(&c->cooldown_until_ms, fl % 2 ? NOW_SAVE + 1000 * (i + 1) : (i % 4 ? 0 : NOW_SAVE - 5));
             atomic_store(&c->dead, (i + (uint32_t)h) % 9 == 0);
             atomic_store(&c->last_success_ms, s ? NOW_SAVE - 100 * i - (uint32_t)h : 0);
-            atomic_store(&c->last_access_ms, NOW_SAVE - 3);
             atomic_store(&c->rl, 0x8000000000000005ULL); /* "in use": must not come back */
         }
     }
@@ -187,7 +186,6 @@ static void compare(shm_table *a, shm_table *b, int with_private, uint64_t down,
             uint64_t la = atomic_load(&ca->last_success_ms);
             assert_int_equal(atomic_load(&cb->last_success_ms), la ? NOW_LOAD - (NOW_SAVE - la) - down : 0);
             assert_int_equal(atomic_load(&cb->rl), 0);
-            assert_int_equal(atomic_load(&cb->last_access_ms), 0);
         }
     }
     assert_int_equal(atomic_load(&b->hdr->n_proxies), seen);
