@@ -63,7 +63,8 @@ void hosts_publish_intervals(master_ctx *m)
 
 /* When a client was refused a new host because every max_hosts slot is taken, frees one idle
  * host per tick while refusals go on (each sets host_full_ms again): never-successful ones
- * first, then the longest idle. Configured [host:NAME] hosts are kept. */
+ * first (idle 10 s), then the longest idle of those with a success (idle 60 s). Configured
+ * [host:NAME] hosts are kept. */
 void hosts_reclaim(master_ctx *m, uint64_t now)
 {
     shm_table *t = &m->tbl;
@@ -76,10 +77,12 @@ void hosts_reclaim(master_ctx *m, uint64_t now)
     for (uint32_t h = 0; h < nh; h++) {
         shm_host *hs = &t->hosts[h];
         uint64_t last = atomic_load(&hs->last_task_ms);
+        int had_success = atomic_load(&hs->success) > 0;
+        uint64_t idle = had_success ? HOST_RECLAIM_IDLE_SUCCESS_MS : HOST_RECLAIM_IDLE_MS;
         if (!hs->name[0] || cfg_host_for(m->cfg, hs->name) != &m->cfg->defaults ||
-            atomic_load(&hs->live_workers) || atomic_load(&hs->queued_workers) || last + HOST_RECLAIM_IDLE_MS > now)
+            atomic_load(&hs->live_workers) || atomic_load(&hs->queued_workers) || last + idle > now)
             continue;
-        uint64_t k = (atomic_load(&hs->success) ? 1ULL << 62 : 0) | (last & ((1ULL << 62) - 1));
+        uint64_t k = (had_success ? 1ULL << 62 : 0) | (last & ((1ULL << 62) - 1));
         uint32_t at = n < RECLAIM_PER_TICK ? n++ : RECLAIM_PER_TICK;
         if (at == RECLAIM_PER_TICK) { /* keep the best: replace the worst if k is better */
             uint32_t worst = 0;

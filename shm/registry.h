@@ -31,8 +31,10 @@ uint32_t reg_host_find(const shm_table *t, const char *name);
  * later registration of the same name in another slot cannot send early). Its hash entry,
  * counters, circuit and cells are cleared and its gen bumped. 0, or -EBUSY if not idle. */
 int reg_host_reclaim(shm_table *t, uint32_t idx, uint64_t now_ms);
-/* A host may be reclaimed once no task of it was created for this long. */
+/* A host may be reclaimed once no task of it was created for this long; one that ever had a
+ * success (whose history is worth keeping) only after the longer wait. */
 #define HOST_RECLAIM_IDLE_MS 10000u
+#define HOST_RECLAIM_IDLE_SUCCESS_MS 60000u
 /* 1 if slot idx still holds host `name` at generation `gen` (a worker calls it after setting
  * its live_workers bit, to know a reclaim did not take the slot in between). */
 int reg_host_still(const shm_table *t, uint32_t idx, const char *name, uint32_t gen);

@@ -311,7 +311,8 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
     if (rc == -ENOSPC) {
         snprintf(err, errcap,
                  "cannot register host '%s': all max_hosts = %u host slots are in use; idle hosts are "
-                 "reclaimed after %u s, or raise max_hosts", key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000);
+                 "reclaimed after %u s (%u s if they ever answered), or raise max_hosts",
+                 key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000, HOST_RECLAIM_IDLE_SUCCESS_MS / 1000);
         goto refuse;
     }
     if (rc < 0) {
