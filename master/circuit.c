@@ -9,7 +9,7 @@
  */
 #include "master/master.h"
 
-#include "worker/metrics.h"
+#include "shm/metrics.h"
 
 static void set_state(master_ctx *m, shm_host *hs, uint32_t to, uint64_t now, const char *why)
 {

@@ -1,7 +1,7 @@
 /* The metrics line logged every metrics_log_interval, one per host when hosts have their own pools. */
 #include "master/master.h"
 
-#include "worker/metrics.h"
+#include "shm/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,7 +13,7 @@ void report_metrics(master_ctx *m, uint64_t now)
     if (secs < 1)
         secs = 1;
     uint64_t done, ok;
-    tp_window(t, now, secs, &done, &ok);
+    metrics_tp_window(t, now, secs, &done, &ok);
     uint64_t up = (now - atomic_load(&t->hdr->started_ms)) / 1000;
     uint32_t span = up && up < secs ? (uint32_t)up : secs;
     char breakers[512] = "";

@@ -2,7 +2,8 @@
  * Request dispatch: one function per op of the protocol (docs/PROTOCOL.md). Each reply echoes
  * the request's id and op.
  */
-#include "worker/metrics.h"
+#include "shm/metrics.h"
+#include "worker/status.h"
 #include "worker/conn.h"
 
 #include "shm/health.h"
@@ -52,7 +53,7 @@ static void op_status(conn *c, const proto_request *r)
     worker_ctx *w = c->w;
     conn_reply_begin(&sb, &pk, 2, r->id, "status", 1);
     proto_pack_cstr(&pk, "status");
-    metrics_pack_status(&pk, w->tbl, shm_now_ms(), w->index);
+    status_pack(&pk, w->tbl, shm_now_ms(), w->index);
     /* this worker's own buffers: what worker_buffer_budget bounds */
     proto_pack_cstr(&pk, "worker_memory");
     msgpack_pack_map(&pk, 3);
@@ -68,7 +69,7 @@ static void op_hosts(conn *c, const proto_request *r)
     msgpack_packer pk;
     conn_reply_begin(&sb, &pk, 1, r->id, "hosts", 1);
     proto_pack_cstr(&pk, "hosts");
-    metrics_pack_hosts(&pk, c->w->tbl, shm_now_ms());
+    status_pack_hosts(&pk, c->w->tbl, shm_now_ms());
     conn_reply_end(c, &sb);
 }
 

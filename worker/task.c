@@ -4,7 +4,7 @@
  * response, or an error with the last failure. The pool counter is global (shared table) so
  * capacity holds across workers.
  */
-#include "worker/metrics.h"
+#include "shm/metrics.h"
 #include "worker/task.h"
 
 #include "common/headers.h"
@@ -76,7 +76,7 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
         atomic_fetch_add(&c->cancelled_tasks, 1);
     } else {
         atomic_fetch_add(&c->failed, 1);
-        tp_record(w->tbl, now, 0);
+        metrics_tp_record(w->tbl, now, 0);
     }
     LOGD(&w->log, "task failed host=%s id=%llu error=%s attempts=%u last=\"%s\"", t->host->name,
          (unsigned long long)t->id, sc_err_code(e), t->rounds, t->last_error);
@@ -106,7 +106,7 @@ void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
     atomic_fetch_add(&c->completed, 1);
     atomic_fetch_add(&c->latency_sum_ms, elapsed);
     atomic_fetch_add(&c->latency_n, 1);
-    tp_record(tbl, now, 1);
+    metrics_tp_record(tbl, now, 1);
     LOGD(&w->log, "task done host=%s id=%llu race=%u winner=%s latency=%ums attempt %u/%u", t->host->name,
          (unsigned long long)t->id, t->race, purl, latency_ms, t->rounds, t->max_attempts);
     release_probe(t, 1);

@@ -1,105 +1,15 @@
 /*
- * Metrics from the shared table. The throughput ring packs (second, successes, completions)
- * into one 64-bit word per slot so that a slot is reset and counted in one CAS: two processes
- * rolling the same slot over to a new second can never lose each other's counts.
- *   bits 40..63: second (mod 2^24), bits 20..39: successes, bits 0..19: completions.
+ * The `status` and `hosts` replies' bodies (docs/PROTOCOL.md section 4.4), packed from the
+ * shared table's metrics (shm/metrics.h).
  */
-#include "worker/metrics.h"
+#include "worker/status.h"
 
 #include "common/proto.h"
 #include "shm/health.h"
+#include "shm/metrics.h"
 #include "shm/ratelimit.h"
 
-#define TP_SEC(v) ((v) >> 40)
-#define TP_OK(v) (((v) >> 20) & 0xfffffu)
-#define TP_DONE(v) ((v)&0xfffffu)
-#define SEC24(s) ((s)&0xffffffu)
-
-void tp_record(shm_table *t, uint64_t now_ms, int ok)
-{
-    uint64_t sec = now_ms / 1000;
-    _Atomic uint64_t *slot = &t->hdr->c.tp_sec[sec % SHM_THROUGHPUT_RING];
-    uint64_t old = atomic_load(slot), nv;
-    do {
-        uint64_t d = 0, o = 0;
-        if (TP_SEC(old) == SEC24(sec)) {
-            d = TP_DONE(old);
-            o = TP_OK(old);
-        }
-        if (d < 0xfffffu)
-            d++;
-        if (ok && o < 0xfffffu)
-            o++;
-        nv = (SEC24(sec) << 40) | (o << 20) | d;
-    } while (!atomic_compare_exchange_weak(slot, &old, nv));
-}
-
-void tp_window(const shm_table *t, uint64_t now_ms, uint32_t secs, uint64_t *done, uint64_t *ok)
-{
-    uint64_t cur = now_ms / 1000;
-    *done = *ok = 0;
-    if (secs >= SHM_THROUGHPUT_RING)
-        secs = SHM_THROUGHPUT_RING - 1;
-    /* whole seconds before the current one, which is still filling */
-    for (uint32_t i = 1; i <= secs && i <= cur; i++) {
-        uint64_t s = cur - i;
-        uint64_t v = atomic_load(&t->hdr->c.tp_sec[s % SHM_THROUGHPUT_RING]);
-        if (TP_SEC(v) == SEC24(s)) {
-            *done += TP_DONE(v);
-            *ok += TP_OK(v);
-        }
-    }
-}
-
-void metrics_host_counts(const shm_table *t, uint32_t host, uint64_t now_ms, pool_counts *out)
-{
-    out->healthy = out->cooling = out->dead = 0;
-    uint32_t np = atomic_load_explicit(&t->hdr->n_proxies, memory_order_acquire);
-    uint32_t allowed = atomic_load(&t->hosts[host].allowed_sources);
-    for (uint32_t p = 0; p < np; p++) {
-        if (allowed && !(atomic_load(&t->proxies[p].sources) & allowed))
-            continue;
-        switch (health_classify(t, p, host, now_ms)) {
-        case CELL_HEALTHY: out->healthy++; break;
-        case CELL_COOLING: out->cooling++; break;
-        case CELL_DEAD: out->dead++; break;
-        }
-    }
-}
-
-void metrics_proxy_counts(const shm_table *t, uint64_t now_ms, pool_counts *out)
-{
-    out->healthy = out->cooling = out->dead = 0;
-    uint32_t np = atomic_load_explicit(&t->hdr->n_proxies, memory_order_acquire);
-    uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
-    for (uint32_t p = 0; p < np; p++) {
-        if (atomic_load(&t->proxies[p].state) == PSTATE_DEAD) {
-            out->dead++;
-            continue;
-        }
-        uint32_t usable = nh == 0, any_dead_only = nh > 0;
-        for (uint32_t h = 0; h < nh && !usable; h++) {
-            cell_class cc = health_classify(t, p, h, now_ms);
-            if (cc == CELL_HEALTHY)
-                usable = 1;
-            if (cc != CELL_DEAD)
-                any_dead_only = 0;
-        }
-        if (usable)
-            out->healthy++;
-        else if (any_dead_only)
-            out->dead++;
-        else
-            out->cooling++;
-    }
-}
-
-const char *metrics_circuit_name(uint32_t c)
-{
-    return c == CIRCUIT_OPEN ? "open" : c == CIRCUIT_HALF_OPEN ? "half_open" : "closed";
-}
-
-void metrics_pack_hosts(msgpack_packer *pk, const shm_table *t, uint64_t now_ms)
+void status_pack_hosts(msgpack_packer *pk, const shm_table *t, uint64_t now_ms)
 {
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
     uint32_t named = 0;
@@ -126,7 +36,7 @@ void metrics_pack_hosts(msgpack_packer *pk, const shm_table *t, uint64_t now_ms)
     }
 }
 
-void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms, uint32_t worker)
+void status_pack(msgpack_packer *pk, const shm_table *t, uint64_t now_ms, uint32_t worker)
 {
     const shm_header *h = t->hdr;
     const shm_counters *c = &h->c;
@@ -164,7 +74,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     uint64_t done60 = 0, ok60 = 0;
     for (int i = 0; i < 3; i++) {
         uint64_t d, o;
-        tp_window(t, now_ms, W[i], &d, &o);
+        metrics_tp_window(t, now_ms, W[i], &d, &o);
         uint64_t up = (now_ms - atomic_load(&h->started_ms)) / 1000;
         uint32_t span = up < W[i] ? (uint32_t)(up ? up : 1) : W[i];
         proto_kv_f64(pk, K[i], (double)d / span);
@@ -183,7 +93,7 @@ void metrics_pack_status(msgpack_packer *pk, const shm_table *t, uint64_t now_ms
     proto_kv_f64(pk, "avg_latency_ms", ln ? (double)atomic_load(&c->latency_sum_ms) / (double)ln : 0.0);
 
     proto_pack_cstr(pk, "hosts");
-    metrics_pack_hosts(pk, t, now_ms);
+    status_pack_hosts(pk, t, now_ms);
 
     proto_pack_cstr(pk, "stalls");
     msgpack_pack_map(pk, 12);

@@ -1,3 +1,4 @@
+/* The status reply's body packs a complete map whose keys a client finds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -5,32 +6,7 @@
 #include <cmocka.h>
 #include "common/proto.h"
 #include "shm/registry.h"
-#include "worker/metrics.h"
-
-static void throughput_ring(void **s)
-{
-    (void)s;
-    shm_table t;
-    assert_int_equal(shm_create(&t, 16, 2), 0);
-    uint64_t base = 1000000000ULL; /* ms */
-    for (int i = 0; i < 5; i++)
-        tp_record(&t, base + 10, i < 3);   /* second S: 5 done, 3 ok */
-    for (int i = 0; i < 7; i++)
-        tp_record(&t, base + 1500, 1);     /* second S+1: 7 done */
-    tp_record(&t, base + 2100, 1);         /* S+2: still filling, not counted at S+2 */
-    uint64_t d, o;
-    tp_window(&t, base + 2100, 1, &d, &o);
-    assert_int_equal(d, 7);
-    assert_int_equal(o, 7);
-    tp_window(&t, base + 2100, 10, &d, &o);
-    assert_int_equal(d, 12);
-    assert_int_equal(o, 10);
-    /* a slot reused 128 s later starts from zero, not from the old count */
-    tp_record(&t, base + 10 + 128000, 1);
-    tp_window(&t, base + 1000 + 128000, 1, &d, &o);
-    assert_int_equal(d, 1);
-    shm_destroy(&t);
-}
+#include "worker/status.h"
 
 static void status_snapshot_packs(void **s)
 {
@@ -48,7 +24,7 @@ static void status_snapshot_packs(void **s)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    metrics_pack_status(&pk, &t, shm_now_ms(), 1);
+    status_pack(&pk, &t, shm_now_ms(), 1);
     /* the map must be complete: exactly one message, and its keys findable */
     assert_int_equal(proto_frame_scan((const uint8_t *)sb.data, sb.size, 1 << 20), (long)sb.size);
     msgpack_unpacked u;
@@ -75,6 +51,6 @@ static void status_snapshot_packs(void **s)
 
 int main(void)
 {
-    const struct CMUnitTest t[] = {cmocka_unit_test(throughput_ring), cmocka_unit_test(status_snapshot_packs)};
+    const struct CMUnitTest t[] = {cmocka_unit_test(status_snapshot_packs)};
     return cmocka_run_group_tests(t, NULL, NULL);
 }
