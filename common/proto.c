@@ -8,6 +8,7 @@
 
 #include "common/limits.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -343,4 +344,90 @@ void proto_kv_bin(msgpack_packer *pk, const char *k, const void *v, size_t n)
     proto_pack_cstr(pk, k);
     msgpack_pack_bin(pk, n);
     msgpack_pack_bin_body(pk, v, n);
+}
+
+/* The packer of a proto_map writes through here so that a failed write is not lost: msgpack's
+ * packers return the callback's result, which the kv helpers above drop. */
+static int map_write(void *data, const char *buf, size_t len)
+{
+    proto_map *m = data;
+    int rc = msgpack_sbuffer_write(m->sb, buf, len);
+    if (rc != 0)
+        for (proto_map *p = m; p; p = p->up)
+            p->err = -ENOMEM;
+    return rc;
+}
+
+static void map_open(proto_map *m, msgpack_sbuffer *sb, proto_map *up)
+{
+    m->pk.data = m;
+    m->pk.callback = map_write;
+    m->sb = sb;
+    m->up = up;
+    m->n = 0;
+    m->err = 0;
+    m->at = sb->size;
+    /* map32 with a zero count: proto_map_end patches the count, whatever it grew to */
+    static const char hdr[5] = {(char)0xdf, 0, 0, 0, 0};
+    map_write(m, hdr, sizeof hdr);
+}
+
+void proto_map_begin(proto_map *m, msgpack_sbuffer *sb) { map_open(m, sb, NULL); }
+
+void proto_map_nested(proto_map *m, proto_map *within) { map_open(m, within->sb, within); }
+
+msgpack_packer *proto_map_key(proto_map *m, const char *k)
+{
+    m->n++;
+    proto_pack_cstr(&m->pk, k);
+    return &m->pk;
+}
+
+void proto_map_sub(proto_map *m, const char *k, proto_map *sub)
+{
+    proto_map_key(m, k);
+    proto_map_nested(sub, m);
+}
+
+void proto_map_str(proto_map *m, const char *k, const char *v) { proto_pack_cstr(proto_map_key(m, k), v); }
+
+void proto_map_strn(proto_map *m, const char *k, const char *v, size_t n)
+{
+    proto_pack_strn(proto_map_key(m, k), v, n);
+}
+
+void proto_map_u64(proto_map *m, const char *k, uint64_t v) { msgpack_pack_uint64(proto_map_key(m, k), v); }
+
+void proto_map_i64(proto_map *m, const char *k, int64_t v) { msgpack_pack_int64(proto_map_key(m, k), v); }
+
+void proto_map_f64(proto_map *m, const char *k, double v) { msgpack_pack_double(proto_map_key(m, k), v); }
+
+void proto_map_bool(proto_map *m, const char *k, int v)
+{
+    msgpack_packer *pk = proto_map_key(m, k);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void proto_map_bin(proto_map *m, const char *k, const void *v, size_t n)
+{
+    msgpack_packer *pk = proto_map_key(m, k);
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, v, n);
+}
+
+void proto_map_nil(proto_map *m, const char *k) { msgpack_pack_nil(proto_map_key(m, k)); }
+
+int proto_map_end(proto_map *m)
+{
+    if (m->err == 0) { /* the header was written, so it is there to patch */
+        uint8_t *h = (uint8_t *)m->sb->data + m->at + 1;
+        h[0] = (uint8_t)(m->n >> 24);
+        h[1] = (uint8_t)(m->n >> 16);
+        h[2] = (uint8_t)(m->n >> 8);
+        h[3] = (uint8_t)m->n;
+    }
+    return m->err;
 }

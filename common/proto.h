@@ -64,6 +64,43 @@ int proto_get_str(const msgpack_object *map, const char *key, proto_str *out);
 int proto_get_bool(const msgpack_object *map, const char *key, int *out);
 int proto_get_f64(const msgpack_object *map, const char *key, double *out);
 
+/* A reply map whose pairs nobody counts by hand: proto_map_begin reserves a map32 header (any
+ * map format is valid, docs/PROTOCOL.md section 2), each proto_map_* call below adds one pair,
+ * and proto_map_end writes the count into the header. A map that is a value inside another
+ * (proto_map_sub, or an array element: proto_map_nested) has its own proto_map and is ended
+ * before its container. Writes go through m->pk into the sbuffer; a failed write (out of
+ * memory) is remembered by the map and every map it is nested in, and proto_map_end says so.
+ * m->pk points at m: a proto_map stays where it was begun until it is ended. */
+typedef struct proto_map {
+    msgpack_packer pk;         /* packs this map's keys and values; checks every write */
+    msgpack_sbuffer *sb;
+    struct proto_map *up;      /* the map this one is nested in; NULL at the top */
+    size_t at;                 /* offset of the reserved header in sb */
+    uint32_t n;                /* pairs so far */
+    int err;                   /* -ENOMEM once a write failed */
+} proto_map;
+
+/* A map at the end of sb (a message, or a value the caller counted in its container). */
+void proto_map_begin(proto_map *m, msgpack_sbuffer *sb);
+/* A map at the end of within's buffer that is part of the value of within's last key (an
+ * element of an array packed with within's packer): it adds no pair to within. */
+void proto_map_nested(proto_map *m, proto_map *within);
+/* One more pair: packs its key and returns the packer for its one value. */
+msgpack_packer *proto_map_key(proto_map *m, const char *k);
+/* One more pair whose value is the map `sub` (fill it, then proto_map_end(sub)). */
+void proto_map_sub(proto_map *m, const char *k, proto_map *sub);
+void proto_map_str(proto_map *m, const char *k, const char *v);
+void proto_map_strn(proto_map *m, const char *k, const char *v, size_t n);
+void proto_map_u64(proto_map *m, const char *k, uint64_t v);
+void proto_map_i64(proto_map *m, const char *k, int64_t v);
+void proto_map_f64(proto_map *m, const char *k, double v);
+void proto_map_bool(proto_map *m, const char *k, int v);
+void proto_map_bin(proto_map *m, const char *k, const void *v, size_t n);
+void proto_map_nil(proto_map *m, const char *k);
+/* Writes the pair count. 0, or -ENOMEM if a write into this map (or one nested in it) failed:
+ * the bytes in sb are then not a valid message. */
+int proto_map_end(proto_map *m);
+
 /* Packing helpers: key then value. */
 void proto_pack_cstr(msgpack_packer *pk, const char *s);
 void proto_pack_strn(msgpack_packer *pk, const char *s, size_t n);

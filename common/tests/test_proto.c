@@ -1,6 +1,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 #include "common/proto.h"
@@ -116,12 +117,126 @@ static void decode_requests(void **s)
     msgpack_sbuffer_destroy(&sb);
 }
 
+static msgpack_object unpack_one(msgpack_unpacked *u, const msgpack_sbuffer *b)
+{
+    size_t off = 0;
+    msgpack_unpacked_init(u);
+    assert_int_equal(msgpack_unpack_next(u, b->data, b->size, &off), MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(off, b->size); /* one message, nothing after it */
+    return u->data;
+}
+
+static void map_counts_its_pairs(void **s)
+{
+    (void)s;
+    msgpack_sbuffer b;
+    msgpack_sbuffer_init(&b);
+    proto_map m, sub, elem;
+    proto_map_begin(&m, &b);
+    proto_map_str(&m, "op", "status");
+    proto_map_strn(&m, "name", "abcdef", 3);
+    proto_map_u64(&m, "id", 1ULL << 40);
+    proto_map_i64(&m, "neg", -5);
+    proto_map_f64(&m, "rate", 0.25);
+    proto_map_bool(&m, "ok", 1);
+    proto_map_bin(&m, "body", "\0\1", 2);
+    proto_map_nil(&m, "none");
+    proto_map_sub(&m, "inner", &sub);
+    proto_map_u64(&sub, "a", 1);
+    proto_map_u64(&sub, "b", 2);
+    assert_int_equal(proto_map_end(&sub), 0);
+    msgpack_pack_array(proto_map_key(&m, "list"), 2);
+    for (int i = 0; i < 2; i++) {
+        proto_map_nested(&elem, &m);
+        for (int j = 0; j <= i; j++)
+            proto_map_u64(&elem, j ? "y" : "x", (uint64_t)(10 * i + j));
+        assert_int_equal(proto_map_end(&elem), 0);
+    }
+    proto_map_sub(&m, "empty", &sub);
+    assert_int_equal(proto_map_end(&sub), 0);
+    assert_int_equal(proto_map_end(&m), 0);
+    assert_int_equal(proto_frame_scan((const uint8_t *)b.data, b.size, 1 << 20), (long)b.size);
+
+    msgpack_unpacked u;
+    msgpack_object o = unpack_one(&u, &b);
+    assert_int_equal(o.type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(o.via.map.size, 11);
+    proto_str ps;
+    uint64_t v;
+    double f;
+    int ok;
+    assert_int_equal(proto_get_str(&o, "op", &ps), 0);
+    assert_int_equal(ps.n, 6);
+    assert_memory_equal(ps.p, "status", 6);
+    assert_int_equal(proto_get_str(&o, "name", &ps), 0);
+    assert_int_equal(ps.n, 3);
+    assert_int_equal(proto_get_u64(&o, "id", &v), 0);
+    assert_true(v == 1ULL << 40);
+    assert_int_equal(proto_map_get(&o, "neg")->via.i64, -5);
+    assert_int_equal(proto_get_f64(&o, "rate", &f), 0);
+    assert_true(f == 0.25);
+    assert_int_equal(proto_get_bool(&o, "ok", &ok), 0);
+    assert_int_equal(ok, 1);
+    assert_int_equal(proto_map_get(&o, "body")->type, MSGPACK_OBJECT_BIN);
+    assert_int_equal(proto_map_get(&o, "none")->type, MSGPACK_OBJECT_NIL);
+    const msgpack_object *in = proto_map_get(&o, "inner");
+    assert_int_equal(in->type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(in->via.map.size, 2);
+    assert_int_equal(proto_get_u64(in, "b", &v), 0);
+    assert_int_equal(v, 2);
+    const msgpack_object *l = proto_map_get(&o, "list");
+    assert_int_equal(l->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(l->via.array.ptr[0].via.map.size, 1);
+    assert_int_equal(l->via.array.ptr[1].via.map.size, 2);
+    assert_int_equal(proto_get_u64(&l->via.array.ptr[1], "y", &v), 0);
+    assert_int_equal(v, 11);
+    assert_int_equal(proto_map_get(&o, "empty")->via.map.size, 0);
+    msgpack_unpacked_destroy(&u);
+
+    /* an empty map alone is a whole message too */
+    msgpack_sbuffer_clear(&b);
+    proto_map_begin(&m, &b);
+    assert_int_equal(proto_map_end(&m), 0);
+    o = unpack_one(&u, &b);
+    assert_int_equal(o.type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(o.via.map.size, 0);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&b);
+}
+
+/* Past 65535 pairs a map needs map32: the count is not cut to 16 bits. */
+static void map_of_many_pairs(void **s)
+{
+    (void)s;
+    enum { N = 70000 };
+    msgpack_sbuffer b;
+    msgpack_sbuffer_init(&b);
+    proto_map m;
+    proto_map_begin(&m, &b);
+    char k[16];
+    for (uint32_t i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%u", i);
+        proto_map_u64(&m, k, i);
+    }
+    assert_int_equal(proto_map_end(&m), 0);
+    msgpack_unpacked u;
+    msgpack_object o = unpack_one(&u, &b);
+    assert_int_equal(o.via.map.size, N);
+    uint64_t v;
+    assert_int_equal(proto_get_u64(&o, "k69999", &v), 0);
+    assert_int_equal(v, 69999);
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(scan_complete_and_partial),
         cmocka_unit_test(scan_rejects_hostile),
         cmocka_unit_test(decode_requests),
+        cmocka_unit_test(map_counts_its_pairs),
+        cmocka_unit_test(map_of_many_pairs),
     };
     return cmocka_run_group_tests(t, NULL, NULL);
 }
