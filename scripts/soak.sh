@@ -18,9 +18,10 @@
 # What runs: the farm (200 proxies, mixed behaviours, 2 targets at 500 ms per source address)
 # on 127.0.251.x, scatterd with 2 workers, and tests/soak/load.py: 3 lanes of `scatterctl
 # fetch` batches, a client that never reads, clients that disconnect mid-task, malformed
-# frames. Each minute: SIGKILL of one worker (at +20 s, workers in turn) and SIGHUP of the
-# master (at +40 s); at each minute mark one sample of every process's RSS and open fds, the
-# shared pending/inflight counters and the targets' violations (samples.csv, one line printed).
+# frames. Each minute: SIGKILL of one worker (at +20 s, or up to 10 s later once 50 tasks are
+# pending; workers in turn) and SIGHUP of the master (at +40 s); at each minute mark one sample
+# of every process's RSS and open fds, the shared pending/inflight counters and the targets'
+# violations (samples.csv, one line printed).
 #
 # Checks at the end (exit 1 naming each failed one; 0 when all pass): every well-behaved task
 # answered exactly once (scatterctl resubmits what a killed worker owed: allowed), their ok
@@ -51,6 +52,8 @@ NPROXIES=200
 INTERVAL_MS=500
 MIX="good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
 KILL_AT=20   # seconds into each minute
+KILL_WAIT_S=10  # ... or up to this much later, as soon as KILL_MIN_PENDING tasks are pending
+KILL_MIN_PENDING=50
 HUP_AT=40
 IDLE_WAIT_S=120  # longest wait for pending/inflight to reach 0 after the load
 SETTLE_S=20      # idle time before an idle sample (workers trim their heap 0.5 s after idle)
@@ -278,7 +281,7 @@ mv "$DIR/batches.jsonl" "$DIR/batches-warmup.jsonl" 2>/dev/null || true
 
 # ---- the load, with a kill and a SIGHUP every minute ----
 say "load: $MINUTES min; SIGKILL of a worker at +${KILL_AT} s and SIGHUP of the master at +${HUP_AT} s of every minute"
-echo "time,event,pid" >"$DIR/events.csv"
+echo "time,event,pid,note" >"$DIR/events.csv"
 "${LOAD[@]}" --seconds $((MINUTES * 60)) --seed 2 >"$DIR/driver.log" 2>&1 &
 DRIVER=$!
 L0=$(date +%s)
@@ -289,11 +292,18 @@ at() { # at SECONDS_SINCE_LOAD_START — naps until then
 for m in $(seq 1 "$MINUTES"); do
   base=$(( (m - 1) * 60 ))
   at $((base + KILL_AT))
+  # a kill between two batches would cost nothing: wait (at most KILL_WAIT_S) until tasks are
+  # pending, so that the dead worker owes something and the clients have to resubmit it
+  for _ in $(seq 1 $((KILL_WAIT_S * 5))); do
+    read -r p _ _ <<<"$(status_fields)"
+    [ "$p" = - ] || [ "$p" -lt "$KILL_MIN_PENDING" ] || break
+    nap 0.2
+  done
   slot=$(( (m - 1) % 2 + 1 ))
   victim="$(worker_pid "$slot")"
   if [ -n "$victim" ]; then
     kill -KILL "$victim"; KILLS=$((KILLS + 1))
-    echo "$(( $(date +%s) - L0 )),kill_w$slot,$victim" >>"$DIR/events.csv"
+    echo "$(( $(date +%s) - L0 )),kill_w$slot,$victim,pending $p" >>"$DIR/events.csv"
   else
     echo "$(( $(date +%s) - L0 )),kill_w${slot}_skipped_no_pid," >>"$DIR/events.csv"
     echo "soak: minute $m: no live pid for worker $slot to kill" >&2
