@@ -8,6 +8,7 @@
  * silently mangle (unquoted ';' or '#' inside a value, lines over its 1024-character limit).
  */
 #include "common/config.h"
+#include "common/listen_addr.h"
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -91,6 +92,20 @@ static const cfg_key KEYS[] = {
     {"max_clients", SEC_SCATTER, T_UINT, G(max_clients), "256", 1, 100000, 0,
      "Client connections per worker (each socket, shared or own, counts). One more is answered\n"
      "too_many_clients and closed; so a daemon takes workers x max_clients clients in all."},
+    {"http_listen", SEC_SCATTER, T_STR, G(http_listen), "127.0.0.1:8118", 0, 0, 0,
+     "The HTTP proxy front end: point curl -x, requests, Scrapy... at http://THIS. Every worker\n"
+     "accepts on it (SO_REUSEPORT). IP:port or [IPv6]:port; empty = off. An address that is\n"
+     "not loopback is refused unless http_auth is set. docs/HTTP.md describes it."},
+    {"http_auth", SEC_SCATTER, T_STR, G(http_auth), "", 0, 0, 0,
+     "user:password a client must send as Proxy-Authorization: Basic (else 407); empty = none\n"
+     "(allowed only with a loopback http_listen)."},
+    {"http_max_header", SEC_SCATTER, T_SIZE, G(http_max_header), "64K", 1024, 1u << 20, 0,
+     "Longest request line plus headers the HTTP front end reads; longer gets 431."},
+    {"http_header_timeout", SEC_SCATTER, T_DUR_S, G(http_header_timeout_ms), "10", 100, 600000, 1,
+     "A request head not complete this long after its first byte gets 408 and the connection is\n"
+     "closed (against slow clients holding connections)."},
+    {"http_scatter_headers", SEC_SCATTER, T_BOOL, G(http_scatter_headers), "true", 0, 1, 1,
+     "Add X-Scatter-Proxy and X-Scatter-Attempts to HTTP front end responses."},
     {"worker_buffer_budget", SEC_SCATTER, T_SIZE, G(worker_buffer_budget), "128M", 1u << 20, 1u << 31, 0,
      "Bytes one worker buffers in all: unparsed client input, replies not yet read by their\n"
      "clients and response bodies being received. Past 3/4 of it no new attempt starts; past\n"
@@ -591,6 +606,24 @@ static int cross_check(const scatter_config *c, const cfg_host *h, char *err, si
     return 0;
 }
 
+/* The HTTP front end's address: numeric, and loopback unless clients must authenticate. */
+static int check_http(const scatter_config *c, char *err, size_t cap)
+{
+    if (!c->http_listen[0])
+        return 0;
+    struct sockaddr_storage ss;
+    unsigned len;
+    char why[256];
+    if (listen_addr_parse(c->http_listen, &ss, &len, why, sizeof why))
+        return err_at(err, cap, "%s: [scatter] http_listen = %s", c->path, why);
+    if (!listen_addr_is_loopback(&ss) && !c->http_auth[0])
+        return err_at(err, cap, "%s: [scatter] http_listen = '%s' is not a loopback address: set http_auth "
+                                "(user:password) so only your clients can use the proxy", c->path, c->http_listen);
+    if (c->http_auth[0] && !strchr(c->http_auth, ':'))
+        return err_at(err, cap, "%s: [scatter] http_auth = '...': expected user:password", c->path);
+    return 0;
+}
+
 int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
 {
     cfg_defaults(c);
@@ -697,6 +730,8 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
         rc = err_at(err, cap, "%s: [scatter] score weights are all 0", path);
     if (rc == 0 && c->n_hosts > c->max_hosts)
         rc = err_at(err, cap, "%s: %u [host:NAME] sections but max_hosts = %u", path, c->n_hosts, c->max_hosts);
+    if (rc == 0)
+        rc = check_http(c, err, cap);
     if (rc == 0)
         rc = cfg_resolve_paths(c, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
     iniparser_freedict(d);

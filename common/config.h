@@ -56,6 +56,9 @@ typedef struct {
     uint32_t max_proxies, max_hosts;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
+    char http_listen[CFG_STR_MAX];    /* HTTP proxy front end "ip:port"; "" = off */
+    char http_auth[CFG_STR_MAX];      /* "user:password" for Proxy-Authorization Basic; "" = none */
+    uint32_t http_max_header, http_header_timeout_ms, http_scatter_headers;
     uint32_t worker_buffer_budget;  /* bytes a worker buffers in all: client input/output, response bodies */
     uint32_t client_timeout_ms;     /* a client holding a partial message this long is closed */
     uint32_t health_window, cooldown_jitter_pct;

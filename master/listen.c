@@ -5,6 +5,7 @@
  * uid. The default socket_path lives in a directory only we can write (common/paths.h).
  */
 #include "master/master.h"
+#include "common/listen_addr.h"
 
 #include <errno.h>
 #include <string.h>
@@ -61,4 +62,31 @@ int listen_open(const char *path, unsigned mode, const logger *lg)
     }
     chmod(path, mode);
     return fd;
+}
+
+int listen_check_http(const char *addr, const logger *lg)
+{
+    if (!addr[0])
+        return 0;
+    struct sockaddr_storage ss;
+    unsigned len;
+    char err[256];
+    if (listen_addr_parse(addr, &ss, &len, err, sizeof err)) {
+        LOGE(lg, "http_listen %s", err);
+        return -1;
+    }
+    /* the workers bind it with SO_REUSEPORT; a probe with the same options fails exactly when
+     * another program (not a scatterd of ours) holds the port */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) || bind(fd, (struct sockaddr *)&ss, len)) {
+        LOGE(lg, "http_listen '%s': %s (set http_listen = \"\" to run without the HTTP front end)", addr,
+             strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
 }

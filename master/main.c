@@ -371,6 +371,8 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
         return ready(m, 1);
+    if (listen_check_http(m->cfg->http_listen, &m->log))
+        return ready(m, 1);
     /* state file: after the socket (a second daemon stops there, before touching the file),
      * before the sources (they only OR in their bits) and the workers, so they start warm */
     persist_master_load(m);

@@ -103,6 +103,9 @@ int64_t src_mask_for(const master_ctx *m, const char *names, char *err, size_t c
 
 /* listen.c: opens the client socket; a stale file is replaced, a live one is an error. */
 int listen_open(const char *path, unsigned mode, const logger *lg);
+/* Checks that the HTTP front end's address (http_listen) can be bound by the workers. 0, or
+ * -1 logged naming the key. */
+int listen_check_http(const char *addr, const logger *lg);
 
 /* supervise.c */
 int sup_start_all(master_ctx *m);

@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing, and runs apt-get update at most once.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl procps
-      libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev
+      libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev libhttp-parser-dev
       microsocks jq socat)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.

@@ -7,6 +7,7 @@
  */
 #include "worker/worker.h"
 #include "worker/conn.h"
+#include "worker/http.h"
 #include "worker/policy.h"
 
 #include "common/config_snapshot.h"
@@ -225,6 +226,7 @@ static void final_flush(worker_ctx *w)
         c->closing = 1;
         ev_feed_event(w->loop, &c->wio, EV_WRITE);
     }
+    http_shutdown_all(w); /* their tasks answered 503 shutting_down, then closed */
     ev_timer_stop(w->loop, &w->stop_w);
     ev_timer_set(&w->stop_w, 1.0, 0.);
     ev_timer_start(w->loop, &w->stop_w);
@@ -268,7 +270,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
     if (w->stopping && w->n_tasks == 0) {
         if (!w->stop_deadline_ms)
             final_flush(w);
-        if (!w->conns)
+        if (!w->conns && !w->http_conns)
             ev_break(loop, EVBREAK_ALL);
     }
 }
@@ -323,6 +325,7 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     if (!w)
         return 1;
     w->index = index;
+    w->http_fd = -1;
     w->cfgsnap = snap;
     w->cfg = malloc(sizeof *w->cfg);
     if (!w->cfg) {
@@ -353,6 +356,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
         return 1;
     }
     open_own_socket(w); /* without it clients still reach us through the shared socket */
+    if (http_listen_start(w) < 0)
+        LOGW(&w->log, "the HTTP front end is off in this worker"); /* the msgpack sockets still serve */
     ev_io_init(&w->listen_w, conn_accept_cb, listen_fd, EV_READ);
     w->listen_w.data = w;
     ev_io_start(w->loop, &w->listen_w);
@@ -388,6 +393,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
 
     while (w->conns)
         conn_close(w->conns);
+    http_close_all(w);
+    http_listen_stop(w);
     race_cleanup(w);
     for (uint32_t i = 0; i < tbl->hdr->max_hosts; i++)
         if (w->hosts[i])

@@ -78,6 +78,10 @@ typedef struct worker_ctx {
     uint32_t n_tasks;             /* tasks owned by this worker */
     uint32_t inflight;            /* attempts of this worker */
     size_t buffered;              /* bytes held in client buffers and response bodies (budget) */
+    int http_fd;                  /* this worker's HTTP listener (SO_REUSEPORT); -1 = none */
+    ev_io http_w;
+    struct http_conn *http_conns; /* the HTTP front end's clients (worker/http.c) */
+    uint32_t n_http_conns;
     uint64_t refused;             /* clients refused since the last log line about it */
     uint64_t refused_log_ms;
     uint64_t rnd;                 /* xorshift state */

@@ -115,6 +115,9 @@ write_ini() {
     echo "workers = 2"
     echo "blocked_body = \"captcha\""
     echo "log_file = \"$TMP/scatterd.log\""
+    # the HTTP front end on this slot's own address (the default 127.0.0.1:8118 would be
+    # shared, through SO_REUSEPORT, by every test daemon running at once)
+    case " $* " in *"http_listen"*) ;; *) echo "http_listen = \"$NET.2:8118\"" ;; esac
     local l; for l in "$@"; do echo "$l"; done
     echo "[rate_limit]"
     echo "interval = $interval"

@@ -1,0 +1,847 @@
+/*
+ * The HTTP front end (worker/http.h, docs/HTTP.md). A connection is a task owner: it parses one
+ * request (libhttp-parser), turns it into a task_submission, and while the task runs it reads
+ * nothing more, so pipelined requests are answered in order; the response is built from the
+ * task's result with the framing recomputed (Content-Length), hop-by-hop headers dropped.
+ * Limits: http_max_header (431), max_request_body (413), http_header_timeout (408), max_clients
+ * per worker (shared with the msgpack sockets), and every buffer counts in worker_buffer_budget.
+ */
+#include "worker/http.h"
+#include "worker/task.h"
+
+#include "common/headers.h"
+#include "common/limits.h"
+#include "common/listen_addr.h"
+#include "common/list.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HTTP_MAX_HEADERS 128
+#define HTTP_READ_CHUNK 16384
+
+typedef struct {
+    size_t name_off, name_len, val_off, val_len;
+} hdr_ref;
+
+typedef struct http_conn {
+    task_owner owner; /* first: the task layer's view of this client */
+    worker_ctx *w;
+    int fd;
+    ev_io rio, wio;
+    ev_timer hdr_w;           /* http_header_timeout from a request's first byte to its head's end */
+    http_parser p;
+    char *in;                 /* received, not yet parsed */
+    size_t in_len, in_cap;
+    char *out;                /* response bytes not yet written */
+    size_t out_len, out_off, out_cap;
+    char *head;               /* the current request's URL and header bytes (http_max_header) */
+    size_t head_len, head_cap;
+    size_t url_len;           /* the URL is head[0..url_len) */
+    hdr_ref hdr[HTTP_MAX_HEADERS];
+    uint32_t n_hdr;
+    int in_value;             /* the last header callback was a value */
+    char *body;
+    size_t body_len, body_cap;
+    int refuse;               /* a limit broke while parsing: the status to answer (431, 413) */
+    int msg_done;             /* a whole request is parsed and waits */
+    int busy;                 /* its task runs, or its response is being written */
+    int keep_alive, head_method;
+    int closing;              /* close once out is written */
+    size_t counted;           /* bytes counted in w->buffered */
+    struct http_conn *prev, *next;
+} http_conn;
+
+static void read_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void write_cb(struct ev_loop *loop, ev_io *io, int revents);
+static void process(http_conn *c);
+
+/* ---- buffers ---- */
+
+static void account(http_conn *c)
+{
+    size_t now = c->in_cap + c->out_cap + c->head_cap + c->body_cap;
+    c->w->buffered += now - c->counted;
+    c->counted = now;
+}
+
+/* Grows *buf to hold need bytes (doubling, at most max). 0 or -1. */
+static int grow(char **buf, size_t *cap, size_t need, size_t max)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > max)
+        return -1;
+    size_t nc = *cap ? *cap : 1024;
+    while (nc < need)
+        nc *= 2;
+    if (nc > max)
+        nc = max;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = nc;
+    return 0;
+}
+
+static int out_append(http_conn *c, const char *p, size_t n)
+{
+    if (grow(&c->out, &c->out_cap, c->out_len + n, SIZE_MAX / 2))
+        return -1;
+    memcpy(c->out + c->out_len, p, n);
+    c->out_len += n;
+    return 0;
+}
+
+static int out_printf(http_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int out_printf(http_conn *c, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    return out_append(c, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+/* ---- connection life ---- */
+
+static void conn_free(http_conn *c)
+{
+    worker_ctx *w = c->w;
+    c->closing = 1;
+    task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->hdr_w);
+    close(c->fd);
+    LIST_UNLINK(w->http_conns, c, prev, next);
+    w->n_http_conns--;
+    w->buffered -= c->counted;
+    free(c->in);
+    free(c->out);
+    free(c->head);
+    free(c->body);
+    free(c);
+    worker_need_dispatch(w);
+}
+
+static void start_writing(http_conn *c)
+{
+    account(c);
+    if (!ev_is_active(&c->wio))
+        ev_io_start(c->w->loop, &c->wio);
+}
+
+static void reset_request(http_conn *c)
+{
+    c->head_len = c->url_len = 0;
+    c->n_hdr = 0;
+    c->in_value = 0;
+    c->body_len = 0;
+    c->refuse = 0;
+    c->msg_done = 0;
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    const char *r = http_status_str((enum http_status)status);
+    return strcmp(r, "<unknown>") == 0 ? "Status" : r;
+}
+
+/* An error answered by the front end itself: one line of text saying why. */
+static void respond_error(http_conn *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void respond_error(http_conn *c, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    size_t ml = (size_t)n < sizeof msg - 1 ? (size_t)n : sizeof msg - 2;
+    for (size_t i = 0; i < ml; i++) /* one line, always */
+        if (msg[i] == '\r' || msg[i] == '\n')
+            msg[i] = ' ';
+    msg[ml++] = '\n';
+    out_printf(c, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n"
+                  "X-Scatter-Error: %s\r\n",
+               status, reason(status), ml, code);
+    if (status == 503)
+        out_printf(c, "Retry-After: 1\r\n");
+    if (status == 407)
+        out_printf(c, "Proxy-Authenticate: Basic realm=\"scatter\"\r\n");
+    out_printf(c, "Connection: %s\r\n\r\n", c->keep_alive && !c->closing ? "keep-alive" : "close");
+    if (!c->head_method)
+        out_append(c, msg, ml);
+    start_writing(c);
+}
+
+static int status_of(sc_err e)
+{
+    switch (e) {
+    case SC_BAD_REQUEST: return 400;
+    case SC_TOO_LARGE: return 502;
+    case SC_POOL_FULL:
+    case SC_CIRCUIT_OPEN:
+    case SC_SHUTTING_DOWN:
+    case SC_TOO_MANY_CLIENTS: return 503;
+    case SC_TIMEOUT: return 504;
+    default: return 502;
+    }
+}
+
+/* Copies the end-to-end headers of the target's response: not its framing, not hop-by-hop,
+ * not the headers its Connection header names. */
+static void copy_headers(http_conn *c, const char *block, size_t len, int keep_length)
+{
+    const char *end = block + len, *conn_list = NULL;
+    size_t conn_len = 0;
+    for (const char *line = block; line < end;) { /* Connection's tokens first */
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        if ((size_t)(nl - line) > 11 && strncasecmp(line, "connection:", 11) == 0) {
+            conn_list = line + 11;
+            conn_len = (size_t)(nl - conn_list);
+        }
+        line = nl + 1;
+    }
+    int first = 1;
+    for (const char *line = block; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        const char *colon = first ? NULL : memchr(line, ':', (size_t)(nl - line));
+        first = 0;
+        const char *next = nl + 1;
+        if (colon) {
+            size_t nn = (size_t)(colon - line);
+            hdr_kind k = hdr_classify(line, nn);
+            int keep = k == HDR_PASS || k == HDR_HOST ||
+                       (keep_length && k == HDR_FRAMING && nn == 14 && strncasecmp(line, "content-length", 14) == 0);
+            if (keep && conn_list && hdr_in_connection_list(conn_list, conn_len, line, nn))
+                keep = 0;
+            if (keep) {
+                const char *ve = nl;
+                while (ve > colon && (ve[-1] == '\r' || ve[-1] == ' '))
+                    ve--;
+                out_append(c, line, (size_t)(ve - line));
+                out_append(c, "\r\n", 2);
+            }
+        }
+        line = next;
+    }
+}
+
+static void deliver_result(task_owner *o, task *t, const task_result *r)
+{
+    http_conn *c = (http_conn *)o;
+    if (c->closing)
+        return;
+    int bodiless = c->head_method || r->status == 204 || r->status == 304 || r->status < 200;
+    out_printf(c, "HTTP/1.1 %ld %s\r\n", r->status, reason((int)r->status));
+    copy_headers(c, r->headers ? r->headers : "", r->headers_len, c->head_method);
+    if (!c->head_method && r->status != 204 && r->status != 304 && r->status >= 200)
+        out_printf(c, "Content-Length: %zu\r\n", r->body_len);
+    if (c->w->cfg->http_scatter_headers)
+        out_printf(c, "X-Scatter-Proxy: %s\r\nX-Scatter-Attempts: %u\r\n", r->proxy, r->attempts);
+    out_printf(c, "Connection: %s\r\n\r\n", c->keep_alive ? "keep-alive" : "close");
+    if (!bodiless)
+        out_append(c, r->body, r->body_len);
+    if (!c->keep_alive)
+        c->closing = 1;
+    start_writing(c);
+}
+
+static void deliver_failure(task_owner *o, task *t, const task_failure *f)
+{
+    http_conn *c = (http_conn *)o;
+    if (c->closing)
+        return;
+    respond_error(c, status_of(f->code), sc_err_code(f->code), "scatter: %s: %s%s%s", sc_err_code(f->code), f->message,
+                  f->last_error[0] ? "; last error: " : "", f->last_error);
+    if (!c->keep_alive)
+        c->closing = 1;
+}
+
+static void forget(task_owner *o, task *t)
+{
+    (void)o;
+    (void)t;
+}
+
+static int backlogged(const task_owner *o)
+{
+    (void)o;
+    return 0; /* one task per connection: its response is the only thing that can wait */
+}
+
+static const task_owner_ops HTTP_TASK_OPS = {
+    .deliver_result = deliver_result,
+    .deliver_failure = deliver_failure,
+    .forget = forget,
+    .backlogged = backlogged,
+};
+
+/* ---- parsing ---- */
+
+static http_conn *conn_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int head_add(http_conn *c, const char *at, size_t n)
+{
+    if (c->head_len + n > c->w->cfg->http_max_header ||
+        grow(&c->head, &c->head_cap, c->head_len + n, c->w->cfg->http_max_header)) {
+        c->refuse = 431;
+        return -1;
+    }
+    memcpy(c->head + c->head_len, at, n);
+    c->head_len += n;
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    http_conn *c = conn_of(p);
+    reset_request(c);
+    ev_timer_set(&c->hdr_w, c->w->cfg->http_header_timeout_ms / 1000.0, 0.);
+    ev_timer_start(c->w->loop, &c->hdr_w);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    http_conn *c = conn_of(p);
+    if (head_add(c, at, n))
+        return -1;
+    c->url_len += n;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    http_conn *c = conn_of(p);
+    if (c->in_value || c->n_hdr == 0) {
+        if (c->n_hdr == HTTP_MAX_HEADERS) {
+            c->refuse = 431;
+            return -1;
+        }
+        c->hdr[c->n_hdr++] = (hdr_ref){.name_off = c->head_len};
+        c->in_value = 0;
+    }
+    if (head_add(c, at, n))
+        return -1;
+    c->hdr[c->n_hdr - 1].name_len += n;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    http_conn *c = conn_of(p);
+    hdr_ref *h = &c->hdr[c->n_hdr - 1];
+    if (!c->in_value) {
+        h->val_off = c->head_len;
+        c->in_value = 1;
+    }
+    if (head_add(c, at, n))
+        return -1;
+    h->val_len += n;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    http_conn *c = conn_of(p);
+    ev_timer_stop(c->w->loop, &c->hdr_w);
+    if (p->content_length != ULLONG_MAX && p->content_length > c->w->cfg->max_request_body) {
+        c->refuse = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    http_conn *c = conn_of(p);
+    if (c->body_len + n > c->w->cfg->max_request_body ||
+        grow(&c->body, &c->body_cap, c->body_len + n, (size_t)c->w->cfg->max_request_body + 1)) {
+        c->refuse = 413;
+        return -1;
+    }
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    http_conn *c = conn_of(p);
+    c->msg_done = 1;
+    http_parser_pause(p, 1); /* one request at a time */
+    return 0;
+}
+
+static const http_parser_settings SETTINGS = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- a request becomes a task ---- */
+
+static int hdr_is(const http_conn *c, const hdr_ref *h, const char *name)
+{
+    return h->name_len == strlen(name) && strncasecmp(c->head + h->name_off, name, h->name_len) == 0;
+}
+
+static const hdr_ref *find_hdr(const http_conn *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n_hdr; i++)
+        if (hdr_is(c, &c->hdr[i], name))
+            return &c->hdr[i];
+    return NULL;
+}
+
+/* A knob header's value as a number in [lo, hi]: 1 found, 0 absent, -1 bad. */
+static int knob(const http_conn *c, const char *name, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    const hdr_ref *h = find_hdr(c, name);
+    if (!h)
+        return 0;
+    char v[16];
+    if (h->val_len == 0 || h->val_len >= sizeof v)
+        return -1;
+    memcpy(v, c->head + h->val_off, h->val_len);
+    v[h->val_len] = '\0';
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (*end || x < lo || x > hi)
+        return -1;
+    *out = (uint32_t)x;
+    return 1;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* The url parameter of an origin-form /fetch?url=..., percent-decoded into out. 0 or -1. */
+static int fetch_param(const char *target, size_t n, char *out, size_t cap)
+{
+    if (n < 7 || memcmp(target, "/fetch?", 7) != 0)
+        return -1;
+    const char *q = target + 7, *end = target + n;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        if (pe - q > 4 && memcmp(q, "url=", 4) == 0) {
+            size_t k = 0;
+            for (const char *s = q + 4; s < pe; s++) {
+                char ch = *s;
+                if (ch == '%' && pe - s > 2 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+                    ch = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+                    s += 2;
+                } else if (ch == '+') {
+                    ch = ' ';
+                }
+                if (k + 1 >= cap || ch == '\0')
+                    return -1;
+                out[k++] = ch;
+            }
+            out[k] = '\0';
+            return 0;
+        }
+        q = pe + 1;
+    }
+    return -1;
+}
+
+static int auth_ok(const http_conn *c)
+{
+    const char *want = c->w->cfg->http_auth;
+    if (!want[0])
+        return 1;
+    const hdr_ref *h = find_hdr(c, "Proxy-Authorization");
+    if (!h || h->val_len < 7 || strncasecmp(c->head + h->val_off, "Basic ", 6) != 0)
+        return 0;
+    /* base64 of user:password, compared as encoded text */
+    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char enc[4 * (CFG_STR_MAX / 3) + 8];
+    size_t n = strlen(want), k = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)want[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)want[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)want[i + 2];
+        enc[k++] = B64[(v >> 18) & 63];
+        enc[k++] = B64[(v >> 12) & 63];
+        enc[k++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        enc[k++] = i + 2 < n ? B64[v & 63] : '=';
+    }
+    const char *v = c->head + h->val_off + 6;
+    size_t vl = h->val_len - 6;
+    while (vl && *v == ' ') {
+        v++;
+        vl--;
+    }
+    return vl == k && memcmp(v, enc, k) == 0;
+}
+
+/* 1 if the URL names this listener itself (a request loop). */
+static int names_us(const http_conn *c, const char *url)
+{
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(url, strlen(url), 0, &u) || !(u.field_set & (1 << UF_HOST)))
+        return 0;
+    char host[256];
+    size_t hl = u.field_data[UF_HOST].len < sizeof host - 1 ? u.field_data[UF_HOST].len : sizeof host - 1;
+    memcpy(host, url + u.field_data[UF_HOST].off, hl);
+    host[hl] = '\0';
+    unsigned port = u.port ? u.port : (strncmp(url, "https", 5) == 0 ? 443 : 80);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(c->w->http_fd, (struct sockaddr *)&ss, &sl))
+        return 0;
+    char ip[INET6_ADDRSTRLEN] = "";
+    unsigned lport = 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        lport = ntohs(a->sin_port);
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        lport = ntohs(a->sin6_port);
+    }
+    return port == lport && (strcmp(host, ip) == 0 || strcasecmp(host, "localhost") == 0);
+}
+
+static void handle_request(http_conn *c)
+{
+    worker_ctx *w = c->w;
+    c->keep_alive = http_should_keep_alive(&c->p);
+    c->head_method = c->p.method == HTTP_HEAD;
+    if (c->p.method == HTTP_CONNECT) {
+        respond_error(c, 501, "bad_request", "scatter: CONNECT tunnels are not supported yet; send plain http requests "
+                                             "(with X-Scatter-Scheme: https for https targets)");
+        return;
+    }
+    if (!auth_ok(c)) {
+        respond_error(c, 407, "bad_request", "scatter: proxy authentication required (http_auth)");
+        return;
+    }
+    char url[8192];
+    const char *target = c->head;
+    size_t tl = c->url_len;
+    if (tl >= 7 && strncasecmp(target, "http://", 7) == 0) {
+        if (tl >= sizeof url) {
+            respond_error(c, 414, "too_large", "scatter: request target of %zu bytes is too long", tl);
+            return;
+        }
+        memcpy(url, target, tl);
+        url[tl] = '\0';
+    } else if (fetch_param(target, tl, url, sizeof url) == 0) {
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+            respond_error(c, 400, "bad_request", "scatter: /fetch?url= takes an http:// or https:// URL");
+            return;
+        }
+    } else {
+        respond_error(c, 400, "bad_request",
+                      "scatter: this is a proxy: send absolute-form requests (GET http://host/path HTTP/1.1) or "
+                      "GET /fetch?url=<percent-encoded URL>");
+        return;
+    }
+    const hdr_ref *scheme = find_hdr(c, "X-Scatter-Scheme");
+    if (scheme) {
+        if (scheme->val_len == 5 && strncasecmp(c->head + scheme->val_off, "https", 5) == 0 &&
+            strncmp(url, "http://", 7) == 0) {
+            if (strlen(url) + 2 > sizeof url) {
+                respond_error(c, 414, "too_large", "scatter: URL too long");
+                return;
+            }
+            memmove(url + 5, url + 4, strlen(url + 4) + 1);
+            url[4] = 's';
+        } else if (!(scheme->val_len == 4 && strncasecmp(c->head + scheme->val_off, "http", 4) == 0)) {
+            respond_error(c, 400, "bad_request", "scatter: X-Scatter-Scheme must be http or https");
+            return;
+        }
+    }
+    if (names_us(c, url)) {
+        respond_error(c, 400, "bad_request", "scatter: the request names this proxy itself (a loop)");
+        return;
+    }
+    task_submission s = {.id = 0, .url = {url, (uint32_t)strlen(url)}};
+    const char *m = http_method_str((enum http_method)c->p.method);
+    s.method = (proto_str){m, (uint32_t)strlen(m)};
+    s.body = (proto_str){c->body ? c->body : "", (uint32_t)c->body_len};
+    int r1 = knob(c, "X-Scatter-Race", 1, SC_RACE_MAX, &s.race_width);
+    int r2 = knob(c, "X-Scatter-Timeout", 1, 86400000u, &s.timeout_ms);
+    int r3 = knob(c, "X-Scatter-Attempts", 0, 1000000u, &s.max_attempts);
+    if (r1 < 0 || r2 < 0 || r3 < 0) {
+        respond_error(c, 400, "bad_request", "scatter: bad %s (X-Scatter-Race 1-%u, X-Scatter-Timeout ms, "
+                                             "X-Scatter-Attempts 0-1000000)",
+                      r1 < 0 ? "X-Scatter-Race" : r2 < 0 ? "X-Scatter-Timeout" : "X-Scatter-Attempts", SC_RACE_MAX);
+        return;
+    }
+    s.has_race_width = r1 > 0;
+    s.has_timeout = r2 > 0;
+    s.has_max_attempts = r3 > 0;
+    /* the client's end-to-end headers; the task layer drops framing and hop-by-hop ones */
+    proto_str hn[HTTP_MAX_HEADERS], hv[HTTP_MAX_HEADERS];
+    uint32_t nh = 0;
+    for (uint32_t i = 0; i < c->n_hdr; i++) {
+        const hdr_ref *h = &c->hdr[i];
+        if (h->name_len >= 10 && strncasecmp(c->head + h->name_off, "x-scatter-", 10) == 0)
+            continue;
+        /* the URL is authoritative for a proxy (RFC 9112 3.2.2): Host names it, or the
+         * listener itself for /fetch; libcurl writes the target's */
+        if (hdr_is(c, h, "Host"))
+            continue;
+        hn[nh] = (proto_str){c->head + h->name_off, (uint32_t)h->name_len};
+        hv[nh] = (proto_str){c->head + h->val_off, (uint32_t)h->val_len};
+        nh++;
+    }
+    s.n_headers = nh;
+    s.hname = hn;
+    s.hval = hv;
+    char err[400];
+    task *t;
+    sc_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
+    if (e != SC_OK) {
+        respond_error(c, e == SC_TOO_LARGE ? 413 : status_of(e), sc_err_code(e), "scatter: %s: %s", sc_err_code(e),
+                      err);
+        return;
+    }
+    (void)w;
+}
+
+/* Parses what was read until a request is complete, runs it, and stops there: the next one is
+ * parsed once its response is written. */
+static void process(http_conn *c)
+{
+    while (!c->busy && !c->closing && c->in_len) {
+        size_t n = http_parser_execute(&c->p, &SETTINGS, c->in, c->in_len);
+        enum http_errno he = HTTP_PARSER_ERRNO(&c->p);
+        memmove(c->in, c->in + n, c->in_len - n);
+        c->in_len -= n;
+        if (he == HPE_PAUSED)
+            http_parser_pause(&c->p, 0);
+        else if (he != HPE_OK) {
+            c->keep_alive = 0;
+            c->closing = 1;
+            ev_timer_stop(c->w->loop, &c->hdr_w);
+            if (c->refuse == 431)
+                respond_error(c, 431, "too_large", "scatter: request line and headers exceed http_max_header = %u bytes",
+                              c->w->cfg->http_max_header);
+            else if (c->refuse == 413)
+                respond_error(c, 413, "too_large", "scatter: request body exceeds max_request_body = %u bytes",
+                              c->w->cfg->max_request_body);
+            else
+                respond_error(c, 400, "bad_request", "scatter: malformed request: %s", http_errno_description(he));
+            return;
+        }
+        if (c->msg_done) {
+            c->msg_done = 0;
+            c->busy = 1;
+            handle_request(c);
+        }
+    }
+    account(c);
+}
+
+static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    http_conn *c = io->data;
+    if (c->busy || c->closing) { /* nothing more is read until the response is out */
+        ev_io_stop(loop, &c->rio);
+        return;
+    }
+    if (c->in_cap - c->in_len < HTTP_READ_CHUNK &&
+        grow(&c->in, &c->in_cap, c->in_len + HTTP_READ_CHUNK, c->in_len + HTTP_READ_CHUNK)) {
+        conn_free(c);
+        return;
+    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        conn_free(c); /* the client went away: its task, if any, is cancelled */
+        return;
+    }
+    if (n > 0) {
+        c->in_len += (size_t)n;
+        process(c);
+    }
+}
+
+static void write_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    http_conn *c = io->data;
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            conn_free(c);
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    ev_io_stop(loop, &c->wio);
+    if (c->closing) {
+        conn_free(c);
+        return;
+    }
+    if (c->out_cap > (1u << 20)) { /* a large response is out: give its buffer back */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    c->busy = 0;
+    account(c);
+    process(c); /* pipelined requests already read */
+    if (!c->busy && !c->closing)
+        ev_io_start(loop, &c->rio);
+}
+
+static void hdr_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    http_conn *c = tw->data;
+    c->keep_alive = 0;
+    c->closing = 1;
+    ev_io_stop(loop, &c->rio);
+    respond_error(c, 408, "bad_request", "scatter: request head not complete within http_header_timeout = %u ms",
+                  c->w->cfg->http_header_timeout_ms);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    worker_ctx *w = io->data;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        const char *code = w->stopping ? "shutting_down"
+                           : w->n_conns + w->n_http_conns >= w->cfg->max_clients ? "too_many_clients" : NULL;
+        http_conn *c = code ? NULL : calloc(1, sizeof *c);
+        if (!c) {
+            char body[128], msg[512];
+            int bl = snprintf(body, sizeof body, "scatter: %s\n",
+                              !code ? "out of memory" : w->stopping ? "the daemon is shutting down"
+                                                                    : "this worker already has max_clients clients");
+            int n = snprintf(msg, sizeof msg,
+                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                             "X-Scatter-Error: %s\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+                             bl, code ? code : "internal", body);
+            ssize_t sent = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)sent; /* best effort on a fresh socket; the close says the rest */
+            close(fd);
+            continue;
+        }
+        c->w = w;
+        c->fd = fd;
+        c->owner.ops = &HTTP_TASK_OPS;
+        c->owner.w = w;
+        http_parser_init(&c->p, HTTP_REQUEST);
+        c->p.data = c;
+        ev_io_init(&c->rio, read_cb, fd, EV_READ);
+        ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
+        c->rio.data = c->wio.data = c;
+        ev_init(&c->hdr_w, hdr_timeout_cb);
+        c->hdr_w.data = c;
+        ev_io_start(loop, &c->rio);
+        LIST_PUSH(w->http_conns, c, prev, next);
+        w->n_http_conns++;
+    }
+}
+
+/* ---- the listener ---- */
+
+int http_listen_start(worker_ctx *w)
+{
+    w->http_fd = -1;
+    if (!w->cfg->http_listen[0])
+        return 0;
+    struct sockaddr_storage ss;
+    unsigned len;
+    char err[256];
+    if (listen_addr_parse(w->cfg->http_listen, &ss, &len, err, sizeof err)) {
+        LOGE(&w->log, "http_listen %s", err);
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) || bind(fd, (struct sockaddr *)&ss, len) ||
+        listen(fd, 512)) {
+        int e = errno;
+        LOGE(&w->log, "http_listen %s: %s", w->cfg->http_listen, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    w->http_fd = fd;
+    ev_io_init(&w->http_w, accept_cb, fd, EV_READ);
+    w->http_w.data = w;
+    ev_io_start(w->loop, &w->http_w);
+    return 0;
+}
+
+void http_listen_stop(worker_ctx *w)
+{
+    if (w->http_fd < 0)
+        return;
+    ev_io_stop(w->loop, &w->http_w);
+    close(w->http_fd);
+    w->http_fd = -1;
+}
+
+void http_close_all(worker_ctx *w)
+{
+    while (w->http_conns)
+        conn_free(w->http_conns);
+}
+
+void http_shutdown_all(worker_ctx *w)
+{
+    for (http_conn *c = w->http_conns, *n; c; c = n) {
+        n = c->next;
+        task_owner_cancel_all(&c->owner, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
+        c->keep_alive = 0;
+        c->closing = 1;
+        ev_io_stop(w->loop, &c->rio);
+        if (c->out_off < c->out_len)
+            start_writing(c);
+        else
+            conn_free(c);
+    }
+}
