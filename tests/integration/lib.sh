@@ -2,8 +2,8 @@
 #
 # Binaries come from the environment (tests/CMakeLists.txt passes them with $<TARGET_FILE:...>):
 #   SCATTERD, SCATTERCTL, SCATTER_FARM, SCATTER_TOP (the repository, for scripts/farm.sh).
-# Every test calls it_init with its own slot number (1..25, 21 excepted: 127.0.251.x is
-# scripts/soak.sh's); the slot picks the addresses:
+# Every test calls it_init with its own slot number (1..40, 21 excepted: 127.0.251.x is
+# scripts/soak.sh's); the slot picks the addresses (slots above 25: 127.2.SLOT.x):
 #   targets      127.0.(230+slot).10 and .11, port 18080
 #   proxies      listen on 127.0.(230+slot).1, ports 10000 + slot*250 ... (below the
 #                ephemeral range, away from the farm tests' 22000-31000)
@@ -30,7 +30,7 @@ KEEP_TMP="${KEEP_TMP:-0}"
 
 it_init() { # it_init SLOT
   SLOT="$1"
-  NET="127.0.$((230 + SLOT))"
+  if [ "$SLOT" -le 25 ]; then NET="127.0.$((230 + SLOT))"; else NET="127.2.$SLOT"; fi
   T1="$NET.10:18080"
   T2="$NET.11:18080"
   PROXY_IP="$NET.1"
