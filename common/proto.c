@@ -367,7 +367,7 @@ static void map_open(proto_map *m, msgpack_sbuffer *sb, proto_map *up)
     m->n = 0;
     m->err = 0;
     m->at = sb->size;
-    /* map32 with a zero count: proto_map_end patches the count, whatever it grew to */
+    /* room for a map32 header: proto_map_end writes the count, whatever it grew to */
     static const char hdr[5] = {(char)0xdf, 0, 0, 0, 0};
     map_write(m, hdr, sizeof hdr);
 }
@@ -422,12 +422,31 @@ void proto_map_nil(proto_map *m, const char *k) { msgpack_pack_nil(proto_map_key
 
 int proto_map_end(proto_map *m)
 {
-    if (m->err == 0) { /* the header was written, so it is there to patch */
-        uint8_t *h = (uint8_t *)m->sb->data + m->at + 1;
-        h[0] = (uint8_t)(m->n >> 24);
-        h[1] = (uint8_t)(m->n >> 16);
-        h[2] = (uint8_t)(m->n >> 8);
-        h[3] = (uint8_t)m->n;
+    if (m->err)
+        return m->err;
+    /* The smallest header for the count, as msgpack_pack_map writes it, so replies are the
+     * same bytes as when the counts were written by hand. What follows the header is this
+     * map's own content (maps nested in it are ended already; its container's header lies
+     * before it), so moving it down disturbs no open map. */
+    uint8_t *h = (uint8_t *)m->sb->data + m->at;
+    size_t hl = 5;
+    if (m->n < 16) {
+        h[0] = (uint8_t)(0x80 | m->n);
+        hl = 1;
+    } else if (m->n <= 0xffff) {
+        h[0] = 0xde;
+        h[1] = (uint8_t)(m->n >> 8);
+        h[2] = (uint8_t)m->n;
+        hl = 3;
+    } else {
+        h[1] = (uint8_t)(m->n >> 24);
+        h[2] = (uint8_t)(m->n >> 16);
+        h[3] = (uint8_t)(m->n >> 8);
+        h[4] = (uint8_t)m->n;
     }
-    return m->err;
+    if (hl < 5) {
+        memmove(h + hl, h + 5, m->sb->size - m->at - 5);
+        m->sb->size -= 5 - hl;
+    }
+    return 0;
 }

@@ -64,18 +64,19 @@ int proto_get_str(const msgpack_object *map, const char *key, proto_str *out);
 int proto_get_bool(const msgpack_object *map, const char *key, int *out);
 int proto_get_f64(const msgpack_object *map, const char *key, double *out);
 
-/* A reply map whose pairs nobody counts by hand: proto_map_begin reserves a map32 header (any
- * map format is valid, docs/PROTOCOL.md section 2), each proto_map_* call below adds one pair,
- * and proto_map_end writes the count into the header. A map that is a value inside another
- * (proto_map_sub, or an array element: proto_map_nested) has its own proto_map and is ended
- * before its container. Writes go through m->pk into the sbuffer; a failed write (out of
- * memory) is remembered by the map and every map it is nested in, and proto_map_end says so.
- * m->pk points at m: a proto_map stays where it was begun until it is ended. */
+/* A map whose pairs nobody counts by hand: proto_map_begin reserves room for a map32 header,
+ * each proto_map_* call below adds one pair, and proto_map_end writes the count in the
+ * smallest header (fixmap, map16 or map32: the bytes msgpack_pack_map would have written).
+ * A map that is a value inside another (proto_map_sub, or an array element: proto_map_nested)
+ * has its own proto_map and is ended before its container. Writes go through m->pk into the
+ * sbuffer; a failed write (out of memory) is remembered by the map and every map it is nested
+ * in, and proto_map_end says so. m->pk points at m: a proto_map stays where it was begun
+ * until it is ended, and nothing else writes to sb meanwhile. */
 typedef struct proto_map {
     msgpack_packer pk;         /* packs this map's keys and values; checks every write */
     msgpack_sbuffer *sb;
     struct proto_map *up;      /* the map this one is nested in; NULL at the top */
-    size_t at;                 /* offset of the reserved header in sb */
+    size_t at;                 /* offset of the header in sb */
     uint32_t n;                /* pairs so far */
     int err;                   /* -ENOMEM once a write failed */
 } proto_map;

@@ -333,13 +333,12 @@ static void info_from_hello(const msgpack_object *o, sc_server_info *in)
 static int conn_hello(conn *k, int timeout_ms, sc_server_info *info, msgpack_unpacked *keep, char *err, size_t errcap)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    proto_kv_str(&pk, "op", "hello");
-    proto_kv_u64(&pk, "id", 1);
-    int rc = conn_queue(k, sb.data, sb.size);
+    proto_map req;
+    proto_map_begin(&req, &sb);
+    proto_map_str(&req, "op", "hello");
+    proto_map_u64(&req, "id", 1);
+    int rc = proto_map_end(&req) ? -ENOMEM : conn_queue(k, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     if (rc)
         return rc;
@@ -1024,34 +1023,31 @@ int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, cha
     uint64_t tid = ((uint64_t)c->gen << 32) | slot;
 
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    unsigned n = 4 + (req->n_headers > 0) + (req->body != NULL) + (req->has_timeout != 0) +
-                 (req->has_max_attempts != 0) + (req->race_width > 0);
-    msgpack_pack_map(&pk, n);
-    proto_kv_str(&pk, "op", "submit");
-    proto_kv_u64(&pk, "id", tid);
-    proto_kv_str(&pk, "url", req->url);
-    proto_kv_str(&pk, "method", req->method && *req->method ? req->method : "GET");
+    proto_map m;
+    proto_map_begin(&m, &sb);
+    proto_map_str(&m, "op", "submit");
+    proto_map_u64(&m, "id", tid);
+    proto_map_str(&m, "url", req->url);
+    proto_map_str(&m, "method", req->method && *req->method ? req->method : "GET");
     if (req->n_headers) {
-        proto_pack_cstr(&pk, "headers");
-        msgpack_pack_array(&pk, req->n_headers);
+        msgpack_packer *pk = proto_map_key(&m, "headers");
+        msgpack_pack_array(pk, req->n_headers);
         for (size_t i = 0; i < req->n_headers; i++) {
-            msgpack_pack_array(&pk, 2);
-            proto_pack_cstr(&pk, req->headers[i].name ? req->headers[i].name : "");
-            proto_pack_cstr(&pk, req->headers[i].value ? req->headers[i].value : "");
+            msgpack_pack_array(pk, 2);
+            proto_pack_cstr(pk, req->headers[i].name ? req->headers[i].name : "");
+            proto_pack_cstr(pk, req->headers[i].value ? req->headers[i].value : "");
         }
     }
     if (req->body)
-        proto_kv_bin(&pk, "body", req->body, req->body_len);
+        proto_map_bin(&m, "body", req->body, req->body_len);
     if (req->has_timeout)
-        proto_kv_u64(&pk, "timeout_ms", req->timeout_ms);
+        proto_map_u64(&m, "timeout_ms", req->timeout_ms);
     if (req->has_max_attempts)
-        proto_kv_u64(&pk, "max_attempts", req->max_attempts);
+        proto_map_u64(&m, "max_attempts", req->max_attempts);
     if (req->race_width)
-        proto_kv_u64(&pk, "race_width", req->race_width);
-    if (!sb.data) {
+        proto_map_u64(&m, "race_width", req->race_width);
+    if (proto_map_end(&m)) {
         msgpack_sbuffer_destroy(&sb);
         return -ENOMEM;
     }
@@ -1120,13 +1116,12 @@ int sc_cancel(sc_client *c, uint64_t id)
     if (t->state != T_SENT)
         return 0;
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    proto_kv_str(&pk, "op", "cancel");
-    proto_kv_u64(&pk, "id", id);
-    int rc = sb.data ? conn_queue(&c->conns[t->conn], sb.data, sb.size) : -ENOMEM;
+    proto_map m;
+    proto_map_begin(&m, &sb);
+    proto_map_str(&m, "op", "cancel");
+    proto_map_u64(&m, "id", id);
+    int rc = proto_map_end(&m) ? -ENOMEM : conn_queue(&c->conns[t->conn], sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -1199,26 +1194,25 @@ int sc_call(sc_client *c, const char *op, uint32_t limit, uint32_t offset, const
             msgpack_unpacked *reply, char *err, size_t errcap)
 {
     msgpack_sbuffer sb;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2 + (limit > 0) + (offset > 0) + (host != NULL));
-    proto_kv_str(&pk, "op", op);
+    proto_map m;
+    proto_map_begin(&m, &sb);
+    proto_map_str(&m, "op", op);
     uint64_t id = c->next_call_id++;
     if (c->next_call_id >= (1ull << 32))
         c->next_call_id = 2;
-    proto_kv_u64(&pk, "id", id);
+    proto_map_u64(&m, "id", id);
     if (limit)
-        proto_kv_u64(&pk, "limit", limit);
+        proto_map_u64(&m, "limit", limit);
     if (offset)
-        proto_kv_u64(&pk, "offset", offset);
+        proto_map_u64(&m, "offset", offset);
     if (host)
-        proto_kv_str(&pk, "host", host);
+        proto_map_str(&m, "host", host);
     msgpack_unpacked req;
     msgpack_unpacked_init(&req);
     size_t off = 0;
     int rc = -ENOMEM;
-    if (sb.data && msgpack_unpack_next(&req, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
+    if (proto_map_end(&m) == 0 && msgpack_unpack_next(&req, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS)
         rc = sc_call_object(c, &req.data, timeout_ms, reply, err, errcap);
     else
         msgpack_unpacked_init(reply);

@@ -36,14 +36,15 @@ static void parse_input(conn *c);
  * must not become a flood of log lines. */
 static void refuse_client(worker_ctx *w, int fd, sc_err e, const char *why)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 2, 0, "error", 0);
-    proto_kv_str(&pk, "error", sc_err_code(e));
-    proto_kv_str(&pk, "message", why);
-    ssize_t n = send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n; /* best effort: the close says the rest */
-    msgpack_sbuffer_destroy(&sb);
+    conn_reply r;
+    conn_reply_begin(&r, 0, "error", 0);
+    proto_map_str(&r.m, "error", sc_err_code(e));
+    proto_map_str(&r.m, "message", why);
+    if (proto_map_end(&r.m) == 0) {
+        ssize_t n = send(fd, r.sb.data, r.sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n; /* best effort: the close says the rest */
+    }
+    msgpack_sbuffer_destroy(&r.sb);
     close(fd);
     w->refused++;
     uint64_t now = shm_now_ms();
@@ -200,20 +201,26 @@ void conn_send(conn *c, const msgpack_sbuffer *msg)
         ev_io_start(c->w->loop, &c->wio); /* written on the next writable event */
 }
 
-void conn_reply_begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t extra, uint64_t id, const char *op, int ok)
+void conn_reply_begin(conn_reply *r, uint64_t id, const char *op, int ok)
 {
-    msgpack_sbuffer_init(sb);
-    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(pk, extra + 3);
-    proto_kv_u64(pk, "id", id);
-    proto_kv_str(pk, "op", op);
-    proto_kv_bool(pk, "ok", ok);
+    msgpack_sbuffer_init(&r->sb);
+    proto_map_begin(&r->m, &r->sb);
+    proto_map_u64(&r->m, "id", id);
+    proto_map_str(&r->m, "op", op);
+    proto_map_bool(&r->m, "ok", ok);
 }
 
-void conn_reply_end(conn *c, msgpack_sbuffer *sb)
+void conn_reply_end(conn *c, conn_reply *r)
 {
-    conn_send(c, sb);
-    msgpack_sbuffer_destroy(sb);
+    if (proto_map_end(&r->m) == 0) {
+        conn_send(c, &r->sb);
+    } else if (!c->closing) {
+        LOGW(&c->w->log, "client fd %d: out of memory building a reply; closing", c->fd);
+        c->closing = 1;
+        if (!ev_is_active(&c->wio))
+            ev_io_start(c->w->loop, &c->wio); /* the writer closes once the queue is flushed */
+    }
+    msgpack_sbuffer_destroy(&r->sb);
 }
 
 void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
@@ -223,12 +230,11 @@ void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 2, id, op, 0);
-    proto_kv_str(&pk, "error", sc_err_code(e));
-    proto_kv_str(&pk, "message", msg);
-    conn_reply_end(c, &sb);
+    conn_reply rp;
+    conn_reply_begin(&rp, id, op, 0);
+    proto_map_str(&rp.m, "error", sc_err_code(e));
+    proto_map_str(&rp.m, "message", msg);
+    conn_reply_end(c, &rp);
 }
 
 static void protocol_violation(conn *c, const char *why)

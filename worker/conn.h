@@ -46,9 +46,16 @@ void conn_close(conn *c);
 void conn_send(conn *c, const msgpack_sbuffer *msg);
 void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* Starts a reply map of `extra` more entries after id, op and ok; conn_reply_end sends it. */
-void conn_reply_begin(msgpack_sbuffer *sb, msgpack_packer *pk, uint32_t extra, uint64_t id, const char *op, int ok);
-void conn_reply_end(conn *c, msgpack_sbuffer *sb);
+/* One reply being built: its map holds id, op and ok; add pairs through r->m (the count is
+ * kept by proto_map), then conn_reply_end sends it. Stays where it was begun. */
+typedef struct {
+    msgpack_sbuffer sb;
+    proto_map m;
+} conn_reply;
+void conn_reply_begin(conn_reply *r, uint64_t id, const char *op, int ok);
+/* Queues the reply, or, if it could not be built (out of memory), closes the connection after
+ * what is already queued: a client must not wait for a reply that will never come. */
+void conn_reply_end(conn *c, conn_reply *r);
 
 /* conn_tasks.c */
 /* Makes c the owner of the tasks it submits (at accept). */

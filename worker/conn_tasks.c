@@ -52,33 +52,30 @@ static void pack_headers(msgpack_packer *pk, const char *p, size_t len)
 
 static void deliver_result(task_owner *o, task *t, const task_result *r)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 8, t->id, "submit", 1);
-    proto_kv_u64(&pk, "status", (uint64_t)r->status);
-    proto_pack_cstr(&pk, "headers");
-    pack_headers(&pk, r->headers ? r->headers : "", r->headers_len);
-    proto_kv_bin(&pk, "body", r->body, r->body_len);
-    proto_kv_str(&pk, "proxy", r->proxy);
-    proto_kv_u64(&pk, "attempts", r->attempts);
-    proto_kv_u64(&pk, "race", r->race);
-    proto_kv_u64(&pk, "latency_ms", r->latency_ms);
-    proto_kv_u64(&pk, "elapsed_ms", r->elapsed_ms);
-    conn_reply_end(conn_of(o), &sb);
+    conn_reply rp;
+    conn_reply_begin(&rp, t->id, "submit", 1);
+    proto_map_u64(&rp.m, "status", (uint64_t)r->status);
+    pack_headers(proto_map_key(&rp.m, "headers"), r->headers ? r->headers : "", r->headers_len);
+    proto_map_bin(&rp.m, "body", r->body, r->body_len);
+    proto_map_str(&rp.m, "proxy", r->proxy);
+    proto_map_u64(&rp.m, "attempts", r->attempts);
+    proto_map_u64(&rp.m, "race", r->race);
+    proto_map_u64(&rp.m, "latency_ms", r->latency_ms);
+    proto_map_u64(&rp.m, "elapsed_ms", r->elapsed_ms);
+    conn_reply_end(conn_of(o), &rp);
 }
 
 static void deliver_failure(task_owner *o, task *t, const task_failure *f)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 6, t->id, "submit", 0);
-    proto_kv_str(&pk, "error", sc_err_code(f->code));
-    proto_kv_str(&pk, "message", f->message);
-    proto_kv_str(&pk, "host", f->host);
-    proto_kv_u64(&pk, "attempts", f->attempts);
-    proto_kv_str(&pk, "last_error", f->last_error);
-    proto_kv_u64(&pk, "elapsed_ms", f->elapsed_ms);
-    conn_reply_end(conn_of(o), &sb); /* dropped if the connection is closing */
+    conn_reply rp;
+    conn_reply_begin(&rp, t->id, "submit", 0);
+    proto_map_str(&rp.m, "error", sc_err_code(f->code));
+    proto_map_str(&rp.m, "message", f->message);
+    proto_map_str(&rp.m, "host", f->host);
+    proto_map_u64(&rp.m, "attempts", f->attempts);
+    proto_map_str(&rp.m, "last_error", f->last_error);
+    proto_map_u64(&rp.m, "elapsed_ms", f->elapsed_ms);
+    conn_reply_end(conn_of(o), &rp); /* dropped if the connection is closing */
 }
 
 static void forget(task_owner *o, task *t)

@@ -23,63 +23,60 @@
 static void op_hello(conn *c, const proto_request *r)
 {
     worker_ctx *w = c->w;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 10, r->id, "hello", 1);
-    proto_kv_u64(&pk, "protocol", PROTO_VERSION);
-    proto_kv_str(&pk, "version", SCATTER_VERSION);
+    conn_reply rp;
+    conn_reply_begin(&rp, r->id, "hello", 1);
+    proto_map_u64(&rp.m, "protocol", PROTO_VERSION);
+    proto_map_str(&rp.m, "version", SCATTER_VERSION);
     uint32_t n = atomic_load(&w->tbl->hdr->n_workers);
-    proto_kv_u64(&pk, "workers", n);
-    proto_kv_u64(&pk, "worker", w->index);
-    proto_pack_cstr(&pk, "worker_sockets");
-    msgpack_pack_array(&pk, n);
+    proto_map_u64(&rp.m, "workers", n);
+    proto_map_u64(&rp.m, "worker", w->index);
+    msgpack_packer *pk = proto_map_key(&rp.m, "worker_sockets");
+    msgpack_pack_array(pk, n);
     for (uint32_t i = 1; i <= n; i++) {
         char p[CFG_STR_MAX + 16];
         snprintf(p, sizeof p, "%s.%u", w->cfg->socket_path, i);
-        proto_pack_cstr(&pk, p);
+        proto_pack_cstr(pk, p);
     }
-    proto_kv_u64(&pk, "max_frame", w->cfg->max_frame);
-    proto_kv_u64(&pk, "max_request_body", w->cfg->max_request_body);
-    proto_kv_u64(&pk, "max_response_body", w->cfg->max_response_body);
-    proto_kv_u64(&pk, "pool_capacity", w->cfg->pool_capacity);
-    proto_kv_u64(&pk, "max_race", SC_RACE_MAX);
-    conn_reply_end(c, &sb);
+    proto_map_u64(&rp.m, "max_frame", w->cfg->max_frame);
+    proto_map_u64(&rp.m, "max_request_body", w->cfg->max_request_body);
+    proto_map_u64(&rp.m, "max_response_body", w->cfg->max_response_body);
+    proto_map_u64(&rp.m, "pool_capacity", w->cfg->pool_capacity);
+    proto_map_u64(&rp.m, "max_race", SC_RACE_MAX);
+    conn_reply_end(c, &rp);
 }
 
 static void op_status(conn *c, const proto_request *r)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
     worker_ctx *w = c->w;
-    conn_reply_begin(&sb, &pk, 2, r->id, "status", 1);
-    proto_pack_cstr(&pk, "status");
-    status_pack(&pk, w->tbl, shm_now_ms(), w->index);
+    conn_reply rp;
+    conn_reply_begin(&rp, r->id, "status", 1);
+    proto_map sub;
+    proto_map_sub(&rp.m, "status", &sub);
+    status_pack(&sub, w->tbl, shm_now_ms(), w->index);
+    proto_map_end(&sub);
     /* this worker's own buffers: what worker_buffer_budget bounds */
-    proto_pack_cstr(&pk, "worker_memory");
-    msgpack_pack_map(&pk, 3);
-    proto_kv_u64(&pk, "buffered", w->buffered);
-    proto_kv_u64(&pk, "budget", w->cfg->worker_buffer_budget);
-    proto_kv_u64(&pk, "clients", w->n_conns);
-    conn_reply_end(c, &sb);
+    proto_map_sub(&rp.m, "worker_memory", &sub);
+    proto_map_u64(&sub, "buffered", w->buffered);
+    proto_map_u64(&sub, "budget", w->cfg->worker_buffer_budget);
+    proto_map_u64(&sub, "clients", w->n_conns);
+    proto_map_end(&sub);
+    conn_reply_end(c, &rp);
 }
 
 static void op_hosts(conn *c, const proto_request *r)
 {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 1, r->id, "hosts", 1);
-    proto_pack_cstr(&pk, "hosts");
-    status_pack_hosts(&pk, c->w->tbl, shm_now_ms());
-    conn_reply_end(c, &sb);
+    conn_reply rp;
+    conn_reply_begin(&rp, r->id, "hosts", 1);
+    status_pack_hosts(&rp.m, c->w->tbl, shm_now_ms());
+    conn_reply_end(c, &rp);
 }
 
-static void pack_rate(msgpack_packer *pk, const char *k, int permille)
+static void pack_rate(proto_map *m, const char *k, int permille)
 {
-    proto_pack_cstr(pk, k);
     if (permille < 0)
-        msgpack_pack_nil(pk);
+        proto_map_nil(m, k);
     else
-        msgpack_pack_double(pk, permille / 1000.0);
+        proto_map_f64(m, k, permille / 1000.0);
 }
 
 static void op_proxies(conn *c, const proto_request *r)
@@ -111,48 +108,49 @@ static void op_proxies(conn *c, const proto_request *r)
         page = 1;
     uint32_t want = r->limit < page ? r->limit : page;
     uint32_t n = np - from < want ? np - from : want;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    conn_reply_begin(&sb, &pk, 3, r->id, "proxies", 1);
-    proto_kv_u64(&pk, "total", np);
-    proto_kv_u64(&pk, "next_offset", from + n);
-    proto_pack_cstr(&pk, "proxies");
-    msgpack_pack_array(&pk, n);
+    conn_reply rp;
+    conn_reply_begin(&rp, r->id, "proxies", 1);
+    proto_map_u64(&rp.m, "total", np);
+    proto_map_u64(&rp.m, "next_offset", from + n);
+    msgpack_pack_array(proto_map_key(&rp.m, "proxies"), n);
     static const char *const ST[] = {"unknown", "active", "dead"};
     for (uint32_t p = from; p < from + n; p++) {
         const shm_proxy *px = &t->proxies[p];
         char url[600];
         paddr_format_redacted(&px->addr, url, sizeof url);
-        msgpack_pack_map(&pk, 6);
-        proto_kv_str(&pk, "url", url);
+        proto_map pm;
+        proto_map_nested(&pm, &rp.m);
+        proto_map_str(&pm, "url", url);
         uint32_t st = atomic_load(&px->state);
-        proto_kv_str(&pk, "state", ST[st < 3 ? st : 0]);
-        proto_kv_u64(&pk, "success", atomic_load(&px->success));
-        proto_kv_u64(&pk, "fail", atomic_load(&px->fail));
-        pack_rate(&pk, "rate", health_proxy_rate_permille(px));
-        proto_pack_cstr(&pk, "hosts");
+        proto_map_str(&pm, "state", ST[st < 3 ? st : 0]);
+        proto_map_u64(&pm, "success", atomic_load(&px->success));
+        proto_map_u64(&pm, "fail", atomic_load(&px->fail));
+        pack_rate(&pm, "rate", health_proxy_rate_permille(px));
         uint32_t hn = 0;
         for (uint32_t i = 0; i < nh; i++)
             hn += (only == SHM_NONE || i == only) && t->hosts[i].name[0]; /* "" = reclaimed slot */
-        msgpack_pack_array(&pk, hn);
+        msgpack_pack_array(proto_map_key(&pm, "hosts"), hn);
         for (uint32_t h = 0; h < nh && hn; h++) {
             if ((only != SHM_NONE && h != only) || !t->hosts[h].name[0])
                 continue;
             hn--;
             const shm_cell *cl = shm_cell_at(t, p, h);
-            msgpack_pack_map(&pk, 8);
-            proto_kv_str(&pk, "host", t->hosts[h].name);
-            proto_kv_u64(&pk, "success", atomic_load(&cl->success));
-            proto_kv_u64(&pk, "fail", atomic_load(&cl->fail));
-            pack_rate(&pk, "window_rate", health_cell_rate_permille(cl));
-            proto_kv_u64(&pk, "latency_ms", atomic_load(&cl->ewma_latency_ms));
-            proto_kv_u64(&pk, "consec_fails", atomic_load(&cl->consec_fails));
+            proto_map cm;
+            proto_map_nested(&cm, &pm);
+            proto_map_str(&cm, "host", t->hosts[h].name);
+            proto_map_u64(&cm, "success", atomic_load(&cl->success));
+            proto_map_u64(&cm, "fail", atomic_load(&cl->fail));
+            pack_rate(&cm, "window_rate", health_cell_rate_permille(cl));
+            proto_map_u64(&cm, "latency_ms", atomic_load(&cl->ewma_latency_ms));
+            proto_map_u64(&cm, "consec_fails", atomic_load(&cl->consec_fails));
             uint64_t until = atomic_load(&cl->cooldown_until_ms);
-            proto_kv_u64(&pk, "cooldown_ms", until > now ? until - now : 0);
-            proto_kv_bool(&pk, "dead", atomic_load(&cl->dead) != 0);
+            proto_map_u64(&cm, "cooldown_ms", until > now ? until - now : 0);
+            proto_map_bool(&cm, "dead", atomic_load(&cl->dead) != 0);
+            proto_map_end(&cm);
         }
+        proto_map_end(&pm);
     }
-    conn_reply_end(c, &sb);
+    conn_reply_end(c, &rp);
 }
 
 /* The configuration as cfg_print writes it (an ini text that loads back). */
@@ -183,16 +181,13 @@ static void op_config(conn *c, const proto_request *r)
     if (!wt || !mt) {
         conn_send_error(c, r->id, "config", SC_INTERNAL, "out of memory printing the configuration");
     } else {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        conn_reply_begin(&sb, &pk, 4, r->id, "config", 1);
-        proto_pack_cstr(&pk, "worker");
-        proto_pack_strn(&pk, wt, wl);
-        proto_kv_u64(&pk, "worker_publication", w->cfg_publication);
-        proto_pack_cstr(&pk, "master");
-        proto_pack_strn(&pk, mt, ml);
-        proto_kv_u64(&pk, "master_publication", seq);
-        conn_reply_end(c, &sb);
+        conn_reply rp;
+        conn_reply_begin(&rp, r->id, "config", 1);
+        proto_map_strn(&rp.m, "worker", wt, wl);
+        proto_map_u64(&rp.m, "worker_publication", w->cfg_publication);
+        proto_map_strn(&rp.m, "master", mt, ml);
+        proto_map_u64(&rp.m, "master_publication", seq);
+        conn_reply_end(c, &rp);
     }
     free(wt);
     free(mt);

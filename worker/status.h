@@ -4,14 +4,14 @@
 #ifndef SCATTER_WORKER_STATUS_H
 #define SCATTER_WORKER_STATUS_H
 
-#include <msgpack.h>
 #include <stdint.h>
 
+#include "common/proto.h"
 #include "shm/table.h"
 
-/* Packs the `status` map (the value, not the reply envelope). */
-void status_pack(msgpack_packer *pk, const shm_table *t, uint64_t now_ms, uint32_t worker);
-/* Packs the array of host objects used by `status` and `hosts`. */
-void status_pack_hosts(msgpack_packer *pk, const shm_table *t, uint64_t now_ms);
+/* Adds the pairs of the `status` map (the value, not the reply envelope) to m. */
+void status_pack(proto_map *m, const shm_table *t, uint64_t now_ms, uint32_t worker);
+/* Adds the pair "hosts": the array of host objects used by `status` and `hosts`. */
+void status_pack_hosts(proto_map *m, const shm_table *t, uint64_t now_ms);
 
 #endif

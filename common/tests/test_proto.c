@@ -204,6 +204,56 @@ static void map_counts_its_pairs(void **s)
     msgpack_sbuffer_destroy(&b);
 }
 
+/* The builder writes the bytes a hand-counted msgpack_pack_map would: fixmap below 16 pairs,
+ * map16 up to 65535, for the top map and for maps nested in it or in its arrays. */
+static void map_same_bytes_as_hand_counted(void **s)
+{
+    (void)s;
+    char k[16];
+    msgpack_sbuffer hand, built;
+    msgpack_sbuffer_init(&hand);
+    msgpack_sbuffer_init(&built);
+    msgpack_packer hp;
+    msgpack_packer_init(&hp, &hand, msgpack_sbuffer_write);
+    msgpack_pack_map(&hp, 4);
+    proto_kv_u64(&hp, "id", 3);
+    proto_pack_cstr(&hp, "many");
+    msgpack_pack_map(&hp, 20);
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        proto_kv_u64(&hp, k, (uint64_t)i * 1000);
+    }
+    proto_pack_cstr(&hp, "list");
+    msgpack_pack_array(&hp, 2);
+    msgpack_pack_map(&hp, 0);
+    msgpack_pack_map(&hp, 1);
+    proto_kv_str(&hp, "x", "y");
+    proto_kv_bool(&hp, "ok", 0);
+
+    proto_map m, sub, el;
+    proto_map_begin(&m, &built);
+    proto_map_u64(&m, "id", 3);
+    proto_map_sub(&m, "many", &sub);
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        proto_map_u64(&sub, k, (uint64_t)i * 1000);
+    }
+    assert_int_equal(proto_map_end(&sub), 0);
+    msgpack_pack_array(proto_map_key(&m, "list"), 2);
+    proto_map_nested(&el, &m);
+    assert_int_equal(proto_map_end(&el), 0);
+    proto_map_nested(&el, &m);
+    proto_map_str(&el, "x", "y");
+    assert_int_equal(proto_map_end(&el), 0);
+    proto_map_bool(&m, "ok", 0);
+    assert_int_equal(proto_map_end(&m), 0);
+
+    assert_int_equal(built.size, hand.size);
+    assert_memory_equal(built.data, hand.data, hand.size);
+    msgpack_sbuffer_destroy(&hand);
+    msgpack_sbuffer_destroy(&built);
+}
+
 /* Past 65535 pairs a map needs map32: the count is not cut to 16 bits. */
 static void map_of_many_pairs(void **s)
 {
@@ -219,6 +269,7 @@ static void map_of_many_pairs(void **s)
         proto_map_u64(&m, k, i);
     }
     assert_int_equal(proto_map_end(&m), 0);
+    assert_int_equal((uint8_t)b.data[0], 0xdf);
     msgpack_unpacked u;
     msgpack_object o = unpack_one(&u, &b);
     assert_int_equal(o.via.map.size, N);
@@ -236,6 +287,7 @@ int main(void)
         cmocka_unit_test(scan_rejects_hostile),
         cmocka_unit_test(decode_requests),
         cmocka_unit_test(map_counts_its_pairs),
+        cmocka_unit_test(map_same_bytes_as_hand_counted),
         cmocka_unit_test(map_of_many_pairs),
     };
     return cmocka_run_group_tests(t, NULL, NULL);

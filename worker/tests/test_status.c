@@ -22,9 +22,10 @@ static void status_snapshot_packs(void **s)
     assert_int_equal(reg_host_get(&t, "example.com", &hi), 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    status_pack(&pk, &t, shm_now_ms(), 1);
+    proto_map m;
+    proto_map_begin(&m, &sb);
+    status_pack(&m, &t, shm_now_ms(), 1);
+    assert_int_equal(proto_map_end(&m), 0);
     /* the map must be complete: exactly one message, and its keys findable */
     assert_int_equal(proto_frame_scan((const uint8_t *)sb.data, sb.size, 1 << 20), (long)sb.size);
     msgpack_unpacked u;
