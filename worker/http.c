@@ -9,6 +9,7 @@
 #include "worker/http.h"
 #include "worker/task.h"
 
+#include "common/buf.h"
 #include "common/headers.h"
 #include "common/limits.h"
 #include "common/listen_addr.h"
@@ -80,13 +81,9 @@ static int grow(char **buf, size_t *cap, size_t need, size_t max)
 {
     if (need <= *cap)
         return 0;
-    if (need > max)
+    size_t nc = buf_next_cap(*cap, need, 1024, max);
+    if (nc < need)
         return -1;
-    size_t nc = *cap ? *cap : 1024;
-    while (nc < need)
-        nc *= 2;
-    if (nc > max)
-        nc = max;
     char *nb = realloc(*buf, nc);
     if (!nb)
         return -1;

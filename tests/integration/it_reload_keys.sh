@@ -58,7 +58,8 @@ def other(key, v):
                "state_file": '"%s/state.json"' % tmp, "user_agent": '"scatter-test/9"',
                "blocked_body": '"zz-not-here"', "host_sources": '"farm"', "success_status": '"200-299"',
                "blocked_status": '"403"', "target_error_status": '"500-599"', "log_level": "debug",
-               "socket_mode": "0640", "anchor": "sent", "race_mode": "all", "workers": "3"}
+               "socket_mode": "0640", "anchor": "sent", "race_mode": "all", "workers": "3",
+               "http_listen": '"127.0.0.1:18999"', "http_auth": '"u:p"', "metrics_listen": '"127.0.0.1:19999"'}
     if key in special:
         return special[key]
     if v in ("true", "false"):
@@ -80,6 +81,20 @@ def ask(path):
         raise SystemExit("config op on %s answered %r" % (path, r))
     return r
 
+def reload_and_wait(text, pub):
+    """Writes the file, sends SIGHUP, and returns each worker's config reply once it took `pub`."""
+    open(tmp + "/scatter.ini", "w").write(text)
+    os.kill(master_pid, signal.SIGHUP)
+    replies = {}
+    for w in (1, 2):
+        for _ in range(100):
+            r = ask("%s.%d" % (sock, w))
+            if r.get("worker_publication") == pub:
+                break
+            time.sleep(0.05)
+        replies[w] = r
+    return replies
+
 start = ask(sock + ".1")
 start_w, start_m = values(start["worker"]), values(start["master"])
 table = keys_of(start["worker"])
@@ -91,16 +106,8 @@ for (sec, key), (v, reloadable) in sorted(table.items()):
     new = other(key, v)
     text = re.sub(r"(?m)^(\[%s\][\s\S]*?^)%s = .*$" % (re.escape(sec), key), lambda m: m.group(1) + "%s = %s" % (key, new), base, count=1)
     assert text != base, key
-    open(tmp + "/scatter.ini", "w").write(text)
-    os.kill(master_pid, signal.SIGHUP)
     pub += 1
-    # both workers must have taken publication `pub`
-    for w in (1, 2):
-        for _ in range(100):
-            r = ask("%s.%d" % (sock, w))
-            if r.get("worker_publication") == pub:
-                break
-            time.sleep(0.05)
+    for w, r in reload_and_wait(text, pub).items():  # both workers took publication `pub`
         wv, mv = values(r["worker"])[(sec, key)], values(r["master"])[(sec, key)]
         want_changed = reloadable
         ok = (wv != start_w[(sec, key)]) == want_changed and (mv != start_m[(sec, key)]) == want_changed
@@ -109,15 +116,8 @@ for (sec, key), (v, reloadable) in sorted(table.items()):
             print("FAIL key %s (%s): set %s, worker %d has %s, master has %s, publication %s (want %d)" %
                   (key, "reloadable" if reloadable else "fixed", new, w, wv, mv, r.get("worker_publication"), pub))
     checked += 1
-    open(tmp + "/scatter.ini", "w").write(base)
-    os.kill(master_pid, signal.SIGHUP)
     pub += 1
-    for w in (1, 2):
-        for _ in range(100):
-            r = ask("%s.%d" % (sock, w))
-            if r.get("worker_publication") == pub:
-                break
-            time.sleep(0.05)
+    for w, r in reload_and_wait(base, pub).items():
         if values(r["worker"]) != start_w:
             fails += 1
             print("FAIL after restoring %s: worker %d differs from its start config" % (key, w))
