@@ -247,113 +247,110 @@ fail:
     return -1;
 }
 
-sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *err, size_t errcap)
+/* Everything about the request that needs no copy and no host: checked before the host is
+ * registered, so that a refused request does not take one of the table's max_hosts slots. */
+static sc_err check_submission(const worker_ctx *w, const task_submission *r, char *err, size_t errcap)
 {
-    worker_ctx *w = o->w;
-    shm_table *tbl = w->tbl;
-    char key[SHM_HOST_NAME_MAX];
-    sc_err code = SC_BAD_REQUEST;
-    char *url = NULL, *body = NULL;
-    struct curl_slist *headers = NULL;
-    task *t = NULL;
-    int admitted = 0, live = 0;
-    *out = NULL;
-    if (w->stopping || atomic_load(&tbl->hdr->shutting_down)) {
+    if (w->stopping || atomic_load(&w->tbl->hdr->shutting_down)) {
         snprintf(err, errcap, "the daemon is shutting down");
         return SC_SHUTTING_DOWN;
     }
-    /* Everything about the request is checked before the host is registered: a refused
-     * request must not take one of the table's max_hosts slots. */
     if (r->url.n > w->cfg->max_url) {
-        code = SC_TOO_LARGE;
         snprintf(err, errcap, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
-        goto refuse;
+        return SC_TOO_LARGE;
     }
     if (r->body.n > w->cfg->max_request_body) {
-        code = SC_TOO_LARGE;
         snprintf(err, errcap, "body of %u bytes exceeds max_request_body %u", r->body.n, w->cfg->max_request_body);
-        goto refuse;
+        return SC_TOO_LARGE;
     }
     if (memchr(r->url.p, '\0', r->url.n)) {
         snprintf(err, errcap, "url contains a NUL byte");
-        goto refuse;
+        return SC_BAD_REQUEST;
     }
     if (r->method.n == 0 || r->method.n >= sizeof(((task *)0)->method)) {
         snprintf(err, errcap, "method must be 1 to %zu letters", sizeof(((task *)0)->method) - 1);
-        goto refuse;
+        return SC_BAD_REQUEST;
     }
     for (uint32_t i = 0; i < r->method.n; i++)
         if (r->method.p[i] < 'A' || r->method.p[i] > 'Z') {
             snprintf(err, errcap, "method must be upper-case letters");
-            goto refuse;
+            return SC_BAD_REQUEST;
         }
-    url = strndup(r->url.p, r->url.n);
-    if (!url) {
-        code = SC_INTERNAL;
+    return SC_OK;
+}
+
+/* The task's own copies of what the submission points at (valid only during the call), and
+ * the host key of its url. On a refusal the caller frees whatever was set. */
+static sc_err copy_submission(const task_submission *r, char *key, size_t keycap, char **url, char **body,
+                              struct curl_slist **headers, char *err, size_t errcap)
+{
+    *url = strndup(r->url.p, r->url.n);
+    if (!*url) {
         snprintf(err, errcap, "out of memory");
-        goto refuse;
+        return SC_INTERNAL;
     }
-    if (url_host_key(url, key, sizeof key, err, errcap))
-        goto refuse;
-    if (build_headers(r, key, strncmp(url, "https:", 6) == 0, &headers, err, errcap))
-        goto refuse;
+    if (url_host_key(*url, key, keycap, err, errcap))
+        return SC_BAD_REQUEST;
+    if (build_headers(r, key, strncmp(*url, "https:", 6) == 0, headers, err, errcap))
+        return SC_BAD_REQUEST;
     if (r->body.n) {
-        body = malloc(r->body.n);
-        if (!body) {
-            code = SC_INTERNAL;
+        *body = malloc(r->body.n);
+        if (!*body) {
             snprintf(err, errcap, "out of memory");
-            goto refuse;
+            return SC_INTERNAL;
         }
-        memcpy(body, r->body.p, r->body.n);
+        memcpy(*body, r->body.p, r->body.n);
     }
-    host_rt *h = NULL;
-    int rc = host_acquire(w, key, &h);
+    return SC_OK;
+}
+
+static void admission_undo(worker_ctx *w, host_rt *h)
+{
+    shm_pending_add(w->tbl, w->index, -1);
+    host_live_add(h, -1);
+}
+
+/* Registers the host (or finds it) and takes a place in the pool. On SC_OK *h counts the
+ * task as live (a reclaim cannot take its slot) and pending counts it; on a refusal neither. */
+static sc_err admit(worker_ctx *w, const char *key, host_rt **h, char *err, size_t errcap)
+{
+    shm_table *tbl = w->tbl;
+    int rc = host_acquire(w, key, h);
     if (rc == -ENOSPC) {
         snprintf(err, errcap,
                  "cannot register host '%s': all max_hosts = %u host slots are in use; idle hosts are "
                  "reclaimed after %u s (%u s if they ever answered), or raise max_hosts",
                  key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000, HOST_RECLAIM_IDLE_SUCCESS_MS / 1000);
-        goto refuse;
+        return SC_BAD_REQUEST;
     }
     if (rc < 0) {
-        code = rc == -ENOMEM ? SC_INTERNAL : SC_BAD_REQUEST;
         snprintf(err, errcap, rc == -ENOMEM ? "out of memory" : "cannot register host '%s': bad host name", key);
-        goto refuse;
+        return rc == -ENOMEM ? SC_INTERNAL : SC_BAD_REQUEST;
     }
-    live = 1; /* h counts us as live from here: a reclaim cannot take its slot */
-    uint32_t hidx = h->idx;
-    if (atomic_load(&tbl->hosts[hidx].circuit) == CIRCUIT_OPEN) {
-        code = SC_CIRCUIT_OPEN;
+    if (atomic_load(&tbl->hosts[(*h)->idx].circuit) == CIRCUIT_OPEN) {
         snprintf(err, errcap, "circuit open for host '%s': no proxy can serve it now", key);
-        goto refuse;
+        host_live_add(*h, -1);
+        return SC_CIRCUIT_OPEN;
     }
     shm_pending_add(tbl, w->index, 1);
-    admitted = 1;
     if (atomic_load(&tbl->hdr->c.pending) > (int64_t)w->cfg->pool_capacity) {
-        code = SC_POOL_FULL;
         snprintf(err, errcap, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
-        goto refuse;
+        admission_undo(w, *h);
+        return SC_POOL_FULL;
     }
-    t = calloc(1, sizeof *t);
-    if (!t) {
-        code = SC_INTERNAL;
-        snprintf(err, errcap, "out of memory");
-        goto refuse;
-    }
-    t->id = r->id;
-    t->owner = o;
-    t->w = w;
-    t->host = h;
-    t->url = url;
-    t->headers = headers;
-    t->body = body;
-    t->body_len = r->body.n;
-    snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
-    LIST_PUSH(o->tasks, t, prev_owned, next_owned);
-    o->n_tasks++;
+    return SC_OK;
+}
+
+/* An admitted task joins its owner's list and the host's queue, with its deadline running. */
+static void task_start(task *t, const task_submission *r)
+{
+    worker_ctx *w = t->w;
+    host_rt *h = t->host;
+    LIST_PUSH(t->owner->tasks, t, prev_owned, next_owned);
+    t->owner->n_tasks++;
     w->n_tasks++;
     t->submitted_ms = shm_now_ms();
-    atomic_store(&tbl->hosts[hidx].last_task_ms, t->submitted_ms);
+    atomic_store(&w->tbl->hosts[h->idx].last_task_ms, t->submitted_ms);
     t->max_attempts = r->has_max_attempts ? r->max_attempts : h->cfg->max_attempts;
     t->race_width = r->has_race_width ? r->race_width : 0;
     uint32_t tmo = r->has_timeout ? r->timeout_ms : h->cfg->task_timeout_ms;
@@ -366,18 +363,45 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
         ev_timer_set(&t->deadline_w, tmo / 1000.0, 0.);
         ev_timer_start(w->loop, &t->deadline_w);
     }
-    atomic_fetch_add(&tbl->hdr->c.submitted, 1);
+    atomic_fetch_add(&w->tbl->hdr->c.submitted, 1);
     sched_enqueue(t);
+}
+
+sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *err, size_t errcap)
+{
+    worker_ctx *w = o->w;
+    char key[SHM_HOST_NAME_MAX];
+    char *url = NULL, *body = NULL;
+    struct curl_slist *headers = NULL;
+    host_rt *h = NULL;
+    task *t = NULL;
+    *out = NULL;
+    sc_err code = check_submission(w, r, err, errcap);
+    if (code == SC_OK)
+        code = copy_submission(r, key, sizeof key, &url, &body, &headers, err, errcap);
+    if (code == SC_OK)
+        code = admit(w, key, &h, err, errcap);
+    if (code == SC_OK && !(t = calloc(1, sizeof *t))) {
+        snprintf(err, errcap, "out of memory");
+        admission_undo(w, h);
+        code = SC_INTERNAL;
+    }
+    if (code != SC_OK) {
+        free(url);
+        free(body);
+        curl_slist_free_all(headers);
+        return code;
+    }
+    t->id = r->id;
+    t->owner = o;
+    t->w = w;
+    t->host = h;
+    t->url = url;
+    t->headers = headers;
+    t->body = body;
+    t->body_len = r->body.n;
+    snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
+    task_start(t, r);
     *out = t;
     return SC_OK;
-refuse:
-    if (admitted)
-        shm_pending_add(tbl, w->index, -1);
-    if (live)
-        host_live_add(h, -1);
-    free(t);
-    free(url);
-    free(body);
-    curl_slist_free_all(headers);
-    return code;
 }
