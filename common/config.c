@@ -189,6 +189,12 @@ static const cfg_key KEYS[] = {
     {"host_sources", SEC_SCATTER, T_STR, H(sources), "", 0, 0, 1,
      "Names of the sources (see sources) whose proxies serve this host; empty = all.\n"
      "Usually set only in [host:NAME] sections (there also spelled `sources`)."},
+    {"ca_file", SEC_SCATTER, T_STR, H(ca_file), "", 0, 0, 1,
+     "PEM file of the certificate authorities trusted for this host's https URLs (a private\n"
+     "CA); empty = the system's bundle. Quote the value."},
+    {"tls_verify", SEC_SCATTER, T_BOOL, H(tls_verify), "true", 0, 1, 1,
+     "Verify https targets' certificates and host names. Turning it off lets anyone on the\n"
+     "path (a proxy among them) read and change the traffic: prefer ca_file."},
     /* ---- health and scoring ---- */
     {"health_window", SEC_SCATTER, T_UINT, G(health_window), "30", 1, 56, 0,
      "Outcomes remembered per (proxy, host) pair for its success rate."},

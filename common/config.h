@@ -37,6 +37,8 @@ typedef struct {
     uint32_t eviction_min_samples;
     uint32_t circuit_breaker_threshold, circuit_probe_interval_ms;
     char sources[CFG_STR_MAX];        /* per-host pool: names of sources; "" = all proxies */
+    char ca_file[CFG_STR_MAX];        /* PEM bundle trusted for https targets; "" = the system's */
+    uint32_t tls_verify;              /* bool: verify https targets' certificates and names */
 } cfg_host;
 
 typedef struct {

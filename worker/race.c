@@ -326,6 +326,12 @@ int race_start(task *t, uint32_t proxy)
     curl_easy_setopt(e, CURLOPT_PREREQDATA, a);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
     curl_easy_setopt(e, CURLOPT_USERAGENT, w->cfg->user_agent);
+    if (h->cfg->ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->cfg->ca_file);
+    if (!h->cfg->tls_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     if (t->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     if (strcmp(t->method, "GET") != 0) {
@@ -380,6 +386,11 @@ static health_outcome transport_outcome(const attempt *a, CURL *e, CURLcode rc)
      * timeout: down now, not worth two more tries before its cooldown */
     if (rc == CURLE_COULDNT_CONNECT || (rc == CURLE_OPERATION_TIMEDOUT && !a->sent_ms))
         return OUTCOME_PROXY_UNREACHABLE;
+    /* the tunnel stood and the TLS handshake with the target failed (an unknown CA, a wrong
+     * name, a target that does not speak TLS): about the target, not the proxy's health
+     * everywhere; a proxy that tampers with TLS still pays for this host */
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CONNECT_ERROR)
+        return OUTCOME_TARGET_UNREACHABLE;
     if (rc == CURLE_PROXY) {
         /* libcurl (7.73+; 7.88 checked) reports a SOCKS5 failure reply as CURLE_PROXY with
          * the reply as a CURLPX_REPLY_* code */
@@ -415,6 +426,7 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     shm_table *tbl = w->tbl;
     uint64_t now = shm_now_ms();
     uint32_t latency = (uint32_t)(now - a->start_ms);
+    shm_hist_record(&tbl->hdr->c.attempt_latency, latency);
     long status = 0;
     health_outcome o;
     char err[160] = "";
