@@ -167,6 +167,8 @@ void shm_worker_reclaim(shm_table *t, uint32_t index, int64_t *pending, int64_t 
         shm_worker_slot *ws = &t->hdr->workers[index - 1];
         p = atomic_exchange(&ws->owed_pending, 0);
         f = atomic_exchange(&ws->owed_inflight, 0);
+        atomic_store(&ws->clients_msgpack, 0u); /* its connections died with it */
+        atomic_store(&ws->clients_http, 0u);
         atomic_fetch_sub(&t->hdr->c.pending, p);
         atomic_fetch_sub(&t->hdr->c.inflight, f);
     }

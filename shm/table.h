@@ -29,10 +29,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/error.h"
 #include "common/limits.h"
 
 #define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
-#define SHM_VERSION 3u
+#define SHM_VERSION 4u
 
 #define SHM_NONE UINT32_MAX /* "no index" */
 
@@ -42,6 +43,9 @@
 #define SHM_MAX_WORKERS    SC_MAX_WORKERS /* queued_workers, live_workers: one bit each */
 #define SHM_THROUGHPUT_RING 128 /* seconds of per-second completion counts */
 #define SHM_WINDOW_MAX     56  /* health_window upper bound: mask and count share 64 bits */
+#define SHM_ERR_SLOTS      16  /* per-error-code counters, indexed by sc_err */
+#define SHM_LAT_BUCKETS    12  /* latency histogram: the bounds below, then +Inf */
+static_assert(SC_ERR_COUNT <= SHM_ERR_SLOTS, "one counter slot per error code");
 
 typedef enum { PROXY_SOCKS5 = 0, PROXY_SOCKS5H, PROXY_SOCKS4, PROXY_SOCKS4A, PROXY_HTTP } shm_scheme;
 
@@ -119,6 +123,24 @@ typedef struct {
 } shm_cell;
 static_assert(sizeof(shm_cell) == 64, "a cell is one cache line");
 
+/* A fixed-bucket latency histogram. b[i] counts samples <= SHM_LAT_BOUND_MS[i] and above the
+ * bound before (not cumulative: readers add up); b[SHM_LAT_BUCKETS-1] is +Inf. Atomic add. */
+typedef struct {
+    _Atomic uint64_t b[SHM_LAT_BUCKETS];
+    _Atomic uint64_t sum_ms, n;
+} shm_hist;
+static const uint32_t SHM_LAT_BOUND_MS[SHM_LAT_BUCKETS - 1] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
+static inline void shm_hist_record(shm_hist *h, uint64_t ms)
+{
+    uint32_t i = 0;
+    while (i < SHM_LAT_BUCKETS - 1 && ms > SHM_LAT_BOUND_MS[i])
+        i++;
+    atomic_fetch_add(&h->b[i], 1);
+    atomic_fetch_add(&h->sum_ms, ms);
+    atomic_fetch_add(&h->n, 1);
+}
+
 /* Global counters: atomics, any process. The names are what `status` reports. */
 typedef struct {
     _Atomic int64_t pending;        /* tasks accepted and not yet answered (all workers) */
@@ -133,6 +155,11 @@ typedef struct {
     _Atomic uint64_t tp_sec[SHM_THROUGHPUT_RING];
     _Atomic uint32_t tp_done[SHM_THROUGHPUT_RING];
     _Atomic uint32_t tp_ok[SHM_THROUGHPUT_RING];
+    /* for the management endpoints (master/mgmt.c), indexed by sc_err */
+    _Atomic uint64_t task_errors[SHM_ERR_SLOTS]; /* tasks ended with this error (task_finish_error) */
+    _Atomic uint64_t refused[SHM_ERR_SLOTS];     /* submissions refused before a task existed */
+    shm_hist task_latency;    /* submission to answer, every task that ended but cancelled ones */
+    shm_hist attempt_latency; /* start to end of every attempt that ended with its task alive */
 } shm_counters;
 
 /* What one worker owes the global counters. The worker adds to its row whenever it adds to
@@ -146,6 +173,8 @@ typedef struct {
     _Atomic uint64_t started_ms;    /* master */
     _Atomic int64_t owed_pending;   /* the worker of this slot (atomic add); master zeroes it once reaped */
     _Atomic int64_t owed_inflight;  /* the worker of this slot (atomic add); master zeroes it once reaped */
+    _Atomic uint32_t clients_msgpack; /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
+    _Atomic uint32_t clients_http;    /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
 } shm_worker_slot;
 
 typedef struct {

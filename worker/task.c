@@ -77,7 +77,9 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     } else {
         atomic_fetch_add(&c->failed, 1);
         metrics_tp_record(w->tbl, now, 0);
+        shm_hist_record(&c->task_latency, now - t->submitted_ms);
     }
+    atomic_fetch_add(&c->task_errors[e], 1);
     LOGD(&w->log, "task failed host=%s id=%llu error=%s attempts=%u last=\"%s\"", t->host->name,
          (unsigned long long)t->id, sc_err_code(e), t->rounds, t->last_error);
     task_free(t);
@@ -106,6 +108,7 @@ void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms)
     atomic_fetch_add(&c->completed, 1);
     atomic_fetch_add(&c->latency_sum_ms, elapsed);
     atomic_fetch_add(&c->latency_n, 1);
+    shm_hist_record(&c->task_latency, elapsed);
     metrics_tp_record(tbl, now, 1);
     LOGD(&w->log, "task done host=%s id=%llu race=%u winner=%s latency=%ums attempt %u/%u", t->host->name,
          (unsigned long long)t->id, t->race, purl, latency_ms, t->rounds, t->max_attempts);
@@ -387,6 +390,7 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
         code = SC_INTERNAL;
     }
     if (code != SC_OK) {
+        atomic_fetch_add(&w->tbl->hdr->c.refused[code], 1);
         free(url);
         free(body);
         curl_slist_free_all(headers);
