@@ -609,6 +609,8 @@ static int cross_check(const scatter_config *c, const cfg_host *h, char *err, si
         return err_at(err, cap, "%s: [%s%s] cooldown_base is above cooldown_max", c->path, pre, who);
     if (h->connect_timeout_ms > h->request_timeout_ms)
         return err_at(err, cap, "%s: [%s%s] connect_timeout is above request_timeout", c->path, pre, who);
+    if (h->ca_file[0] && access(h->ca_file, R_OK) != 0)
+        return err_at(err, cap, "%s: [%s%s] ca_file = '%s': %s", c->path, pre, who, h->ca_file, strerror(errno));
     return 0;
 }
 
