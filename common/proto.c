@@ -187,6 +187,85 @@ static int opt_u32(const msgpack_object *o, const char *key, uint32_t *out, int 
     return 0;
 }
 
+static int decode_headers(const msgpack_object *h, proto_request *r, char *err, size_t cap)
+{
+    if (h->type != MSGPACK_OBJECT_ARRAY || h->via.array.size > PROTO_MAX_HEADERS) {
+        snprintf(err, cap, "'headers' must be an array of at most %d [name, value] pairs", PROTO_MAX_HEADERS);
+        return -1;
+    }
+    for (uint32_t i = 0; i < h->via.array.size; i++) {
+        const msgpack_object *pair = &h->via.array.ptr[i];
+        if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
+            pair->via.array.ptr[0].type != MSGPACK_OBJECT_STR || pair->via.array.ptr[1].type != MSGPACK_OBJECT_STR) {
+            snprintf(err, cap, "headers[%u] must be [name, value] strings", i);
+            return -1;
+        }
+        proto_str nm = {pair->via.array.ptr[0].via.str.ptr, pair->via.array.ptr[0].via.str.size};
+        proto_str vl = {pair->via.array.ptr[1].via.str.ptr, pair->via.array.ptr[1].via.str.size};
+        if (nm.n == 0 || memchr(nm.p, ':', nm.n) || memchr(nm.p, '\r', nm.n) || memchr(nm.p, '\n', nm.n) ||
+            memchr(nm.p, ' ', nm.n) || memchr(vl.p, '\r', vl.n) || memchr(vl.p, '\n', vl.n) ||
+            memchr(nm.p, 0, nm.n) || memchr(vl.p, 0, vl.n)) {
+            snprintf(err, cap, "headers[%u]: name or value contains a forbidden character", i);
+            return -1;
+        }
+        r->hname[r->n_headers] = nm;
+        r->hval[r->n_headers++] = vl;
+    }
+    return 0;
+}
+
+static int decode_submit(const msgpack_object *o, proto_request *r, char *err, size_t cap)
+{
+    if (proto_get_str(o, "url", &r->url)) {
+        snprintf(err, cap, "submit needs a string 'url'");
+        return -1;
+    }
+    if (proto_map_get(o, "method")) {
+        if (proto_get_str(o, "method", &r->method) || r->method.n == 0 || r->method.n > 16) {
+            snprintf(err, cap, "'method' must be a string of 1..16 characters");
+            return -1;
+        }
+        for (uint32_t i = 0; i < r->method.n; i++)
+            if (r->method.p[i] < 'A' || r->method.p[i] > 'Z') {
+                snprintf(err, cap, "'method' must be upper-case letters");
+                return -1;
+            }
+    } else {
+        r->method.p = "GET";
+        r->method.n = 3;
+    }
+    const msgpack_object *b = proto_map_get(o, "body");
+    if (b && b->type != MSGPACK_OBJECT_NIL && proto_get_str(o, "body", &r->body)) {
+        snprintf(err, cap, "'body' must be bin or str");
+        return -1;
+    }
+    const msgpack_object *h = proto_map_get(o, "headers");
+    if (h && h->type != MSGPACK_OBJECT_NIL && decode_headers(h, r, err, cap))
+        return -1;
+    if (opt_u32(o, "timeout_ms", &r->timeout_ms, &r->has_timeout, err, cap) ||
+        opt_u32(o, "max_attempts", &r->max_attempts, &r->has_max_attempts, err, cap) ||
+        opt_u32(o, "race_width", &r->race_width, &r->has_race_width, err, cap))
+        return -1;
+    if (r->has_race_width && (r->race_width == 0 || r->race_width > SC_RACE_MAX)) {
+        snprintf(err, cap, "'race_width' must be 1..%d", SC_RACE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* proxies and hosts: a page and an optional host */
+static int decode_listing(const msgpack_object *o, proto_request *r, char *err, size_t cap)
+{
+    r->limit = 1000;
+    if (opt_u32(o, "limit", &r->limit, NULL, err, cap) || opt_u32(o, "offset", &r->offset, NULL, err, cap))
+        return -1;
+    if (proto_map_get(o, "host") && proto_get_str(o, "host", &r->host)) {
+        snprintf(err, cap, "'host' must be a string");
+        return -1;
+    }
+    return 0;
+}
+
 int proto_decode_request(const msgpack_object *o, proto_request *r, char *err, size_t cap)
 {
     memset(r, 0, sizeof *r);
@@ -217,79 +296,11 @@ int proto_decode_request(const msgpack_object *o, proto_request *r, char *err, s
         return -1;
     }
     switch (r->op) {
-    case OP_SUBMIT: {
-        if (proto_get_str(o, "url", &r->url)) {
-            snprintf(err, cap, "submit needs a string 'url'");
-            return -1;
-        }
-        if (proto_map_get(o, "method")) {
-            if (proto_get_str(o, "method", &r->method) || r->method.n == 0 || r->method.n > 16) {
-                snprintf(err, cap, "'method' must be a string of 1..16 characters");
-                return -1;
-            }
-            for (uint32_t i = 0; i < r->method.n; i++)
-                if (r->method.p[i] < 'A' || r->method.p[i] > 'Z') {
-                    snprintf(err, cap, "'method' must be upper-case letters");
-                    return -1;
-                }
-        } else {
-            r->method.p = "GET";
-            r->method.n = 3;
-        }
-        const msgpack_object *b = proto_map_get(o, "body");
-        if (b && b->type != MSGPACK_OBJECT_NIL && proto_get_str(o, "body", &r->body)) {
-            snprintf(err, cap, "'body' must be bin or str");
-            return -1;
-        }
-        const msgpack_object *h = proto_map_get(o, "headers");
-        if (h && h->type != MSGPACK_OBJECT_NIL) {
-            if (h->type != MSGPACK_OBJECT_ARRAY || h->via.array.size > PROTO_MAX_HEADERS) {
-                snprintf(err, cap, "'headers' must be an array of at most %d [name, value] pairs", PROTO_MAX_HEADERS);
-                return -1;
-            }
-            for (uint32_t i = 0; i < h->via.array.size; i++) {
-                const msgpack_object *pair = &h->via.array.ptr[i];
-                if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
-                    pair->via.array.ptr[0].type != MSGPACK_OBJECT_STR || pair->via.array.ptr[1].type != MSGPACK_OBJECT_STR) {
-                    snprintf(err, cap, "headers[%u] must be [name, value] strings", i);
-                    return -1;
-                }
-                proto_str nm = {pair->via.array.ptr[0].via.str.ptr, pair->via.array.ptr[0].via.str.size};
-                proto_str vl = {pair->via.array.ptr[1].via.str.ptr, pair->via.array.ptr[1].via.str.size};
-                if (nm.n == 0 || memchr(nm.p, ':', nm.n) || memchr(nm.p, '\r', nm.n) || memchr(nm.p, '\n', nm.n) ||
-                    memchr(nm.p, ' ', nm.n) || memchr(vl.p, '\r', vl.n) || memchr(vl.p, '\n', vl.n) ||
-                    memchr(nm.p, 0, nm.n) || memchr(vl.p, 0, vl.n)) {
-                    snprintf(err, cap, "headers[%u]: name or value contains a forbidden character", i);
-                    return -1;
-                }
-                r->hname[r->n_headers] = nm;
-                r->hval[r->n_headers++] = vl;
-            }
-        }
-        if (opt_u32(o, "timeout_ms", &r->timeout_ms, &r->has_timeout, err, cap) ||
-            opt_u32(o, "max_attempts", &r->max_attempts, &r->has_max_attempts, err, cap) ||
-            opt_u32(o, "race_width", &r->race_width, &r->has_race_width, err, cap))
-            return -1;
-        if (r->has_race_width && (r->race_width == 0 || r->race_width > SC_RACE_MAX)) {
-            snprintf(err, cap, "'race_width' must be 1..%d", SC_RACE_MAX);
-            return -1;
-        }
-        break;
-    }
+    case OP_SUBMIT: return decode_submit(o, r, err, cap);
     case OP_PROXIES:
-    case OP_HOSTS:
-        r->limit = 1000;
-        if (opt_u32(o, "limit", &r->limit, NULL, err, cap) || opt_u32(o, "offset", &r->offset, NULL, err, cap))
-            return -1;
-        if (proto_map_get(o, "host") && proto_get_str(o, "host", &r->host)) {
-            snprintf(err, cap, "'host' must be a string");
-            return -1;
-        }
-        break;
-    default:
-        break;
+    case OP_HOSTS: return decode_listing(o, r, err, cap);
+    default: return 0;
     }
-    return 0;
 }
 
 void proto_pack_cstr(msgpack_packer *pk, const char *s) { proto_pack_strn(pk, s, strlen(s)); }
