@@ -70,7 +70,7 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             refuse_client(w, fd, SC_SHUTTING_DOWN, "the daemon is shutting down");
             continue;
         }
-        if (w->n_conns >= w->cfg->max_clients) {
+        if (w->n_conns + w->n_http_conns >= w->cfg->max_clients) {
             char why[96];
             snprintf(why, sizeof why, "this worker already has max_clients = %u clients", w->cfg->max_clients);
             refuse_client(w, fd, SC_TOO_MANY_CLIENTS, why);
