@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl procps
       libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev libhttp-parser-dev
+      libssl-dev
       microsocks jq socat)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.

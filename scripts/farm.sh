@@ -4,6 +4,7 @@
 #   scripts/farm.sh up --out DIR [scatter-farm options...]   start; prints the pid when ready
 #   scripts/farm.sh down --out DIR        (or: down DIR)    SIGTERM, wait, print the summary
 #   scripts/farm.sh status --out DIR      (or: status DIR)  running? + /__farm/stats per target
+#                                         (TLS targets over https, trusting DIR/tls-ca.pem)
 #
 # The binary is $SCATTER_FARM, else build/, build-test/ or build-farm/ under the repository top.
 # Exit status: 0 ok, 1 failure, 2 usage, 3 (status) not running.
@@ -12,7 +13,7 @@ set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "farm.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 find_bin() {
   if [ -n "${SCATTER_FARM:-}" ]; then
@@ -115,6 +116,15 @@ cmd_status() {
       echo "target $t:"
       curl -s --max-time 2 --noproxy '*' "http://$t/__farm/stats" || echo "(no answer)"
     done <"$dir/targets.txt"
+  fi
+  if [ -f "$dir/tls-targets.txt" ]; then
+    local ca=()
+    [ -f "$dir/tls-ca.pem" ] && ca=(--cacert "$dir/tls-ca.pem")
+    while read -r t; do
+      [ -n "$t" ] || continue
+      echo "tls target $t:"
+      curl -s --max-time 2 --noproxy '*' "${ca[@]}" "https://$t/__farm/stats" || echo "(no answer)"
+    done <"$dir/tls-targets.txt"
   fi
 }
 

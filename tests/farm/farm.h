@@ -24,7 +24,7 @@
 
 #define FARM_RELAY_BUF (16 * 1024)   /* per direction, per SOCKS connection */
 #define FARM_HTTP_HEAD_MAX (8 * 1024) /* largest HTTP request head a target accepts */
-#define FARM_MAX_TARGETS 16
+#define FARM_MAX_TARGETS 16         /* plain and TLS targets together */
 #define FARM_MAX_PROXIES 20000
 
 enum behaviour {
@@ -60,6 +60,7 @@ int mix_parse(const char *spec, bool as_counts, unsigned *nproxies, unsigned cou
 void mix_assign(const unsigned counts[BEH_COUNT], enum behaviour *out, unsigned n, struct rng *r);
 
 struct farm;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX; only tls.c and target.c include OpenSSL */
 
 /* One SOCKS5 listener. */
 struct proxy {
@@ -90,11 +91,12 @@ struct target_stats {
     size_t src_cap, src_used;
 };
 
-/* One HTTP target listener. */
+/* One HTTP target listener, plain or TLS (the same site either way). */
 struct target {
     struct farm *farm;
     unsigned index;
     struct sockaddr_in addr;
+    bool tls; /* https: connections go through f->tls_ctx */
     char name[32]; /* "IP:PORT" */
     int fd;
     ev_io accept_w;
@@ -126,6 +128,9 @@ struct farm_opts {
     unsigned blackhole_ms;
     unsigned ntargets;
     struct sockaddr_in targets[FARM_MAX_TARGETS];
+    bool target_tls[FARM_MAX_TARGETS]; /* given by --tls-target */
+    unsigned ntls;
+    const char *tls_cert, *tls_key; /* PEM files; NULL: generate a self-signed certificate */
     unsigned interval_ms;
     double error_rate;
     unsigned max_items;
@@ -146,6 +151,8 @@ struct farm {
     unsigned long nconns;
     FILE *reqlog;
     char *reqlog_buf;
+    struct ssl_ctx_st *tls_ctx; /* NULL without TLS targets */
+    char *tls_ca_pem;           /* the generated certificate (PEM) for DIR/tls-ca.pem, or NULL */
     ev_signal sigterm_w, sigint_w;
 };
 
@@ -169,6 +176,13 @@ int target_start(struct farm *f, struct target *t, char *err, size_t errlen);
 void target_stop(struct farm *f, struct target *t);
 /* Which behaviour owns this source address (banned/captcha checks); BEH_COUNT if none. */
 enum behaviour farm_behaviour_of_source(const struct farm *f, struct in_addr src);
+
+/* tls.c — the TLS targets' server context. */
+/* Builds f->tls_ctx from --tls-cert/--tls-key, or from a certificate generated now for the TLS
+ * target addresses (kept in f->tls_ca_pem). Returns 0, -EINVAL when a given file cannot be
+ * used (an option error), -ENOMEM/-EIO otherwise; err names what failed. */
+int tls_setup(struct farm *f, char *err, size_t errlen);
+void tls_free(struct farm *f);
 
 /* stats.c */
 int stats_init(struct target_stats *s, unsigned max_items);

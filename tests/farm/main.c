@@ -37,10 +37,11 @@ static void usage(FILE *fp)
         "\n"
         "DESCRIPTION\n"
         "    One process, one libev loop. Serves N SOCKS5 proxies on consecutive ports and one\n"
-        "    or more HTTP targets. Every address it listens on, binds to or connects to must be\n"
-        "    in 127.0.0.0/8; anything else is refused (exit status 2 for options, SOCKS reply\n"
-        "    0x02 at run time). Proxy i connects to targets from its own source address\n"
-        "    127.1.(i/250).(i%250+1), so a target tells proxies apart as a site tells IPs apart.\n"
+        "    or more HTTP or HTTPS targets. Every address it listens on, binds to or connects\n"
+        "    to must be in 127.0.0.0/8; anything else is refused (exit status 2 for options,\n"
+        "    SOCKS reply 0x02 at run time). Proxy i connects to targets from its own source\n"
+        "    address 127.1.(i/250).(i%250+1), so a target tells proxies apart as a site tells\n"
+        "    IPs apart.\n"
         "\n"
         "PROXY OPTIONS\n"
         "    --proxies N            number of proxies (1..20000; default 100, or the sum of\n"
@@ -72,8 +73,17 @@ static void usage(FILE *fp)
         "    --blackhole-ms N       how long a blackhole keeps a connection (default 60000)\n"
         "\n"
         "TARGET OPTIONS\n"
-        "    --target IP:PORT       an HTTP target; repeat for several (up to 16; default\n"
-        "                           127.0.0.10:18080)\n"
+        "    --target IP:PORT       an HTTP target; repeat for several (up to 16 targets in\n"
+        "                           all; default 127.0.0.10:18080 when neither --target\n"
+        "                           nor --tls-target is given)\n"
+        "    --tls-target IP:PORT   an HTTPS target serving the same site over TLS, with the\n"
+        "                           same rate limit, counters and control paths; repeatable\n"
+        "    --tls-cert FILE        PEM certificate (chain) of the TLS targets; needs\n"
+        "                           --tls-key. Without both, the farm generates an EC P-256\n"
+        "                           key and a self-signed certificate for the TLS target IPs\n"
+        "                           (CN and subjectAltName) at start and writes it to\n"
+        "                           DIR/tls-ca.pem for clients to trust (curl --cacert)\n"
+        "    --tls-key FILE         PEM private key of --tls-cert\n"
         "    --interval-ms N        minimum interval between two requests of one source\n"
         "                           address on one target; closer ones get 429 and count a\n"
         "                           violation (default 500; 0 = no limit)\n"
@@ -86,10 +96,12 @@ static void usage(FILE *fp)
         "\n"
         "OUTPUT OPTIONS\n"
         "    --out DIR              write proxies.txt, urls.txt, truth.json, truth.tsv,\n"
-        "                           targets.txt, requests.log, summary.json (on exit) and pid\n"
+        "                           targets.txt, tls-targets.txt and tls-ca.pem (with TLS\n"
+        "                           targets), requests.log, summary.json (on exit) and pid\n"
         "                           (last, once every listener is up) into DIR (created if\n"
         "                           missing). Without --out nothing is written.\n"
         "    --urls N               lines of urls.txt, round-robin over the targets\n"
+        "                           (http:// or https:// by the kind of target)\n"
         "                           (default 1000)\n"
         "    --quiet                no start-up line on stderr\n"
         "    --help                 this text\n"
@@ -101,11 +113,15 @@ static void usage(FILE *fp)
         "\n"
         "EXIT STATUS\n"
         "    0 after a signal, 1 on a start-up failure (port in use...), 2 on a bad option\n"
-        "    (the message names the option and the value).\n"
+        "    (the message names the option and the value; also a --tls-cert or --tls-key\n"
+        "    that cannot be loaded or do not match).\n"
         "\n"
         "EXAMPLE\n"
         "    scatter-farm --proxies 200 --seed 7 --target 127.0.0.10:18080 \\\n"
-        "                 --target 127.0.0.11:18080 --interval-ms 500 --out /tmp/farm\n",
+        "                 --target 127.0.0.11:18080 --interval-ms 500 --out /tmp/farm\n"
+        "    scatter-farm --target 127.0.0.10:18080 --tls-target 127.0.0.10:18443 --out /tmp/farm\n"
+        "    curl --cacert /tmp/farm/tls-ca.pem --socks5 127.0.0.1:21000 \\\n"
+        "         https://127.0.0.10:18443/item/1\n",
         fp);
 }
 
@@ -146,7 +162,7 @@ static double parse_share(const char *opt, const char *val)
 enum {
     O_PROXIES = 256, O_PROXY_IP, O_BASE, O_MIX, O_MIX_COUNTS, O_SEED, O_AUTH, O_GOOD, O_SLOW,
     O_FLAKY, O_BLACKHOLE, O_TARGET, O_INTERVAL, O_ERROR, O_MAX_ITEMS, O_URLS, O_OUT, O_QUIET,
-    O_HELP, O_VERSION
+    O_HELP, O_VERSION, O_TLS_TARGET, O_TLS_CERT, O_TLS_KEY
 };
 
 static const struct option long_opts[] = {
@@ -162,6 +178,9 @@ static const struct option long_opts[] = {
     {"flaky-drop", required_argument, NULL, O_FLAKY},
     {"blackhole-ms", required_argument, NULL, O_BLACKHOLE},
     {"target", required_argument, NULL, O_TARGET},
+    {"tls-target", required_argument, NULL, O_TLS_TARGET},
+    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+    {"tls-key", required_argument, NULL, O_TLS_KEY},
     {"interval-ms", required_argument, NULL, O_INTERVAL},
     {"error-rate", required_argument, NULL, O_ERROR},
     {"max-items", required_argument, NULL, O_MAX_ITEMS},
@@ -262,13 +281,24 @@ static void parse_args(int argc, char **argv, struct farm_opts *o)
             o->blackhole_ms = (unsigned)parse_uint("--blackhole-ms", optarg, 1, 86400000);
             break;
         case O_TARGET:
+        case O_TLS_TARGET: {
+            const char *name = c == O_TARGET ? "--target" : "--tls-target";
             if (o->ntargets == FARM_MAX_TARGETS)
-                bad("--target", optarg, "too many targets (at most 16)");
+                bad(name, optarg, "too many targets (at most 16, plain and TLS together)");
             if (farm_parse_hostport(optarg, &o->targets[o->ntargets]) != 0)
-                bad("--target", optarg, "expected IPv4:PORT");
+                bad(name, optarg, "expected IPv4:PORT");
             if (!farm_is_loopback(o->targets[o->ntargets].sin_addr))
-                bad("--target", optarg, "not in 127.0.0.0/8 (the farm is loopback only)");
+                bad(name, optarg, "not in 127.0.0.0/8 (the farm is loopback only)");
+            o->target_tls[o->ntargets] = c == O_TLS_TARGET;
+            o->ntls += c == O_TLS_TARGET;
             o->ntargets++;
+            break;
+        }
+        case O_TLS_CERT:
+        case O_TLS_KEY:
+            if (!optarg[0])
+                bad(c == O_TLS_CERT ? "--tls-cert" : "--tls-key", optarg, "empty file name");
+            *(c == O_TLS_CERT ? &o->tls_cert : &o->tls_key) = optarg;
             break;
         case O_INTERVAL:
             o->interval_ms = (unsigned)parse_uint("--interval-ms", optarg, 0, 3600000);
@@ -302,6 +332,11 @@ static void parse_args(int argc, char **argv, struct farm_opts *o)
         fprintf(stderr, "scatter-farm: unexpected argument '%s'\n", argv[optind]);
         exit(2);
     }
+    if (!o->tls_cert != !o->tls_key)
+        bad(o->tls_cert ? "--tls-cert" : "--tls-key", o->tls_cert ? o->tls_cert : o->tls_key,
+            "--tls-cert and --tls-key go together");
+    if (o->tls_cert && o->ntls == 0)
+        bad("--tls-cert", o->tls_cert, "there is no --tls-target to use it");
     if (o->ntargets == 0) {
         farm_parse_hostport("127.0.0.10:18080", &o->targets[0]);
         o->ntargets = 1;
@@ -355,18 +390,45 @@ static int write_files(struct farm *f, const unsigned *order)
 
     if (!(fp = open_out(f, "urls.txt", path, sizeof path)))
         return -1;
-    for (unsigned i = 0; i < f->o.urls; i++)
-        fprintf(fp, "http://%s/item/%u\n", f->targets[i % f->ntargets].name,
-                i % f->o.max_items);
+    for (unsigned i = 0; i < f->o.urls; i++) {
+        const struct target *t = &f->targets[i % f->ntargets];
+        fprintf(fp, "%s://%s/item/%u\n", t->tls ? "https" : "http", t->name, i % f->o.max_items);
+    }
     if (fclose(fp) != 0)
         return -1;
 
+    /* targets.txt stays plain-only (its readers speak http to it); TLS ones are listed apart */
     if (!(fp = open_out(f, "targets.txt", path, sizeof path)))
         return -1;
     for (unsigned i = 0; i < f->ntargets; i++)
-        fprintf(fp, "%s\n", f->targets[i].name);
+        if (!f->targets[i].tls)
+            fprintf(fp, "%s\n", f->targets[i].name);
     if (fclose(fp) != 0)
         return -1;
+    if (f->o.ntls) {
+        if (!(fp = open_out(f, "tls-targets.txt", path, sizeof path)))
+            return -1;
+        for (unsigned i = 0; i < f->ntargets; i++)
+            if (f->targets[i].tls)
+                fprintf(fp, "%s\n", f->targets[i].name);
+        if (fclose(fp) != 0)
+            return -1;
+    }
+    if (f->tls_ca_pem) {
+        if (!(fp = open_out(f, "tls-ca.pem", path, sizeof path)))
+            return -1;
+        fputs(f->tls_ca_pem, fp);
+        if (fclose(fp) != 0)
+            return -1;
+    } else {
+        /* a DIR reused from an earlier run must not offer a CA this farm does not serve */
+        snprintf(path, sizeof path, "%s/tls-ca.pem", f->o.out_dir);
+        unlink(path);
+    }
+    if (!f->o.ntls) {
+        snprintf(path, sizeof path, "%s/tls-targets.txt", f->o.out_dir);
+        unlink(path);
+    }
 
     /* truth.tsv: the same facts as truth.json, for shell scripts without jq. */
     FILE *tsv = open_out(f, "truth.tsv", path, sizeof path);
@@ -378,8 +440,13 @@ static int write_files(struct farm *f, const unsigned *order)
     }
     fprintf(fp, "{\n  \"seed\": %llu,\n  \"interval_ms\": %u,\n  \"targets\": [",
             (unsigned long long)f->o.seed, f->o.interval_ms);
-    for (unsigned i = 0; i < f->ntargets; i++)
-        fprintf(fp, "%s\"%s\"", i ? ", " : "", f->targets[i].name);
+    for (unsigned i = 0, k = 0; i < f->ntargets; i++)
+        if (!f->targets[i].tls)
+            fprintf(fp, "%s\"%s\"", k++ ? ", " : "", f->targets[i].name);
+    fprintf(fp, "],\n  \"tls_targets\": [");
+    for (unsigned i = 0, k = 0; i < f->ntargets; i++)
+        if (f->targets[i].tls)
+            fprintf(fp, "%s\"%s\"", k++ ? ", " : "", f->targets[i].name);
     fprintf(fp, "],\n  \"proxies\": [\n");
     for (unsigned i = 0; i < f->nproxies; i++) {
         const struct proxy *p = &f->proxies[i];
@@ -446,6 +513,7 @@ static void shutdown_farm(struct farm *f, bool print_summary)
     }
     for (unsigned i = 0; i < f->ntargets; i++)
         target_stop(f, &f->targets[i]);
+    tls_free(f);
     if (f->reqlog)
         fclose(f->reqlog);
     free(f->reqlog_buf);
@@ -524,10 +592,19 @@ int main(int argc, char **argv)
         p->port = (uint16_t)(f->o.base_port + i);
         p->fd = -1;
     }
+    if (f->o.ntls) {
+        int r = tls_setup(f, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "scatter-farm: %s\n", err);
+            rc = r == -EINVAL ? 2 : 1;
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < f->o.ntargets; i++) {
         struct target *t = &f->targets[i];
         t->index = i;
         t->addr = f->o.targets[i];
+        t->tls = f->o.target_tls[i];
         t->fd = -1;
         if (target_start(f, t, err, sizeof err) != 0) {
             fprintf(stderr, "scatter-farm: target %u: %s\n", i, err);

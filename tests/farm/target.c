@@ -17,11 +17,20 @@
  *
  * /__farm/... paths are the control plane (stats, reset, set); they are not counted, not rate
  * limited and not logged.
+ *
+ * A TLS target (--tls-target) is the same site: the connection's byte stream comes from an SSL
+ * object instead of the socket (conn_read/conn_write below), and everything from the request
+ * buffer on — parsing, the rate limit, counters, control paths — is shared. OpenSSL runs
+ * non-blocking on the loop: a read may need the socket writable and a write readable
+ * (rd_wait/wr_wait), decrypted bytes OpenSSL still holds are fed back as a read event, and the
+ * handshake must finish within HANDSHAKE_TIMEOUT_S of the accept or the connection is closed.
  */
 #include "farm.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +39,7 @@
 #include <unistd.h>
 
 #define IDLE_TIMEOUT_S 60.0
+#define HANDSHAKE_TIMEOUT_S 10.0
 #define FARM_BODY_MAX (1u << 20)
 #define FARM_PAD_MAX (4u << 20)
 
@@ -44,6 +54,11 @@ struct hconn {
     struct in_addr peer;
     bool rd_eof;
     bool close_after; /* close once out is flushed */
+    SSL *ssl;         /* NULL on a plain target */
+    bool handshaking; /* TLS: the handshake has not finished yet */
+    bool tls_failed;  /* TLS: a fatal error; no close_notify may be sent */
+    int rd_wait;      /* the socket event the next read waits for (EV_READ, or EV_WRITE in TLS) */
+    int wr_wait;      /* the same for the next write */
     size_t body_skip; /* bytes of the current request's body still to discard */
     size_t in_len;
     char *out;
@@ -65,9 +80,16 @@ enum behaviour farm_behaviour_of_source(const struct farm *f, struct in_addr src
 
 static void hc_destroy(struct hconn *c)
 {
-    if (c->w_ev)
-        ev_io_stop(c->f->loop, &c->w);
+    /* also drops an event fed for buffered TLS data (ev_feed_event) while the watcher is off */
+    ev_io_stop(c->f->loop, &c->w);
     ev_timer_stop(c->f->loop, &c->idle);
+    if (c->ssl) {
+        /* one non-blocking close_notify, best effort: the socket closes right after */
+        if (!c->handshaking && !c->tls_failed)
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     free(c->out);
     farm_conn_del(c->f, &c->link);
@@ -495,18 +517,93 @@ static int process(struct hconn *c)
     return 0;
 }
 
+/* What conn_read/conn_write return besides a byte count (0 = end of stream on a read). */
+enum { IO_AGAIN = -1, IO_FAIL = -2 };
+
+/* Classifies a failed SSL call; *wait gets the socket event to wait for. */
+static int ssl_result(struct hconn *c, int r, int *wait)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ: *wait = EV_READ; return IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE: *wait = EV_WRITE; return IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN: return 0; /* close_notify, or a bare FIN (IGNORE_UNEXPECTED_EOF) */
+    default:
+        /* a malformed record or ClientHello, a reset: this connection only */
+        c->tls_failed = true;
+        ERR_clear_error();
+        return IO_FAIL;
+    }
+}
+
+/* The connection's byte stream: the socket, or the SSL object on a TLS target. */
+static ssize_t conn_read(struct hconn *c, char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = recv(c->fd, buf, n, 0);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_FAIL;
+    }
+    ERR_clear_error(); /* SSL_get_error reads the queue: it must hold only this call's errors */
+    int r = SSL_read(c->ssl, buf, (int)n);
+    if (r > 0) {
+        c->rd_wait = EV_READ;
+        return r;
+    }
+    return ssl_result(c, r, &c->rd_wait);
+}
+
+static ssize_t conn_write(struct hconn *c, const char *buf, size_t n)
+{
+    if (!c->ssl) {
+        ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
+        if (r >= 0)
+            return r;
+        return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_FAIL;
+    }
+    ERR_clear_error();
+    int r = SSL_write(c->ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+    if (r > 0) {
+        c->wr_wait = EV_WRITE;
+        return r;
+    }
+    int x = ssl_result(c, r, &c->wr_wait);
+    return x == 0 ? IO_FAIL : x; /* the peer closed: the response cannot be delivered */
+}
+
+/* TLS: advances the handshake; 0 once it is done, IO_AGAIN or IO_FAIL. */
+static int conn_handshake(struct hconn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->handshaking = false;
+        c->rd_wait = EV_READ;
+        c->idle.repeat = IDLE_TIMEOUT_S;
+        ev_timer_again(c->f->loop, &c->idle);
+        return 0;
+    }
+    int x = ssl_result(c, r, &c->rd_wait);
+    return x == 0 ? IO_FAIL : x;
+}
+
 static void hc_update(struct hconn *c)
 {
     bool pending = c->out_off < c->out_len;
-    if (!pending && (c->close_after || c->rd_eof)) {
+    if (!c->handshaking && !pending && (c->close_after || c->rd_eof)) {
         hc_destroy(c);
         return;
     }
+    bool reading = !c->rd_eof && !c->close_after && c->in_len < sizeof c->in;
     int want = 0;
-    if (!c->rd_eof && !c->close_after && c->in_len < sizeof c->in)
-        want |= EV_READ;
-    if (pending)
-        want |= EV_WRITE;
+    if (c->handshaking) {
+        want = c->rd_wait;
+    } else {
+        if (reading)
+            want |= c->rd_wait;
+        if (pending)
+            want |= c->wr_wait;
+    }
     if (want != c->w_ev) {
         if (c->w_ev)
             ev_io_stop(c->f->loop, &c->w);
@@ -516,28 +613,42 @@ static void hc_update(struct hconn *c)
             ev_io_start(c->f->loop, &c->w);
         }
     }
+    /* A TLS record can hold more than the request buffer took: those bytes are already off
+     * the socket, so no readiness event will come for them. */
+    if (reading && c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
+        ev_feed_event(c->f->loop, &c->w, EV_READ);
 }
 
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct hconn *c = w->data;
-    if (revents & EV_READ) {
-        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+    if (c->handshaking) {
+        int r = conn_handshake(c);
+        if (r == IO_FAIL) {
+            hc_destroy(c);
+            return;
+        }
+        if (r == IO_AGAIN) {
+            hc_update(c);
+            return;
+        }
+        revents = c->rd_wait; /* the first request may have come with the last flight */
+    }
+    if ((revents & c->rd_wait) && !c->rd_eof && c->in_len < sizeof c->in) {
+        ssize_t n = conn_read(c, c->in + c->in_len, sizeof c->in - c->in_len);
         if (n == 0) {
             c->rd_eof = true;
-        } else if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
-                hc_destroy(c);
-                return;
-            }
-        } else {
+        } else if (n == IO_FAIL) {
+            hc_destroy(c);
+            return;
+        } else if (n > 0) {
             c->in_len += (size_t)n;
             ev_timer_again(loop, &c->idle);
         }
     }
-    if (revents & EV_WRITE) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    if ((revents & c->wr_wait) && c->out_off < c->out_len) {
+        ssize_t n = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (n == IO_FAIL) {
             hc_destroy(c);
             return;
         }
@@ -583,16 +694,32 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);
             continue;
         }
+        if (t->tls) {
+            c->ssl = SSL_new(f->tls_ctx);
+            if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+                SSL_free(c->ssl);
+                ERR_clear_error();
+                close(fd);
+                free(c);
+                continue;
+            }
+            SSL_set_accept_state(c->ssl);
+            c->handshaking = true;
+        }
         c->f = f;
         c->t = t;
         c->fd = fd;
         c->peer = peer.sin_addr;
+        c->rd_wait = EV_READ;
+        c->wr_wait = EV_WRITE;
         c->link.destroy = hc_destroy_link;
         farm_conn_add(f, &c->link);
         ev_io_init(&c->w, on_conn, fd, 0);
         c->w.data = c;
         ev_init(&c->idle, on_idle);
-        c->idle.repeat = IDLE_TIMEOUT_S;
+        /* the handshake gets a deadline of its own: bytes that never complete it do not
+         * extend it (a slow or stuck ClientHello holds an SSL object, not just a socket) */
+        c->idle.repeat = c->handshaking ? HANDSHAKE_TIMEOUT_S : IDLE_TIMEOUT_S;
         c->idle.data = c;
         ev_timer_again(loop, &c->idle);
         hc_update(c);

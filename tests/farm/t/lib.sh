@@ -46,16 +46,22 @@ finish() {
 
 # farm_start [scatter-farm options...] — sets FARM_PID, FARM_DIR, TARGET, BASE.
 # The caller gives no --out, --proxy-base-port or --target (unless it sets NO_DEFAULT_TARGET).
+# With FARM_TLS=1 the farm also gets an HTTPS target on the same IP, next port: TLS_TARGET.
 farm_start() {
-  local attempt pid tip tport
+  local attempt pid tip tport tls
   for attempt in 0 1 2 3 4 5; do
     BASE=$((22000 + (($$ * 7 + attempt * 997) % 900) * 10))
     tip="127.0.$((($$ + attempt) % 200 + 20)).$((($$ / 200) % 250 + 1))"
     tport=$((12000 + ($$ * 13 + attempt * 101) % 8000))
     TARGET="$tip:$tport"
+    tls=()
+    if [ "${FARM_TLS:-0}" = 1 ]; then
+      TLS_TARGET="$tip:$((tport + 1))"
+      tls=(--tls-target "$TLS_TARGET")
+    fi
     FARM_DIR="$TMP/farm$attempt"
     mkdir -p "$FARM_DIR"
-    "$SCATTER_FARM" --quiet --proxy-base-port "$BASE" --target "$TARGET" --out "$FARM_DIR" "$@" \
+    "$SCATTER_FARM" --quiet --proxy-base-port "$BASE" --target "$TARGET" "${tls[@]}" --out "$FARM_DIR" "$@" \
       >"$FARM_DIR/stdout" 2>"$FARM_DIR/stderr" </dev/null &
     pid=$!
     PIDS+=("$pid")

@@ -31,6 +31,16 @@ expect2 "--auth without a colon" --auth --auth alice
 expect2 "--interval-ms -1" --interval-ms --interval-ms -1
 expect2 "--proxy-base-port 65530 with 100 proxies" --proxy-base-port --proxy-base-port 65530 --proxies 100
 expect2 "--seed x" --seed --seed x
+expect2 "non-loopback --tls-target" --tls-target --tls-target 10.0.0.1:443
+expect2 "--tls-target without a port" --tls-target --tls-target 127.0.0.5
+expect2 "--tls-cert without --tls-key" --tls-cert --tls-target 127.0.0.5:18443 --tls-cert /dev/null
+expect2 "--tls-key without --tls-cert" --tls-key --tls-target 127.0.0.5:18443 --tls-key /dev/null
+expect2 "--tls-cert without a --tls-target" --tls-cert --tls-cert /dev/null --tls-key /dev/null
+expect2 "--tls-cert that is no certificate" --tls-cert --tls-target 127.0.0.5:18443 \
+  --tls-cert "$TMP/no-such.pem" --tls-key "$TMP/no-such.pem"
+sixteen=$(for i in $(seq 1 16); do echo --target 127.0.0.5:$((18000 + i)); done)
+# shellcheck disable=SC2086 # sixteen is split into its words on purpose
+expect2 "17 targets, plain and TLS together" --tls-target $sixteen --tls-target 127.0.0.5:18443
 expect2 "unknown option" --frobnicate --frobnicate
 check "nothing was written by refused starts" test ! -e "$TMP/never"
 
@@ -38,7 +48,8 @@ check "nothing was written by refused starts" test ! -e "$TMP/never"
 check "--help exits 0" test "$rc" -eq 0
 missing=""
 for o in proxies proxy-ip proxy-base-port mix mix-counts seed auth good-latency-ms slow-ms flaky-drop \
-         blackhole-ms target interval-ms error-rate max-items urls out quiet help version; do
+         blackhole-ms target tls-target tls-cert tls-key interval-ms error-rate max-items urls out \
+         quiet help version; do
   grep -q -- "--$o\b" "$TMP/help" || missing="$missing --$o"
 done
 check "--help documents every option (missing:$missing)" test -z "$missing"
