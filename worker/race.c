@@ -410,7 +410,8 @@ static void describe_transport(attempt *a, CURLcode rc, health_outcome o, char *
         snprintf(buf, cap, "%s: %.110s (CURLPX %ld)", o == OUTCOME_TARGET_UNREACHABLE ? "target unreachable" : "proxy",
                  a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
     } else {
-        snprintf(buf, cap, "proxy: %.140s", a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
+        snprintf(buf, cap, "%s: %.140s", o == OUTCOME_TARGET_UNREACHABLE ? "target tls" : "proxy",
+                 a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
     }
 }
 
