@@ -106,6 +106,14 @@ static const cfg_key KEYS[] = {
      "closed (against slow clients holding connections)."},
     {"http_scatter_headers", SEC_SCATTER, T_BOOL, G(http_scatter_headers), "true", 0, 1, 1,
      "Add X-Scatter-Proxy and X-Scatter-Attempts to HTTP front end responses."},
+    {"metrics_listen", SEC_SCATTER, T_STR, G(metrics_listen), "127.0.0.1:9118", 0, 0, 0,
+     "The management endpoints, served by the master: GET /metrics (Prometheus text format),\n"
+     "/health and /proxy-metrics (JSON). IP:port or [IPv6]:port; empty = off. An address that\n"
+     "is not loopback is refused unless http_auth is set (then Basic auth with the same\n"
+     "user:password is required here). docs/HTTP.md, \"Management endpoints\"."},
+    {"health_degraded_rate", SEC_SCATTER, T_WEIGHT, G(health_degraded_rate), "0.5", 0, 1000, 1,
+     "/health says degraded while the success rate of the tasks that ended in the last\n"
+     "minute (at least 10 of them) is below this."},
     {"worker_buffer_budget", SEC_SCATTER, T_SIZE, G(worker_buffer_budget), "128M", 1u << 20, 1u << 31, 0,
      "Bytes one worker buffers in all: unparsed client input, replies not yet read by their\n"
      "clients and response bodies being received. Past 3/4 of it no new attempt starts; past\n"
@@ -614,6 +622,25 @@ static int cross_check(const scatter_config *c, const cfg_host *h, char *err, si
     return 0;
 }
 
+/* The management endpoints expose every host name and counter: loopback, or behind http_auth. */
+static int check_metrics(const scatter_config *c, char *err, size_t cap)
+{
+    if (!c->metrics_listen[0])
+        return 0;
+    struct sockaddr_storage ss;
+    unsigned len;
+    char why[256];
+    if (listen_addr_parse(c->metrics_listen, &ss, &len, why, sizeof why))
+        return err_at(err, cap, "%s: [scatter] metrics_listen = %s", c->path, why);
+    if (!listen_addr_is_loopback(&ss) && !c->http_auth[0])
+        return err_at(err, cap, "%s: [scatter] metrics_listen = '%s' is not a loopback address: set http_auth "
+                                "(user:password) so only you can read the metrics", c->path, c->metrics_listen);
+    if (!strcmp(c->metrics_listen, c->http_listen))
+        return err_at(err, cap, "%s: [scatter] metrics_listen = '%s' is also http_listen: give each its own port",
+                      c->path, c->metrics_listen);
+    return 0;
+}
+
 /* The HTTP front end's address: numeric, and loopback unless clients must authenticate. */
 static int check_http(const scatter_config *c, char *err, size_t cap)
 {
@@ -740,6 +767,8 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
         rc = err_at(err, cap, "%s: %u [host:NAME] sections but max_hosts = %u", path, c->n_hosts, c->max_hosts);
     if (rc == 0)
         rc = check_http(c, err, cap);
+    if (rc == 0)
+        rc = check_metrics(c, err, cap);
     if (rc == 0)
         rc = cfg_resolve_paths(c, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
     iniparser_freedict(d);

@@ -379,6 +379,8 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     /* the loop runs from here on: the sources are fetched by children of this loop, and a
      * SIGTERM or SIGHUP while they load is handled, never held up by a slow source */
     m->loop = EV_DEFAULT;
+    if (mgmt_start(m))
+        return ready(m, 1);
     ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
     ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
@@ -402,6 +404,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     src_wait(m, SRC_STARTUP_WAIT_MS);
     if (m->stopping) {
         /* stopped before serving: no worker ran, so nothing was learnt since the state file */
+        mgmt_stop(m);
         close(m->listen_fd);
         unlink(m->cfg->socket_path);
         LOGI(&m->log, "stopped during start-up");
@@ -431,6 +434,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
 
     /* the workers are gone: nobody else can touch the table now */
     src_stop(m);
+    mgmt_stop(m);
     close(m->listen_fd);
     unlink(m->cfg->socket_path);
     if (m->cfg->pid_file[0])

@@ -79,6 +79,7 @@ typedef struct master_ctx {
     uint32_t src_running;       /* fetches not finished */
     uint32_t src_done, src_ok;  /* fetches finished / succeeded since src_running was last 0 */
     int state_save_disabled;    /* the state file could not be read: our saves must not replace it */
+    struct mgmt_state *mgmt;    /* the management endpoints (mgmt.c); NULL when metrics_listen is off */
 } master_ctx;
 
 /* sources.c: parse `sources` into ctx->sources; 0 or -1 with err. */
@@ -123,6 +124,14 @@ int hosts_apply_config(master_ctx *m, char *err, size_t cap);
 void hosts_publish_intervals(master_ctx *m);
 /* hosts.c: frees idle host slots when registrations find the table full (circuit tick). */
 void hosts_reclaim(master_ctx *m, uint64_t now_ms);
+
+/* mgmt.c: the management endpoints on metrics_listen (/metrics, /health, /proxy-metrics),
+ * served on m->loop without blocking it. 0 (also when metrics_listen is empty), or -errno
+ * logged naming the key (the address cannot be bound). */
+int mgmt_start(master_ctx *m);
+void mgmt_stop(master_ctx *m);
+/* In a child just forked from the master: closes the inherited listener and client sockets. */
+void mgmt_close_inherited(master_ctx *m);
 
 /* report.c: the periodic metrics line. */
 void report_metrics(master_ctx *m, uint64_t now_ms);

@@ -38,6 +38,7 @@ static int spawn(master_ctx *m, uint32_t i)
         for (uint32_t k = 0; k < SRC_MAX; k++) /* source fetches in flight are the master's */
             if (m->fetches[k].fd >= 0 && m->fetches[k].pid)
                 close(m->fetches[k].fd);
+        mgmt_close_inherited(m); /* the endpoints are the master's */
         signal(SIGCHLD, SIG_DFL);
         sigdelset(&ss, SIGCHLD);
         sigprocmask(SIG_SETMASK, &ss, NULL);

@@ -236,6 +236,14 @@ static inline void shm_inflight_add(shm_table *t, uint32_t index, int64_t delta)
     if (index >= 1 && index <= SHM_MAX_WORKERS)
         atomic_fetch_add(&t->hdr->workers[index - 1].owed_inflight, delta);
 }
+/* Worker `index` publishes its own client counts (front-end connections) after each change. */
+static inline void shm_clients_set(shm_table *t, uint32_t index, uint32_t msgpack, uint32_t http)
+{
+    if (index >= 1 && index <= SHM_MAX_WORKERS) {
+        atomic_store(&t->hdr->workers[index - 1].clients_msgpack, msgpack);
+        atomic_store(&t->hdr->workers[index - 1].clients_http, http);
+    }
+}
 /* Master only, after the worker of `index` was reaped (it can no longer write its row):
  * subtracts what it still owed from the global counters and zeroes its row. */
 void shm_worker_reclaim(shm_table *t, uint32_t index, int64_t *pending, int64_t *inflight);

@@ -197,6 +197,30 @@ static void bad_input_names_key_line_value(void **s)
     expect_error("[scatter]\nmax_frame = 010x\n", "max_frame = '010x'");
 }
 
+/* metrics_listen shows every host name and counter: loopback only unless http_auth guards
+ * it, never the front end's own port, and off when empty. */
+static void metrics_listen_is_checked(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    cfg_defaults(c);
+    assert_string_equal(c->metrics_listen, "127.0.0.1:9118");
+    assert_int_equal(c->health_degraded_rate, 500);
+    char err[512];
+    if (load_text(c, "[scatter]\nmetrics_listen = \"\"\nhealth_degraded_rate = 0.9\n", err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(c->metrics_listen, "");
+    assert_int_equal(c->health_degraded_rate, 900);
+    if (load_text(c, "[scatter]\nmetrics_listen = \"0.0.0.0:9118\"\nhttp_auth = \"u:p\"\n", err, sizeof err))
+        fail_msg("%s", err);
+    free(c);
+    expect_error("[scatter]\nmetrics_listen = \"0.0.0.0:9118\"\n",
+                 "metrics_listen = '0.0.0.0:9118' is not a loopback address: set http_auth");
+    expect_error("[scatter]\nmetrics_listen = \"localhost\"\n", "metrics_listen = 'localhost': expected IP:port");
+    expect_error("[scatter]\nmetrics_listen = \"127.0.0.1:8118\"\n", "is also http_listen");
+    expect_error("[scatter]\nhealth_degraded_rate = 2\n", "health_degraded_rate = '2'");
+}
+
 /* An empty or binary file used to load as "every default" (and a SIGHUP with it emptied the
  * sources): it must be refused, naming the file. */
 static void empty_or_binary_file_is_an_error(void **s)
@@ -318,6 +342,7 @@ int main(void)
         cmocka_unit_test(print_default_config_round_trips),
         cmocka_unit_test(values_units_and_host_overrides),
         cmocka_unit_test(bad_input_names_key_line_value),
+        cmocka_unit_test(metrics_listen_is_checked),
         cmocka_unit_test(empty_or_binary_file_is_an_error),
         cmocka_unit_test(status_list_message_says_what_is_expected),
         cmocka_unit_test(relative_paths_go_to_the_runtime_dir),

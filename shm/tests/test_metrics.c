@@ -61,8 +61,31 @@ static void proxy_counts(void **s)
     shm_destroy(&t);
 }
 
+/* A sample lands in the first bucket whose bound it does not exceed: a bound is "le". */
+static void latency_histogram(void **s)
+{
+    (void)s;
+    shm_hist h;
+    memset(&h, 0, sizeof h);
+    static const uint64_t SAMPLES[] = {0, 5, 6, 10, 11, 10000, 10001, 600000};
+    for (size_t i = 0; i < sizeof SAMPLES / sizeof SAMPLES[0]; i++)
+        shm_hist_record(&h, SAMPLES[i]);
+    assert_int_equal(atomic_load(&h.b[0]), 2);  /* 0, 5 <= 5 */
+    assert_int_equal(atomic_load(&h.b[1]), 2);  /* 6, 10 <= 10 */
+    assert_int_equal(atomic_load(&h.b[2]), 1);  /* 11 <= 25 */
+    assert_int_equal(atomic_load(&h.b[SHM_LAT_BUCKETS - 2]), 1);  /* 10000 <= 10000 */
+    assert_int_equal(atomic_load(&h.b[SHM_LAT_BUCKETS - 1]), 2);  /* +Inf */
+    assert_int_equal(atomic_load(&h.n), 8);
+    assert_int_equal(atomic_load(&h.sum_ms), 0 + 5 + 6 + 10 + 11 + 10000 + 10001 + 600000);
+    uint64_t total = 0;
+    for (int i = 0; i < SHM_LAT_BUCKETS; i++)
+        total += atomic_load(&h.b[i]);
+    assert_int_equal(total, 8);
+}
+
 int main(void)
 {
-    const struct CMUnitTest t[] = {cmocka_unit_test(throughput_ring), cmocka_unit_test(proxy_counts)};
+    const struct CMUnitTest t[] = {cmocka_unit_test(throughput_ring), cmocka_unit_test(proxy_counts),
+                                   cmocka_unit_test(latency_histogram)};
     return cmocka_run_group_tests(t, NULL, NULL);
 }

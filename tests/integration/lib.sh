@@ -118,6 +118,9 @@ write_ini() {
     # the HTTP front end on this slot's own address (the default 127.0.0.1:8118 would be
     # shared, through SO_REUSEPORT, by every test daemon running at once)
     case " $* " in *"http_listen"*) ;; *) echo "http_listen = \"$NET.2:8118\"" ;; esac
+    # the management endpoints likewise (the master binds it alone: a shared default would
+    # make every daemon but the first fail to start)
+    case " $* " in *"metrics_listen"*) ;; *) echo "metrics_listen = \"$NET.3:9118\"" ;; esac
     local l; for l in "$@"; do echo "$l"; done
     echo "[rate_limit]"
     echo "interval = $interval"
