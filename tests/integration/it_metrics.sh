@@ -6,7 +6,8 @@
 # target switched to 503s) and 200 again once a probe closed it; 404 and 405; an HTTP client
 # held open shows in the client gauge; a client that sends nothing is answered 408 and closed
 # after the read timeout while the endpoints and the workers keep answering; more clients
-# than the bound get 503 at once; a non-loopback metrics_listen without http_auth is refused.
+# than the bound get 503 at once; a non-loopback metrics_listen without http_auth is refused;
+# with http_auth set the endpoints answer 401 without the same user:password as Basic auth.
 source "$(dirname "$0")/lib.sh"
 it_init 26
 command -v promtool >/dev/null || { echo "promtool is required (Debian package prometheus; bash scripts/deps.sh)" >&2; exit 1; }
@@ -161,5 +162,15 @@ check "the message names metrics_listen" grep -q "metrics_listen = '0.0.0.0:9118
 
 daemon_stop
 expect_eq "scatterd exits 0 on SIGTERM" "$DRC" 0
+
+# --- with http_auth set, the endpoints want the same user:password (Basic)
+write_ini "$FARM_DIR/proxies.txt" 100 "metrics_listen = \"$MADDR\"" "http_auth = \"mon:s3cret\""
+daemon_up
+expect_eq "http_auth set: /metrics without credentials" "$(mcode "$M/metrics")" 401
+check "401 asks for Basic" bash -c "curl -s --noproxy '*' --max-time 5 -D - -o /dev/null '$M/health' | grep -qi '^WWW-Authenticate: Basic'"
+expect_eq "http_auth set: wrong password" "$(mcode -u mon:wrong "$M/metrics")" 401
+expect_eq "http_auth set: right credentials" "$(mcode -u mon:s3cret "$M/health")" 200
+daemon_stop
+expect_eq "scatterd exits 0 on SIGTERM (auth run)" "$DRC" 0
 no_sanitizer_report "$TMP/scatterd.log" "$TMP/scatterd.out"
 finish
