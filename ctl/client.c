@@ -861,68 +861,43 @@ static int64_t pump_deadline(int64_t deadline)
 
 /* ---- public ---- */
 
-int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t errcap)
+/* The main connection and its hello. On success *hello holds the reply (the caller destroys
+ * it): worker_sockets is read from it. */
+static int open_main(sc_client *c, msgpack_unpacked *hello, char *err, size_t errcap)
 {
-    *out = NULL;
-    sc_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    if (opt)
-        c->opt = *opt;
-    if (c->opt.connect_timeout_ms <= 0)
-        c->opt.connect_timeout_ms = 5000;
-    if (c->opt.reconnect_ms <= 0)
-        c->opt.reconnect_ms = 5000;
-    int prc = sc_socket_path(c->opt.socket_path, c->sock, sizeof c->sock, err, errcap);
-    if (prc) {
-        free(c);
-        return prc;
-    }
-    c->opt.socket_path = c->sock;
-    c->rng = rng_seed((uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c);
-    c->free_l = c->send_l = c->back_l = c->ready_l = (tlist){NIL, NIL};
-    c->next_call_id = 2;
-    msgpack_unpacked_init(&c->call_reply);
-
-    /* main connection */
     c->conns = calloc(1, sizeof *c->conns);
-    if (!c->conns) {
-        free(c);
+    if (!c->conns)
         return -ENOMEM;
-    }
     c->nconns = 1;
     conn *m = &c->conns[0];
     m->fd = -1;
     strcpy(m->path, c->sock);
     int rc = unix_connect(m->path, err, errcap);
-    if (rc < 0) {
-        sc_client_free(c);
+    if (rc < 0)
         return rc;
-    }
     m->fd = rc;
-    msgpack_unpacked hm; /* kept: worker_sockets is read from it below */
-    rc = conn_hello(m, c->opt.connect_timeout_ms, &c->info, &hm, err, errcap);
-    if (rc) {
-        sc_client_free(c);
+    rc = conn_hello(m, c->opt.connect_timeout_ms, &c->info, hello, err, errcap);
+    if (rc)
         return rc;
-    }
     m->worker = c->info.worker;
     c->recv_limit = c->info.max_frame + c->info.max_response_body + (1u << 20);
+    return 0;
+}
 
-    /* worker connections: one per worker socket; a missing one is covered by the main one */
+/* One connection per worker socket; a missing one is covered by the main connection, which
+ * then carries tasks too. */
+static int open_workers(sc_client *c, const msgpack_object *hello)
+{
     unsigned nw = c->opt.single_connection ? 0 : c->info.workers;
     int missing = 0;
     if (nw) {
         conn *nc = realloc(c->conns, (1 + nw) * sizeof *nc);
-        if (!nc) {
-            msgpack_unpacked_destroy(&hm);
-            sc_client_free(c);
+        if (!nc)
             return -ENOMEM;
-        }
         c->conns = nc;
         memset(c->conns + 1, 0, nw * sizeof *nc);
         /* the paths come from hello; fall back to the documented "<socket>.<W>" rule */
-        const msgpack_object *ws = proto_map_get(&hm.data, "worker_sockets");
+        const msgpack_object *ws = proto_map_get(hello, "worker_sockets");
         for (unsigned w = 1; w <= nw; w++) {
             conn *cn = &c->conns[c->nconns++];
             cn->fd = -1;
@@ -940,10 +915,14 @@ int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t err
             }
         }
     }
-    msgpack_unpacked_destroy(&hm);
     if (!nw || missing || !any_task_conn_alive(c))
-        m->task_conn = 1;
+        c->conns[0].task_conn = 1;
+    return 0;
+}
 
+/* The task window: opt.window, or twice the daemon's pool (at most 4096), capped. */
+static int alloc_window(sc_client *c)
+{
     unsigned win = c->opt.window;
     if (!win) {
         uint64_t w = c->info.pool_capacity ? 2 * c->info.pool_capacity : 1000;
@@ -952,14 +931,47 @@ int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t err
     if (win > SC_MAX_WINDOW)
         win = SC_MAX_WINDOW;
     c->opt.window = win;
-    c->cap = win;
     c->tasks = calloc(win, sizeof *c->tasks);
-    if (!c->tasks) {
-        sc_client_free(c);
+    if (!c->tasks)
         return -ENOMEM;
-    }
+    c->cap = win;
     for (uint32_t i = 0; i < win; i++)
         l_push(c, &c->free_l, i);
+    return 0;
+}
+
+int sc_client_open(const sc_options *opt, sc_client **out, char *err, size_t errcap)
+{
+    *out = NULL;
+    sc_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    msgpack_unpacked_init(&c->call_reply);
+    if (opt)
+        c->opt = *opt;
+    if (c->opt.connect_timeout_ms <= 0)
+        c->opt.connect_timeout_ms = 5000;
+    if (c->opt.reconnect_ms <= 0)
+        c->opt.reconnect_ms = 5000;
+    c->rng = rng_seed((uint64_t)now_ms() * 2654435761u ^ (uint64_t)getpid() ^ (uint64_t)(uintptr_t)c);
+    c->free_l = c->send_l = c->back_l = c->ready_l = (tlist){NIL, NIL};
+    c->next_call_id = 2;
+    int rc = sc_socket_path(c->opt.socket_path, c->sock, sizeof c->sock, err, errcap);
+    if (rc == 0) {
+        c->opt.socket_path = c->sock;
+        msgpack_unpacked hello;
+        rc = open_main(c, &hello, err, errcap);
+        if (rc == 0) {
+            rc = open_workers(c, &hello.data);
+            msgpack_unpacked_destroy(&hello);
+        }
+    }
+    if (rc == 0)
+        rc = alloc_window(c);
+    if (rc) {
+        sc_client_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
