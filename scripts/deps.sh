@@ -6,6 +6,7 @@ pkgs=(build-essential cmake pkg-config curl procps
       libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev libhttp-parser-dev
       libssl-dev
       microsocks jq socat
+      python3-msgpack python3-pytest  # clients/python: the client and its tests (py_client)
       prometheus)  # promtool, for it_metrics (`promtool check metrics`)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.
