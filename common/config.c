@@ -104,6 +104,10 @@ static const cfg_key KEYS[] = {
     {"http_header_timeout", SEC_SCATTER, T_DUR_S, G(http_header_timeout_ms), "10", 100, 600000, 1,
      "A request head not complete this long after its first byte gets 408 and the connection is\n"
      "closed (against slow clients holding connections)."},
+    {"connect_ports", SEC_SCATTER, T_STR, G(connect_ports), "443", 0, 0, 1,
+     "Ports a CONNECT tunnel of the HTTP front end may reach, comma-separated (others get 403)."},
+    {"tunnel_idle_timeout", SEC_SCATTER, T_DUR_S, G(tunnel_idle_timeout_ms), "120", 1000, DAY_MS, 1,
+     "A CONNECT tunnel with no byte either way for this long is closed."},
     {"http_scatter_headers", SEC_SCATTER, T_BOOL, G(http_scatter_headers), "true", 0, 1, 1,
      "Add X-Scatter-Proxy and X-Scatter-Attempts to HTTP front end responses."},
     {"metrics_listen", SEC_SCATTER, T_STR, G(metrics_listen), "127.0.0.1:9118", 0, 0, 0,

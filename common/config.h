@@ -61,6 +61,8 @@ typedef struct {
     char http_listen[CFG_STR_MAX];    /* HTTP proxy front end "ip:port"; "" = off */
     char http_auth[CFG_STR_MAX];      /* "user:password" for Proxy-Authorization Basic; "" = none */
     uint32_t http_max_header, http_header_timeout_ms, http_scatter_headers;
+    char connect_ports[CFG_STR_MAX];  /* ports CONNECT may reach, comma-separated */
+    uint32_t tunnel_idle_timeout_ms;
     char metrics_listen[CFG_STR_MAX]; /* the master's /metrics, /health, /proxy-metrics "ip:port"; "" = off */
     uint32_t health_degraded_rate;    /* thousandths: /health is degraded below this success rate */
     uint32_t worker_buffer_budget;  /* bytes a worker buffers in all: client input/output, response bodies */

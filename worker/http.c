@@ -8,6 +8,7 @@
  */
 #include "worker/http.h"
 #include "worker/task.h"
+#include "worker/tunnel.h"
 
 #include "common/buf.h"
 #include "common/headers.h"
@@ -16,6 +17,7 @@
 #include "common/list.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -65,7 +67,7 @@ typedef struct http_conn {
 
 static void read_cb(struct ev_loop *loop, ev_io *io, int revents);
 static void write_cb(struct ev_loop *loop, ev_io *io, int revents);
-static void process(http_conn *c);
+static int process(http_conn *c);
 
 /* ---- buffers ---- */
 
@@ -124,7 +126,8 @@ static void conn_free(http_conn *c)
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->hdr_w);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     LIST_UNLINK(w->http_conns, c, prev, next);
     w->n_http_conns--;
     shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
@@ -544,40 +547,100 @@ static int names_us(const http_conn *c, const char *url)
     return port == lport && (strcmp(host, ip) == 0 || strcasecmp(host, "localhost") == 0);
 }
 
-static void handle_request(http_conn *c)
+/* 1 if port is in the comma-separated list. */
+static int port_allowed(const char *list, unsigned port)
+{
+    for (const char *p = list; *p;) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end != p && v == port)
+            return 1;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    return 0;
+}
+
+/* CONNECT host:port: the connection becomes a tunnel (worker/tunnel.c), which answers. -1 if
+ * c is gone (handed over), 0 if it was answered here. */
+static int handle_connect(http_conn *c)
+{
+    worker_ctx *w = c->w;
+    char key[SHM_HOST_NAME_MAX];
+    size_t tl = c->url_len;
+    const char *colon = tl ? memrchr(c->head, ':', tl) : NULL;
+    char *end = NULL;
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || colon == c->head || end != c->head + tl || port == 0 || port > 65535 || tl >= sizeof key) {
+        respond_error(c, 400, "bad_request", "scatter: CONNECT needs host:port");
+        return 0;
+    }
+    if (!port_allowed(w->cfg->connect_ports, (unsigned)port)) {
+        respond_error(c, 403, "bad_request", "scatter: CONNECT to port %lu is not allowed (connect_ports = %s)", port,
+                      w->cfg->connect_ports);
+        return 0;
+    }
+    for (size_t i = 0; i < tl; i++)
+        key[i] = (char)tolower((unsigned char)c->head[i]);
+    key[tl] = '\0';
+    char url[SHM_HOST_NAME_MAX + 16];
+    snprintf(url, sizeof url, "http://%s/", key);
+    if (names_us(c, url)) {
+        respond_error(c, 400, "bad_request", "scatter: the CONNECT names this proxy itself (a loop)");
+        return 0;
+    }
+    host_rt *h;
+    int rc = host_acquire(w, key, &h);
+    if (rc < 0) {
+        respond_error(c, rc == -ENOSPC ? 503 : 400, rc == -ENOSPC ? "pool_full" : "bad_request",
+                      "scatter: cannot register host '%s': %s", key,
+                      rc == -ENOSPC ? "every max_hosts slot is in use" : "bad host name");
+        return 0;
+    }
+    /* the tunnel takes the socket and the bytes the client already sent after the head */
+    int fd = c->fd;
+    c->fd = -1;
+    tunnel_open(w, fd, h, key, c->in, c->in_len);
+    c->in_len = 0;
+    c->closing = 1;
+    conn_free(c);
+    return -1;
+}
+
+/* Answers, or starts the task of, the request just parsed. -1 if c is gone (a tunnel took it). */
+static int handle_request(http_conn *c)
 {
     worker_ctx *w = c->w;
     c->keep_alive = http_should_keep_alive(&c->p);
     c->head_method = c->p.method == HTTP_HEAD;
-    if (c->p.method == HTTP_CONNECT) {
-        respond_error(c, 501, "bad_request", "scatter: CONNECT tunnels are not supported yet; send plain http requests "
-                                             "(with X-Scatter-Scheme: https for https targets)");
-        return;
-    }
     if (!auth_ok(c)) {
         respond_error(c, 407, "bad_request", "scatter: proxy authentication required (http_auth)");
-        return;
+        return 0;
     }
+    if (c->p.method == HTTP_CONNECT)
+        return handle_connect(c);
     char url[8192];
     const char *target = c->head;
     size_t tl = c->url_len;
     if (tl >= 7 && strncasecmp(target, "http://", 7) == 0) {
         if (tl >= sizeof url) {
             respond_error(c, 414, "too_large", "scatter: request target of %zu bytes is too long", tl);
-            return;
+            return 0;
         }
         memcpy(url, target, tl);
         url[tl] = '\0';
     } else if (fetch_param(target, tl, url, sizeof url) == 0) {
         if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
             respond_error(c, 400, "bad_request", "scatter: /fetch?url= takes an http:// or https:// URL");
-            return;
+            return 0;
         }
     } else {
         respond_error(c, 400, "bad_request",
                       "scatter: this is a proxy: send absolute-form requests (GET http://host/path HTTP/1.1) or "
                       "GET /fetch?url=<percent-encoded URL>");
-        return;
+        return 0;
     }
     const hdr_ref *scheme = find_hdr(c, "X-Scatter-Scheme");
     if (scheme) {
@@ -585,18 +648,18 @@ static void handle_request(http_conn *c)
             strncmp(url, "http://", 7) == 0) {
             if (strlen(url) + 2 > sizeof url) {
                 respond_error(c, 414, "too_large", "scatter: URL too long");
-                return;
+                return 0;
             }
             memmove(url + 5, url + 4, strlen(url + 4) + 1);
             url[4] = 's';
         } else if (!(scheme->val_len == 4 && strncasecmp(c->head + scheme->val_off, "http", 4) == 0)) {
             respond_error(c, 400, "bad_request", "scatter: X-Scatter-Scheme must be http or https");
-            return;
+            return 0;
         }
     }
     if (names_us(c, url)) {
         respond_error(c, 400, "bad_request", "scatter: the request names this proxy itself (a loop)");
-        return;
+        return 0;
     }
     task_submission s = {.id = 0, .url = {url, (uint32_t)strlen(url)}};
     const char *m = http_method_str((enum http_method)c->p.method);
@@ -609,7 +672,7 @@ static void handle_request(http_conn *c)
         respond_error(c, 400, "bad_request", "scatter: bad %s (X-Scatter-Race 1-%u, X-Scatter-Timeout ms, "
                                              "X-Scatter-Attempts 0-1000000)",
                       r1 < 0 ? "X-Scatter-Race" : r2 < 0 ? "X-Scatter-Timeout" : "X-Scatter-Attempts", SC_RACE_MAX);
-        return;
+        return 0;
     }
     s.has_race_width = r1 > 0;
     s.has_timeout = r2 > 0;
@@ -638,14 +701,15 @@ static void handle_request(http_conn *c)
     if (e != SC_OK) {
         respond_error(c, e == SC_TOO_LARGE ? 413 : status_of(e), sc_err_code(e), "scatter: %s: %s", sc_err_code(e),
                       err);
-        return;
+        return 0;
     }
     (void)w;
+    return 0;
 }
 
 /* Parses what was read until a request is complete, runs it, and stops there: the next one is
- * parsed once its response is written. */
-static void process(http_conn *c)
+ * parsed once its response is written. -1 if c is gone. */
+static int process(http_conn *c)
 {
     while (!c->busy && !c->closing && c->in_len) {
         size_t n = http_parser_execute(&c->p, &SETTINGS, c->in, c->in_len);
@@ -666,15 +730,17 @@ static void process(http_conn *c)
                               c->w->cfg->max_request_body);
             else
                 respond_error(c, 400, "bad_request", "scatter: malformed request: %s", http_errno_description(he));
-            return;
+            return 0;
         }
         if (c->msg_done) {
             c->msg_done = 0;
             c->busy = 1;
-            handle_request(c);
+            if (handle_request(c) < 0)
+                return -1;
         }
     }
     account(c);
+    return 0;
 }
 
 static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -726,7 +792,8 @@ static void write_cb(struct ev_loop *loop, ev_io *io, int revents)
     }
     c->busy = 0;
     account(c);
-    process(c); /* pipelined requests already read */
+    if (process(c) < 0) /* pipelined requests already read */
+        return;
     if (!c->busy && !c->closing)
         ev_io_start(loop, &c->rio);
 }
@@ -749,7 +816,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         if (fd < 0)
             return;
         const char *code = w->stopping ? "shutting_down"
-                           : w->n_conns + w->n_http_conns >= w->cfg->max_clients ? "too_many_clients" : NULL;
+                           : w->n_conns + w->n_http_conns + w->n_tunnels >= w->cfg->max_clients ? "too_many_clients"
+                                                                                                 : NULL;
         http_conn *c = code ? NULL : calloc(1, sizeof *c);
         if (!c) {
             char body[128], msg[512];

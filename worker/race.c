@@ -27,6 +27,7 @@
  * we need. An orphan that never gets an answer ends at its own timeout.
  */
 #include "worker/task.h"
+#include "worker/tunnel.h"
 
 #include "common/buf.h"
 #include "common/list.h"
@@ -264,6 +265,31 @@ static void detach(attempt *a)
     shm_inflight_add(w->tbl, w->index, -1);
 }
 
+void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
+{
+    const shm_proxy_addr *pa = &w->tbl->proxies[proxy].addr;
+    char purl[SHM_ADDR_HOST_MAX + 32];
+    int v6 = strchr(pa->host, ':') != NULL;
+    snprintf(purl, sizeof purl, "%s://%s%s%s:%u", curl_scheme(w, pa->scheme), v6 ? "[" : "", pa->host, v6 ? "]" : "",
+             pa->port);
+    curl_easy_setopt(e, CURLOPT_PROXY, purl);
+    if (pa->user[0]) {
+        curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pa->user);
+        curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, pa->pass);
+    }
+    /* One connection-cache bundle per (proxy, target) instead of per target. libcurl files
+     * idle connections under "scope id/port/host name" of the target (the proxy is not part of
+     * the key), and before reusing one it liveness-polls the idle connections of that bundle
+     * in turn, so with hundreds of idle tunnels to one target every new transfer made hundreds
+     * of poll() calls: a third of the daemon's CPU (docs/BENCHMARKS.md). We only ever connect
+     * to the proxy, and libcurl applies the scope id only to an IPv6 socket address, which
+     * Linux ignores unless the address is link-local: for a proxy reached over IPv4 or a
+     * global IPv6 address it changes nothing but the key. A proxy written as an IPv6 literal
+     * keeps scope 0, so a link-local one keeps working. */
+    if (!v6)
+        curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
+}
+
 int race_start(task *t, uint32_t proxy)
 {
     worker_ctx *w = t->w;
@@ -282,28 +308,8 @@ int race_start(task *t, uint32_t proxy)
     a->host = h;
     a->easy = e;
     a->proxy = proxy;
-    const shm_proxy_addr *pa = &tbl->proxies[proxy].addr;
-    char purl[SHM_ADDR_HOST_MAX + 32];
-    int v6 = strchr(pa->host, ':') != NULL;
-    snprintf(purl, sizeof purl, "%s://%s%s%s:%u", curl_scheme(w, pa->scheme), v6 ? "[" : "", pa->host, v6 ? "]" : "",
-             pa->port);
     curl_easy_setopt(e, CURLOPT_URL, t->url);
-    curl_easy_setopt(e, CURLOPT_PROXY, purl);
-    if (pa->user[0]) {
-        curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pa->user);
-        curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, pa->pass);
-    }
-    /* One connection-cache bundle per (proxy, target) instead of per target. libcurl files
-     * idle connections under "scope id/port/host name" of the target (the proxy is not part of
-     * the key), and before reusing one it liveness-polls the idle connections of that bundle
-     * in turn, so with hundreds of idle tunnels to one target every new transfer made hundreds
-     * of poll() calls: a third of the daemon's CPU (docs/BENCHMARKS.md). We only ever connect
-     * to the proxy, and libcurl applies the scope id only to an IPv6 socket address, which
-     * Linux ignores unless the address is link-local: for a proxy reached over IPv4 or a
-     * global IPv6 address it changes nothing but the key. A proxy written as an IPv6 literal
-     * keeps scope 0, so a link-local one keeps working. */
-    if (!v6)
-        curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
+    race_set_proxy(w, e, proxy);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -493,6 +499,12 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     worker_need_dispatch(w);
 }
 
+health_outcome race_transport_outcome(CURL *e, CURLcode rc, int sent)
+{
+    attempt probe = {.sent_ms = sent ? 1 : 0};
+    return transport_outcome(&probe, e, rc);
+}
+
 static void check_done(worker_ctx *w)
 {
     CURLMsg *m;
@@ -504,9 +516,11 @@ static void check_done(worker_ctx *w)
             continue;
         CURL *e = m->easy_handle;
         CURLcode rc = m->data.result;
-        attempt *a = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&a);
-        if (a)
-            attempt_done(w, a, rc);
+        void *owner = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&owner);
+        if (owner && *(int *)owner == EASY_TUNNEL_LEG)
+            tunnel_leg_done(w, owner, rc);
+        else if (owner)
+            attempt_done(w, owner, rc);
     }
 }

@@ -19,7 +19,11 @@
 
 typedef enum { TASK_QUEUED, TASK_RUNNING } task_state;
 
+/* What a libcurl easy handle's CURLINFO_PRIVATE points to starts with one of these. */
+enum { EASY_ATTEMPT = 0, EASY_TUNNEL_LEG = 1 };
+
 typedef struct attempt {
+    int kind;                     /* EASY_ATTEMPT (calloc leaves it so) */
     struct task *t;               /* NULL once orphaned (see race.c) */
     worker_ctx *w;
     host_rt *host;
@@ -154,5 +158,10 @@ void race_cleanup(worker_ctx *w);
 int race_start(task *t, uint32_t proxy);
 /* Removes every running attempt of t, charging nobody (cancelled). */
 void race_abort_all(task *t);
+/* Points e at proxy p (URL, credentials, one connection bundle per proxy and target). */
+void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy);
+/* Who is charged for a transport failure of a transfer through a proxy (curl result rc;
+ * `sent`: the request was written). */
+health_outcome race_transport_outcome(CURL *e, CURLcode rc, int sent);
 
 #endif

@@ -8,6 +8,7 @@
 #include "worker/worker.h"
 #include "worker/conn.h"
 #include "worker/http.h"
+#include "worker/tunnel.h"
 #include "worker/policy.h"
 
 #include "common/config_snapshot.h"
@@ -227,6 +228,7 @@ static void final_flush(worker_ctx *w)
         ev_feed_event(w->loop, &c->wio, EV_WRITE);
     }
     http_shutdown_all(w); /* their tasks answered 503 shutting_down, then closed */
+    tunnel_close_all(w);  /* nothing inside a tunnel can be answered: it just closes */
     ev_timer_stop(w->loop, &w->stop_w);
     ev_timer_set(&w->stop_w, 1.0, 0.);
     ev_timer_start(w->loop, &w->stop_w);
@@ -270,7 +272,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
     if (w->stopping && w->n_tasks == 0) {
         if (!w->stop_deadline_ms)
             final_flush(w);
-        if (!w->conns && !w->http_conns)
+        if (!w->conns && !w->http_conns && !w->tunnels)
             ev_break(loop, EVBREAK_ALL);
     }
 }
@@ -394,6 +396,7 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     while (w->conns)
         conn_close(w->conns);
     http_close_all(w);
+    tunnel_close_all(w);
     http_listen_stop(w);
     race_cleanup(w);
     for (uint32_t i = 0; i < tbl->hdr->max_hosts; i++)

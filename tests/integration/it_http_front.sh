@@ -46,12 +46,12 @@ expect_eq "headers over http_max_header: 431" "$(printf "GET http://$T1/item/1 H
 expect_eq "origin-form that is not /fetch: 400" "$(printf "GET /item/1 HTTP/1.1\r\nHost: x\r\n\r\n" | code)" 400
 expect_eq "non-http scheme in /fetch: 400" "$(printf "GET /fetch?url=ftp%%3A%%2F%%2Fx%%2F HTTP/1.1\r\nHost: x\r\n\r\n" | code)" 400
 expect_eq "a request to the listener itself: 400" "$(printf "GET http://$HP/x HTTP/1.1\r\nHost: $HP\r\n\r\n" | code)" 400
-expect_eq "CONNECT (not yet): 501" "$(printf "CONNECT $T1 HTTP/1.1\r\nHost: $T1\r\n\r\n" | code)" 501
+expect_eq "CONNECT to a port not in connect_ports: 403" "$(printf "CONNECT $T1 HTTP/1.1\r\nHost: $T1\r\n\r\n" | code)" 403
 slow=$( { printf 'GET http://%s/item/1 HTTP/1.1\r\n' "$T1"; sleep 3; } | timeout 10 socat - "TCP:$HP" 2>/dev/null | head -n 1 | awk '{print $2}')
 expect_eq "a head not complete within http_header_timeout: 408" "$slow" 408
 expect_eq "still serving after the bad input" "$(px -o /dev/null -w '%{http_code}' "http://$T2/item/30")" 200
-if python3 -c 'import requests' 2>/dev/null; then
-  HP="$HP" URLS="$FARM_DIR/urls.txt" python3 - >"$TMP/requests.out" 2>&1 <<'PY' || true
+if /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+  HP="$HP" URLS="$FARM_DIR/urls.txt" /usr/bin/python3 - >"$TMP/requests.out" 2>&1 <<'PY' || true
 import os, requests
 proxies = {"http": "http://" + os.environ["HP"]}
 urls = [u.strip() for u in open(os.environ["URLS"])][120:200]

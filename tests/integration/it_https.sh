@@ -11,7 +11,7 @@ HP="$NET.2:8118"
 farm_up --proxies 20 --mix "good=100" --seed 28 --interval-ms 300 --urls 60 --target "$T1" --tls-target "$TLS1" \
   --tls-target "$TLS2"
 CA="$FARM_DIR/tls-ca.pem"
-write_ini "$FARM_DIR/proxies.txt" 300 "ca_file = \"$CA\""
+write_ini "$FARM_DIR/proxies.txt" 300 "ca_file = \"$CA\"" "connect_ports = \"443,18443\""
 printf '[host:%s]\nca_file = ""\n' "$TLS2" >>"$TMP/scatter.ini"
 daemon_up
 tstats() { curl -s --noproxy '*' --max-time 5 --cacert "$CA" "https://$1/__farm/stats" | jq -r "${2:-.}"; }
@@ -26,6 +26,33 @@ check "HTTP front end, /fetch?url=https..." grep -q "<h1>item 4</h1>" \
   <(curl -s --max-time 20 "http://$HP/fetch?url=https%3A%2F%2F$TLS1%2Fitem%2F4")
 expect_eq "the TLS target counted the requests" "$(( $(tstats "$TLS1" .requests) >= 22 ))" 1
 expect_eq "zero violations at the TLS target" "$(tstats "$TLS1" .violations)" 0
+
+# CONNECT tunnels: curl through one, then one kept-alive tunnel carrying 20 requests is paced
+# like separate tasks (the target counts no violation)
+v0=$(tstats "$TLS1" .violations)
+hdr=$(curl -s --max-time 20 -x "http://$HP" --cacert "$CA" -D - -o "$TMP/t1" "https://$TLS1/item/5")
+check "CONNECT: curl gets the page through a tunnel" grep -q "<h1>item 5</h1>" "$TMP/t1"
+check "CONNECT: the 200 names the proxy" grep -qi "X-Scatter-Proxy: socks5://$PROXY_IP:" <(echo "$hdr")
+if /usr/bin/python3 -c 'import requests' 2>/dev/null; then
+  t0=$(date +%s%3N)
+  HP="$HP" CA="$CA" TLS="$TLS1" /usr/bin/python3 - >"$TMP/session.out" 2>&1 <<'PY' || true
+import os, requests
+s = requests.Session()
+s.proxies = {"https": "http://" + os.environ["HP"]}
+# verify per request: a REQUESTS_CA_BUNDLE in the environment would override Session.verify
+ok = sum(1 for i in range(20)
+         if "<h1>item %d</h1>" % i in s.get("https://%s/item/%d" % (os.environ["TLS"], i), timeout=30,
+                                            verify=os.environ["CA"]).text)
+print("OK", ok)
+PY
+  echo "# 20 requests through one kept-alive tunnel took $(( $(date +%s%3N) - t0 )) ms (interval 300 ms)"
+  expect_eq "requests.Session: 20 https requests through one tunnel" "$(tail -n 1 "$TMP/session.out")" "OK 20"
+else
+  echo "# /usr/bin/python3 has no requests module: skipped the Session check"
+fi
+expect_eq "tunnels paced: no violation at the TLS target" "$(tstats "$TLS1" .violations)" "$v0"
+expect_eq "CONNECT to a port not in connect_ports: 403" \
+  "$(curl -s -o /dev/null -w '%{http_connect}' --max-time 10 -x "http://$HP" "https://$T1/" 2>/dev/null || true)" "403"
 
 # a host whose CA is not trusted: the TLS handshake fails, the proxies stay healthy
 r=$(ctl raw --json "{\"op\":\"submit\",\"id\":7,\"url\":\"https://$TLS2/item/5\",\"timeout_ms\":3000,\"max_attempts\":2}" || true)
