@@ -196,7 +196,17 @@ static int parse_header(const char *arg, sc_header *h)
     return name ? 0 : -1;
 }
 
-int cmd_fetch(const char *sock, int argc, char **argv)
+/* The command line of fetch. */
+typedef struct {
+    const char *input, *outdir, *jsonl, *method;
+    uint64_t race, timeout_ms, attempts, window;
+    int has_timeout, has_attempts, quiet;
+    sc_header hdr[PROTO_MAX_HEADERS];
+    size_t nh;
+} fetch_opts;
+
+/* Parses the options (optind then points at the URLs). EXIT_OK or the exit code. */
+static int parse_options(int argc, char **argv, fetch_opts *o)
 {
     static const struct option L[] = {
         {"input", required_argument, 0, 'i'},   {"output", required_argument, 0, 'o'},
@@ -205,128 +215,111 @@ int cmd_fetch(const char *sock, int argc, char **argv)
         {"window", required_argument, 0, 'w'},  {"header", required_argument, 0, 'H'},
         {"method", required_argument, 0, 'X'},  {"quiet", no_argument, 0, 'q'},
         {0, 0, 0, 0}};
-    const char *input = NULL, *outdir = NULL, *jsonl = NULL, *method = NULL;
-    uint64_t race = 0, timeout_ms = 0, attempts = 0, window = 0;
-    int has_timeout = 0, has_attempts = 0, quiet = 0, ch, code = EXIT_OK;
-    sc_header hdr[PROTO_MAX_HEADERS];
-    size_t nh = 0;
+    int ch, code = EXIT_OK;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":i:o:J:r:t:a:w:H:X:q", L, NULL)) != -1) {
+    while (!code && (ch = getopt_long(argc, argv, ":i:o:J:r:t:a:w:H:X:q", L, NULL)) != -1) {
         switch (ch) {
-        case 'i': input = optarg; break;
-        case 'o': outdir = optarg; break;
-        case 'J': jsonl = optarg; break;
-        case 'q': quiet = 1; break;
+        case 'i': o->input = optarg; break;
+        case 'o': o->outdir = optarg; break;
+        case 'J': o->jsonl = optarg; break;
+        case 'q': o->quiet = 1; break;
         case 'X':
-            method = optarg;
+            o->method = optarg;
             for (const char *p = optarg; *p; p++)
                 if (*p < 'A' || *p > 'Z')
                     code = cli_usage_error("fetch", "bad --method '%s': upper-case letters only", optarg);
             if (!*optarg || strlen(optarg) > 16)
                 code = cli_usage_error("fetch", "bad --method '%s': 1 to 16 upper-case letters", optarg);
             break;
-        case 'r': code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &race) ? EXIT_USAGE : code; break;
+        case 'r': code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &o->race) ? EXIT_USAGE : code; break;
         case 'a':
-            code = cli_uint("fetch", "--attempts", optarg, 0, UINT32_MAX, &attempts) ? EXIT_USAGE : code;
-            has_attempts = 1;
+            code = cli_uint("fetch", "--attempts", optarg, 0, UINT32_MAX, &o->attempts) ? EXIT_USAGE : code;
+            o->has_attempts = 1;
             break;
-        case 'w': code = cli_uint("fetch", "--window", optarg, 1, SC_MAX_WINDOW, &window) ? EXIT_USAGE : code; break;
+        case 'w': code = cli_uint("fetch", "--window", optarg, 1, SC_MAX_WINDOW, &o->window) ? EXIT_USAGE : code; break;
         case 't':
-            code = cli_seconds_ms("fetch", "--timeout", optarg, &timeout_ms) ? EXIT_USAGE : code;
-            if (timeout_ms > UINT32_MAX)
+            code = cli_seconds_ms("fetch", "--timeout", optarg, &o->timeout_ms) ? EXIT_USAGE : code;
+            if (o->timeout_ms > UINT32_MAX)
                 code = cli_usage_error("fetch", "bad --timeout '%s': too long", optarg);
-            has_timeout = 1;
+            o->has_timeout = 1;
             break;
         case 'H':
-            if (nh == PROTO_MAX_HEADERS)
+            if (o->nh == PROTO_MAX_HEADERS)
                 code = cli_usage_error("fetch", "too many -H (at most %d)", PROTO_MAX_HEADERS);
-            else if (parse_header(optarg, &hdr[nh]))
+            else if (parse_header(optarg, &o->hdr[o->nh]))
                 code = cli_usage_error("fetch", "bad -H '%s': expected 'Name: value'", optarg);
             else
-                nh++;
+                o->nh++;
             break;
         default:
             code = cli_bad_option("fetch", ch, argv);
         }
-        if (code)
-            break;
     }
-    if (!code && outdir && jsonl)
-        code = cli_usage_error("fetch", "-o '%s' and --jsonl '%s' cannot be used together", outdir, jsonl);
-    if (!code && !input && optind >= argc)
+    if (!code && o->outdir && o->jsonl)
+        code = cli_usage_error("fetch", "-o '%s' and --jsonl '%s' cannot be used together", o->outdir, o->jsonl);
+    if (!code && !o->input && optind >= argc)
         code = cli_usage_error("fetch", "no URL given: pass URLs or -i FILE");
-    if (!code && outdir && mkdir(outdir, 0755) && errno != EEXIST) {
-        fprintf(stderr, "scatterctl fetch: cannot create -o '%s': %s\n", outdir, strerror(errno));
-        code = EXIT_FAILED;
-    }
-    run r = {.outdir = outdir, .quiet = quiet, .tty = isatty(STDERR_FILENO)};
-    fetch_input in;
+    return code;
+}
+
+/* Submits input URLs while the window has room. EXIT_OK, or EXIT_FAILED (input unreadable,
+ * out of memory: the input then counts as done). */
+static int submit_more(run *r, sc_client *c, fetch_input *in, sc_request *req, unsigned win)
+{
+    int code = EXIT_OK;
     char err[256];
-    memset(&in, 0, sizeof in);
-    if (!code && fetch_input_open(&in, argv + optind, argc - optind, input, err, sizeof err)) {
-        fprintf(stderr, "scatterctl fetch: -i: %s\n", err);
-        code = EXIT_FAILED;
-    }
-    if (!code && jsonl) {
-        r.jsonl = strcmp(jsonl, "-") == 0 ? stdout : fopen(jsonl, "w");
-        if (!r.jsonl) {
-            fprintf(stderr, "scatterctl fetch: cannot open --jsonl '%s': %s\n", jsonl, strerror(errno));
+    while (!r->input_done && sc_client_outstanding(c) < win) {
+        const char *url;
+        uint64_t n;
+        int got = fetch_input_next(in, &url, &n);
+        if (got < 0) {
+            fprintf(stderr, "scatterctl fetch: reading input: %s\n", strerror(-got));
             code = EXIT_FAILED;
         }
-    }
-    sc_client *c = NULL;
-    if (!code)
-        code = cli_connect(sock, "fetch", 0, (unsigned)window, &c);
-    if (code)
-        goto out;
-
-    sc_request req = {.method = method, .headers = hdr, .n_headers = nh, .race_width = (uint32_t)race,
-                      .timeout_ms = (uint32_t)timeout_ms, .has_timeout = has_timeout,
-                      .max_attempts = (uint32_t)attempts, .has_max_attempts = has_attempts};
-    unsigned win = sc_client_window(c);
-    r.start = r.last_progress = now_ms();
-    for (;;) {
-        while (!r.input_done && sc_client_outstanding(c) < win) {
-            const char *url;
-            uint64_t n;
-            int got = fetch_input_next(&in, &url, &n);
-            if (got < 0) {
-                fprintf(stderr, "scatterctl fetch: reading input: %s\n", strerror(-got));
-                code = EXIT_FAILED;
-            }
-            if (got <= 0) {
-                r.input_done = 1;
-                break;
-            }
-            r.read++;
-            size_t ul = strlen(url);
-            tag *t = malloc(sizeof *t + ul + 1);
-            if (!t) {
-                code = EXIT_FAILED;
-                r.input_done = 1;
-                break;
-            }
-            t->n = n;
-            memcpy(t->url, url, ul + 1);
-            req.url = t->url;
-            int rc = sc_submit(c, &req, t, NULL, err, sizeof err);
-            if (rc) {
-                /* refused before it left: still one outcome for this URL */
-                const char *ecode = rc == -EMSGSIZE ? "too_large" : "bad_request";
-                r.done++;
-                count_failure(&r, ecode);
-                if (r.jsonl)
-                    write_jsonl(&r, n, url, NULL, ecode, err);
-                free(t);
-            }
+        if (got <= 0) {
+            r->input_done = 1;
+            break;
         }
-        if (r.input_done && sc_client_outstanding(c) == 0)
+        r->read++;
+        size_t ul = strlen(url);
+        tag *t = malloc(sizeof *t + ul + 1);
+        if (!t) {
+            r->input_done = 1;
+            return EXIT_FAILED;
+        }
+        t->n = n;
+        memcpy(t->url, url, ul + 1);
+        req->url = t->url;
+        int rc = sc_submit(c, req, t, NULL, err, sizeof err);
+        if (rc) {
+            /* refused before it left: still one outcome for this URL */
+            const char *ecode = rc == -EMSGSIZE ? "too_large" : "bad_request";
+            r->done++;
+            count_failure(r, ecode);
+            if (r->jsonl)
+                write_jsonl(r, n, url, NULL, ecode, err);
+            free(t);
+        }
+    }
+    return code;
+}
+
+/* Runs the whole input through the daemon, one outcome per URL. EXIT_OK or EXIT_FAILED. */
+static int fetch_all(run *r, sc_client *c, fetch_input *in, sc_request *req)
+{
+    int code = EXIT_OK;
+    unsigned win = sc_client_window(c);
+    r->start = r->last_progress = now_ms();
+    for (;;) {
+        if (submit_more(r, c, in, req, win))
+            code = EXIT_FAILED;
+        if (r->input_done && sc_client_outstanding(c) == 0)
             break;
         sc_result *res;
         int rc = sc_next_result(c, 100, &res);
         if (rc == 1) {
             tag *t = res->user;
-            finish(&r, t, res);
+            finish(r, t, res);
             free(t);
             sc_result_free(res);
         } else if (rc < 0 && rc != -ENOENT) {
@@ -334,25 +327,57 @@ int cmd_fetch(const char *sock, int argc, char **argv)
             code = EXIT_FAILED;
             break;
         }
-        progress(&r, 0);
+        progress(r, 0);
     }
-    progress(&r, 1);
-    summary(&r);
-    if (!code && r.failed)
-        code = EXIT_FAILED;
+    progress(r, 1);
+    summary(r);
     /* abandoned tasks (fatal error above) still own their tags */
     for (sc_result *res; sc_client_outstanding(c) && sc_next_result(c, 0, &res) == 1;) {
         free(res->user);
         sc_result_free(res);
     }
-out:
+    return code || r->failed ? EXIT_FAILED : EXIT_OK;
+}
+
+int cmd_fetch(const char *sock, int argc, char **argv)
+{
+    fetch_opts o = {0};
+    int code = parse_options(argc, argv, &o);
+    if (!code && o.outdir && mkdir(o.outdir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "scatterctl fetch: cannot create -o '%s': %s\n", o.outdir, strerror(errno));
+        code = EXIT_FAILED;
+    }
+    run r = {.outdir = o.outdir, .quiet = o.quiet, .tty = isatty(STDERR_FILENO)};
+    fetch_input in;
+    char err[256];
+    memset(&in, 0, sizeof in);
+    if (!code && fetch_input_open(&in, argv + optind, argc - optind, o.input, err, sizeof err)) {
+        fprintf(stderr, "scatterctl fetch: -i: %s\n", err);
+        code = EXIT_FAILED;
+    }
+    if (!code && o.jsonl) {
+        r.jsonl = strcmp(o.jsonl, "-") == 0 ? stdout : fopen(o.jsonl, "w");
+        if (!r.jsonl) {
+            fprintf(stderr, "scatterctl fetch: cannot open --jsonl '%s': %s\n", o.jsonl, strerror(errno));
+            code = EXIT_FAILED;
+        }
+    }
+    sc_client *c = NULL;
+    if (!code)
+        code = cli_connect(sock, "fetch", 0, (unsigned)o.window, &c);
+    if (!code) {
+        sc_request req = {.method = o.method, .headers = o.hdr, .n_headers = o.nh, .race_width = (uint32_t)o.race,
+                          .timeout_ms = (uint32_t)o.timeout_ms, .has_timeout = o.has_timeout,
+                          .max_attempts = (uint32_t)o.attempts, .has_max_attempts = o.has_attempts};
+        code = fetch_all(&r, c, &in, &req);
+    }
     if (r.jsonl && r.jsonl != stdout)
         fclose(r.jsonl);
     else if (r.jsonl)
         fflush(stdout);
     sc_client_free(c);
     fetch_input_close(&in);
-    for (size_t i = 0; i < nh; i++)
-        free((char *)hdr[i].name);
+    for (size_t i = 0; i < o.nh; i++)
+        free((char *)o.hdr[i].name);
     return code;
 }
