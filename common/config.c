@@ -110,6 +110,13 @@ static const cfg_key KEYS[] = {
      "A CONNECT tunnel with no byte either way for this long is closed."},
     {"http_scatter_headers", SEC_SCATTER, T_BOOL, G(http_scatter_headers), "true", 0, 1, 1,
      "Add X-Scatter-Proxy and X-Scatter-Attempts to HTTP front end responses."},
+    {"max_sessions", SEC_SCATTER, T_UINT, G(max_sessions), "10000", 1, 1000000, 0,
+     "Sticky sessions (X-Scatter-Session, a Proxy-Authorization user session-NAME, msgpack\n"
+     "'session') kept at once, one per (session, host), shared by all workers (fixed at start).\n"
+     "When all are in use a new one takes the least recently used expired entry; if none has\n"
+     "expired the task is refused pool_full (HTTP 503). docs/HTTP.md, \"Sessions\"."},
+    {"session_ttl", SEC_SCATTER, T_DUR_S, G(session_ttl_ms), "600", 100, DAY_MS, 1,
+     "A session unused this long is forgotten: its next task picks a proxy afresh."},
     {"metrics_listen", SEC_SCATTER, T_STR, G(metrics_listen), "127.0.0.1:9118", 0, 0, 0,
      "The management endpoints, served by the master: GET /metrics (Prometheus text format),\n"
      "/health and /proxy-metrics (JSON). IP:port or [IPv6]:port; empty = off. An address that\n"

@@ -61,6 +61,7 @@ typedef struct {
     char http_listen[CFG_STR_MAX];    /* HTTP proxy front end "ip:port"; "" = off */
     char http_auth[CFG_STR_MAX];      /* "user:password" for Proxy-Authorization Basic; "" = none */
     uint32_t http_max_header, http_header_timeout_ms, http_scatter_headers;
+    uint32_t max_sessions, session_ttl_ms; /* sticky sessions (shm/session.h) */
     char connect_ports[CFG_STR_MAX];  /* ports CONNECT may reach, comma-separated */
     uint32_t tunnel_idle_timeout_ms;
     char metrics_listen[CFG_STR_MAX]; /* the master's /metrics, /health, /proxy-metrics "ip:port"; "" = off */

@@ -250,6 +250,13 @@ static int decode_submit(const msgpack_object *o, proto_request *r, char *err, s
         snprintf(err, cap, "'race_width' must be 1..%d", SC_RACE_MAX);
         return -1;
     }
+    /* its length is the task layer's check, shared with the HTTP front end */
+    const msgpack_object *sn = proto_map_get(o, "session");
+    if (sn && sn->type != MSGPACK_OBJECT_NIL &&
+        (sn->type != MSGPACK_OBJECT_STR || proto_get_str(o, "session", &r->session) || r->session.n == 0)) {
+        snprintf(err, cap, "'session' must be a non-empty string");
+        return -1;
+    }
     return 0;
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     proto_str hname[PROTO_MAX_HEADERS], hval[PROTO_MAX_HEADERS];
     uint32_t timeout_ms, max_attempts, race_width;
     int has_timeout, has_max_attempts, has_race_width;
+    proto_str session; /* sticky session name; n = 0: none */
     /* proxies / hosts */
     uint32_t limit, offset;
     proto_str host; /* proxies: only cells of this host */

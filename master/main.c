@@ -12,6 +12,7 @@
 #include "common/paths.h"
 
 #include "shm/ratelimit.h"
+#include "shm/session.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -359,6 +360,11 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     rc = cfg_snapshot_create(&m->cfgsnap, m->cfg);
     if (rc) {
         LOGE(&m->log, "cannot map the configuration for the workers: %s", strerror(-rc));
+        return ready(m, 1);
+    }
+    rc = sess_create(&m->tbl.sess, m->cfg->max_sessions);
+    if (rc) {
+        LOGE(&m->log, "cannot map the session table (max_sessions = %u): %s", m->cfg->max_sessions, strerror(-rc));
         return ready(m, 1);
     }
     uint64_t now = shm_now_ms();

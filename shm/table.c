@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "shm/registry.h"
+#include "shm/session.h"
 
 #define SHM_ALIGN 64u
 
@@ -132,6 +133,7 @@ void shm_destroy(shm_table *t)
     /* The mutex is left alone: other processes may still map the pages, and destroying a
      * process-shared mutex they might hold is undefined. The unmap is what frees it. */
     munmap(t->hdr, t->size);
+    sess_destroy(t->sess);
     memset(t, 0, sizeof(*t));
 }
 

@@ -203,6 +203,7 @@ typedef struct {
     uint32_t *hash;   /* open addressing, SHM_NONE = empty; lock */
     shm_cell *cells;
     size_t size;
+    struct sess_table *sess; /* sticky sessions: a mapping of its own (shm/session.h); NULL = none */
 } shm_table;
 
 /* Creates the mapping (anonymous, MAP_SHARED) and initialises it. 0 or -errno. */

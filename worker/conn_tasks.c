@@ -115,6 +115,7 @@ void conn_submit(conn *c, const proto_request *r)
         .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
         .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
         .has_race_width = r->has_race_width, .race_width = r->race_width,
+        .session = r->session,
     };
     task *t;
     sc_err e = task_submit(&c->owner, &s, &t, err, sizeof err);

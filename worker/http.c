@@ -485,36 +485,68 @@ static int fetch_param(const char *target, size_t n, char *out, size_t cap)
     return -1;
 }
 
+/* The Proxy-Authorization Basic credential, decoded ("user:password") into out. 0, or -1 if
+ * there is none or it is not valid base64 of a NUL-free text that fits. */
+static int proxy_credential(const http_conn *c, char *out, size_t cap)
+{
+    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const hdr_ref *h = find_hdr(c, "Proxy-Authorization");
+    if (!h || h->val_len < 7 || strncasecmp(c->head + h->val_off, "Basic ", 6) != 0)
+        return -1;
+    const char *v = c->head + h->val_off + 6;
+    size_t vl = h->val_len - 6, k = 0;
+    while (vl && *v == ' ') {
+        v++;
+        vl--;
+    }
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < vl && v[i] != '='; i++) {
+        const char *pos = v[i] ? strchr(B64, v[i]) : NULL;
+        if (!pos)
+            return -1;
+        acc = (acc << 6) | (uint32_t)(pos - B64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            char ch = (char)((acc >> bits) & 0xffu);
+            if (ch == '\0' || k + 1 >= cap)
+                return -1;
+            out[k++] = ch;
+        }
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+/* With http_auth set: its user:password, or a session user (session-NAME, docs/HTTP.md
+ * "Sessions") with its password. */
 static int auth_ok(const http_conn *c)
 {
     const char *want = c->w->cfg->http_auth;
     if (!want[0])
         return 1;
-    const hdr_ref *h = find_hdr(c, "Proxy-Authorization");
-    if (!h || h->val_len < 7 || strncasecmp(c->head + h->val_off, "Basic ", 6) != 0)
+    char cred[2 * CFG_STR_MAX];
+    if (proxy_credential(c, cred, sizeof cred))
         return 0;
-    /* base64 of user:password, compared as encoded text */
-    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char enc[4 * (CFG_STR_MAX / 3) + 8];
-    size_t n = strlen(want), k = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)want[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)(unsigned char)want[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)want[i + 2];
-        enc[k++] = B64[(v >> 18) & 63];
-        enc[k++] = B64[(v >> 12) & 63];
-        enc[k++] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
-        enc[k++] = i + 2 < n ? B64[v & 63] : '=';
-    }
-    const char *v = c->head + h->val_off + 6;
-    size_t vl = h->val_len - 6;
-    while (vl && *v == ' ') {
-        v++;
-        vl--;
-    }
-    return vl == k && memcmp(v, enc, k) == 0;
+    if (strcmp(cred, want) == 0)
+        return 1;
+    const char *wp = strchr(want, ':'), *cp = strchr(cred, ':');
+    return wp && cp && strncmp(cred, "session-", 8) == 0 && cp > cred + 8 && strcmp(cp, wp) == 0;
+}
+
+/* The request's sticky session: X-Scatter-Session, else the NAME of a Proxy-Authorization user
+ * session-NAME (decoded into buf, which must outlive the returned string). n = 0: none. */
+static proto_str session_of(const http_conn *c, char *buf, size_t cap)
+{
+    const hdr_ref *h = find_hdr(c, "X-Scatter-Session");
+    if (h)
+        return (proto_str){c->head + h->val_off, (uint32_t)h->val_len};
+    if (proxy_credential(c, buf, cap) || strncmp(buf, "session-", 8) != 0)
+        return (proto_str){"", 0};
+    const char *colon = strchr(buf, ':');
+    size_t n = colon ? (size_t)(colon - buf) : strlen(buf);
+    return (proto_str){buf + 8, (uint32_t)(n - 8)};
 }
 
 /* 1 if the URL names this listener itself (a request loop). */
@@ -677,6 +709,8 @@ static int handle_request(http_conn *c)
     s.has_race_width = r1 > 0;
     s.has_timeout = r2 > 0;
     s.has_max_attempts = r3 > 0;
+    char cred[2 * CFG_STR_MAX];
+    s.session = session_of(c, cred, sizeof cred);
     /* the client's end-to-end headers; the task layer drops framing and hop-by-hop ones */
     proto_str hn[HTTP_MAX_HEADERS], hv[HTTP_MAX_HEADERS];
     uint32_t nh = 0;

@@ -44,6 +44,7 @@
 #include "shm/health.h"
 #include "shm/ratelimit.h"
 #include "shm/select.h"
+#include "shm/session.h"
 
 #include <stdlib.h>
 
@@ -193,6 +194,8 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
 /* Whether the hedge timer of a running round has anything left to do. */
 static int may_hedge(const task *t)
 {
+    if (t->session[0])
+        return 0; /* a session's round is its one proxy: no hedges, no stragglers */
     policy_race r;
     policy_round rd;
     race_of(t->host, t, &r);
@@ -206,6 +209,61 @@ static double hedge_delay_s(const task *t)
     policy_round rd;
     round_of(t, &rd);
     return policy_hedge_timer_ms(host_hedge_ms(t->host), &rd, t->host->queued) / 1000.0;
+}
+
+/* Whether proxy p can still serve host h (else a session pinned to it moves on). */
+static int pair_usable(const shm_table *tbl, uint32_t p, uint32_t h, uint64_t now)
+{
+    const shm_cell *c = shm_cell_at(tbl, p, h);
+    const shm_proxy *px = &tbl->proxies[p];
+    uint32_t allowed = atomic_load(&tbl->hosts[h].allowed_sources);
+    return p < atomic_load(&tbl->hdr->n_proxies) && !atomic_load(&c->dead) &&
+           atomic_load(&px->state) != PSTATE_DEAD && atomic_load(&c->cooldown_until_ms) <= now &&
+           (allowed == 0 || (atomic_load(&px->sources) & allowed));
+}
+
+/* Sticky sessions (docs/HTTP.md, "Sessions"): the proxy for a session task, claimed, in
+ * picked[0]; 1, or 0 with st saying when to look again. The session's pinned proxy is used
+ * even if it means waiting for its slot; it is left only when this task's last round failed
+ * on it with a failure charged to the pair (a proxy fault or a block: a target error says
+ * nothing about the proxy), or when it is dead, cooling down or out of the host's pool for
+ * this host. Then one normal selection with K = 1 picks the next, and the pin moves only if
+ * no other task moved it first, so a failure several tasks see moves the session once. */
+static uint32_t session_claim(worker_ctx *w, host_rt *h, task *t, uint64_t now, uint32_t *picked,
+                              select_stats *st)
+{
+    shm_table *tbl = w->tbl;
+    uint32_t ttl = w->cfg->session_ttl_ms, pin = SESS_NONE;
+    /* full of live sessions since the task was admitted (rare): this round runs unpinned */
+    int pinned = tbl->sess && sess_touch(tbl->sess, t->session, h->idx, now, ttl, &pin) == 0;
+    int failed_here = t->rounds > 0 && pin == t->sess_proxy && pin != SESS_NONE &&
+                      atomic_load(&shm_cell_at(tbl, pin, h->idx)->consec_fails) > 0;
+    if (pin != SESS_NONE && !failed_here && pair_usable(tbl, pin, h->idx, now)) {
+        uint64_t next = 0;
+        *st = (select_stats){.eligible = 1};
+        if (!rl_claim(&shm_cell_at(tbl, pin, h->idx)->rl, w->index, now, &next)) {
+            st->skip_ratelimit = 1;
+            st->next_free_ms = next;
+            return 0;
+        }
+        picked[0] = t->sess_proxy = pin;
+        return 1;
+    }
+    if (select_claim(tbl, h->idx, 1, w->index, now, &w->sp, worker_rand(w), picked, st) == 0)
+        return 0;
+    uint32_t now_pin = picked[0];
+    int moved = pinned ? sess_repin(tbl->sess, t->session, h->idx, pin, picked[0], now, ttl, &now_pin) : 0;
+    if (moved >= 0 && now_pin != picked[0]) {
+        /* another task moved the session meanwhile: follow it on the next pass */
+        rl_release(&shm_cell_at(tbl, picked[0], h->idx)->rl, w->index, 0, 0);
+        *st = (select_stats){.eligible = 1, .skip_ratelimit = 1, .next_free_ms = now + 1};
+        return 0;
+    }
+    if (moved > 0 && pin != SESS_NONE)
+        LOGI(&w->log, "session '%s' host=%s moves from proxy %u to %u (%s)", t->session, h->name, pin, now_pin,
+             failed_here ? "its attempt failed there" : "dead, cooling down or out of the pool");
+    t->sess_proxy = picked[0];
+    return 1;
 }
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
@@ -270,7 +328,8 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     uint32_t k = policy_claim_k(&pr, probe, room, SC_RACE_MAX);
     uint32_t picked[SC_RACE_MAX];
     select_stats st;
-    uint32_t n = select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
+    uint32_t n = t->session[0] ? session_claim(w, h, t, now, picked, &st)
+                               : select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
     atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
     atomic_fetch_add(&c->skip_cooldown, st.skip_cooldown);
     if (n == 0) {
@@ -293,7 +352,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         }
         return 0;
     }
-    if (policy_adapts(&pr, n)) {
+    if (!t->session[0] && policy_adapts(&pr, n)) {
         uint32_t claimable = st.eligible > st.skip_ratelimit ? st.eligible - st.skip_ratelimit : 0;
         uint32_t keep = adaptive_keep(w, h, t, picked, n, claimable > n ? claimable - n : 0);
         for (uint32_t i = keep; i < n; i++)

@@ -279,6 +279,15 @@ static sc_err check_submission(const worker_ctx *w, const task_submission *r, ch
             snprintf(err, errcap, "method must be upper-case letters");
             return SC_BAD_REQUEST;
         }
+    if (r->session.n >= SESS_NAME_MAX) {
+        snprintf(err, errcap, "session name of %u bytes is longer than the limit of %d bytes", r->session.n,
+                 SESS_NAME_MAX - 1);
+        return SC_BAD_REQUEST;
+    }
+    if (r->session.n && memchr(r->session.p, '\0', r->session.n)) {
+        snprintf(err, errcap, "session name contains a NUL byte");
+        return SC_BAD_REQUEST;
+    }
     return SC_OK;
 }
 
@@ -344,6 +353,26 @@ static sc_err admit(worker_ctx *w, const char *key, host_rt **h, char *err, size
     return SC_OK;
 }
 
+/* A session task finds or makes its session's entry now, so that a table full of live
+ * sessions refuses the task instead of failing it later; the proxy is pinned at dispatch. */
+static sc_err session_admit(worker_ctx *w, const task_submission *r, host_rt *h, char *err, size_t errcap)
+{
+    sess_table *s = w->tbl->sess;
+    if (!r->session.n || !s)
+        return SC_OK;
+    char name[SESS_NAME_MAX];
+    snprintf(name, sizeof name, "%.*s", (int)r->session.n, r->session.p);
+    uint32_t pin;
+    if (sess_touch(s, name, h->idx, shm_now_ms(), w->cfg->session_ttl_ms, &pin) == 0)
+        return SC_OK;
+    snprintf(err, errcap,
+             "session table full: all max_sessions = %u (session, host) entries were used within the last "
+             "session_ttl = %u ms",
+             sess_capacity(s), w->cfg->session_ttl_ms);
+    admission_undo(w, h);
+    return SC_POOL_FULL;
+}
+
 /* An admitted task joins its owner's list and the host's queue, with its deadline running. */
 static void task_start(task *t, const task_submission *r)
 {
@@ -384,6 +413,8 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
         code = copy_submission(r, key, sizeof key, &url, &body, &headers, err, errcap);
     if (code == SC_OK)
         code = admit(w, key, &h, err, errcap);
+    if (code == SC_OK)
+        code = session_admit(w, r, h, err, errcap);
     if (code == SC_OK && !(t = calloc(1, sizeof *t))) {
         snprintf(err, errcap, "out of memory");
         admission_undo(w, h);
@@ -405,6 +436,8 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
     t->body = body;
     t->body_len = r->body.n;
     snprintf(t->method, sizeof t->method, "%.*s", (int)r->method.n, r->method.p);
+    snprintf(t->session, sizeof t->session, "%.*s", (int)r->session.n, r->session.p);
+    t->sess_proxy = SESS_NONE;
     task_start(t, r);
     *out = t;
     return SC_OK;

@@ -15,6 +15,7 @@
 
 #include "common/error.h"
 #include "common/proto.h"
+#include "shm/session.h"
 #include "worker/worker.h"
 
 typedef enum { TASK_QUEUED, TASK_RUNNING } task_state;
@@ -92,6 +93,7 @@ typedef struct {
     const proto_str *hname, *hval;
     int has_timeout, has_max_attempts, has_race_width;
     uint32_t timeout_ms, max_attempts, race_width;
+    proto_str session;            /* sticky session name (1..SESS_NAME_MAX - 1 bytes); n = 0: none */
 } task_submission;
 
 typedef struct task {
@@ -122,6 +124,8 @@ typedef struct task {
     uint32_t straggled;           /* straggler hedges added to this round (sched.c) */
     ev_timer hedge_w;
     char last_error[160];
+    char session[SESS_NAME_MAX];  /* sticky session name, "" = none (sched.c, shm/session.h) */
+    uint32_t sess_proxy;          /* the proxy its last round used through the session; SESS_NONE */
     attempt *att[SC_RACE_MAX];
     struct task *qnext;           /* host queue */
     struct task *prev_owned, *next_owned; /* the owner's live tasks */
