@@ -5,8 +5,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   each target for SECONDS (default 60), one at a time
 #   scripts/fuzz.sh --smoke [TARGET...]     each target for 5 s (what ctest's fuzz_smoke runs)
 #
-# Prints per target: executions, coverage (cov/ft), corpus size and crashes, with the path of
-# the reproducer when there is one; exits 1 if any target crashed, leaked or timed out.
+# Prints per target: seconds run, executions, coverage (cov/ft), corpus size and crashes, with
+# the path of the reproducer when there is one; exits 1 if any target crashed, leaked or timed out.
 # Environment: SCATTER_FUZZ_BUILD (clang build directory, default build-fuzzer/),
 # SCATTER_FUZZ_JOBS (parallel compile jobs, default 2).
 set -euo pipefail
@@ -62,7 +62,7 @@ cleanup() { if [ $smoke = 1 ]; then rm -rf "$scratch_root"; fi; }
 trap cleanup EXIT
 
 failed=0
-printf '%-8s %6s %12s %9s %6s %7s %7s  %s\n' target secs execs exec/s cov ft corpus result
+printf '%-8s %6s %12s %9s %6s %7s %7s  %s\n' target time_s execs exec/s cov ft corpus result
 for t in "${targets[@]}"; do
   bin="$build/fuzz/fuzz_$t"
   out="$build/crashes/$t"
@@ -72,8 +72,10 @@ for t in "${targets[@]}"; do
   dict=()
   [ ! -f "$top/fuzz/dict/$t.dict" ] || dict=(-dict="$top/fuzz/dict/$t.dict")
   rc=0
+  t0=$(date +%s)
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="$out/" "$scratch_root/$t" "$top/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+  took=$(( $(date +%s) - t0 )) # less than SECONDS when a crash stopped the run
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
@@ -89,7 +91,7 @@ for t in "${targets[@]}"; do
     [ -z "$new" ] || repro="$out/$(head -1 <<<"$new")"
     result="CRASH (exit $rc): reproducer ${repro:-none written}; log $log"
   fi
-  printf '%-8s %6s %12s %9s %6s %7s %7s  %s\n' "$t" "$secs" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
+  printf '%-8s %6s %12s %9s %6s %7s %7s  %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \
     "${corpus:-?}" "$result"
   if [ $rc -ne 0 ]; then
     # the report itself: the sanitizer's or the target's own message, and the stack
