@@ -577,6 +577,38 @@ static int prescan(const char *path, key_lines *kl, char *err, size_t cap)
     return rc;
 }
 
+/* iniparser names a key "section:key", so a section [S:K] and a key K of [S] are one entry to
+ * it (one of the two values is lost). Such a file is refused, naming both lines. */
+static int section_key_collisions(const key_lines *kl, const char *path, char *err, size_t cap)
+{
+    for (size_t s = 0; s < kl->nsec; s++)
+        for (size_t i = 0; i < kl->n; i++) {
+            size_t sl = strlen(kl->v[i].sec);
+            if (strncmp(kl->secs[s], kl->v[i].sec, sl) == 0 && kl->secs[s][sl] == ':' &&
+                strcmp(kl->secs[s] + sl + 1, kl->v[i].key) == 0)
+                return err_at(err, cap,
+                              "%s:%d: section [%s] has the same name as key '%s' of [%s] (line %d): the ini "
+                              "reader cannot tell them apart; rename one",
+                              path, kl->sec_line[s], kl->secs[s], kl->v[i].key, kl->v[i].sec, kl->v[i].line);
+        }
+    return 0;
+}
+
+/* 1 if an iniparser key "a:b:c" belongs to a section [a:b] of the file rather than to [a]
+ * (iniparser lists it under both). */
+static int in_subsection(const key_lines *kl, const char *full, size_t sec_len)
+{
+    const char *last = strrchr(full, ':');
+    if (!last || (size_t)(last - full) <= sec_len)
+        return 0; /* "sec:key": the key itself */
+    for (size_t s = 0; s < kl->nsec; s++) {
+        size_t n = strlen(kl->secs[s]);
+        if ((size_t)(last - full) == n && strncmp(full, kl->secs[s], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static int line_of(const key_lines *kl, const char *sec, const char *key)
 {
     for (size_t i = kl->n; i-- > 0;) /* last occurrence wins, as in iniparser */
@@ -689,7 +721,7 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
         free(kl.sec_line);
         return err_at(err, cap, "%s: not a valid ini file (see the message above)", path);
     }
-    int rc = 0;
+    int rc = section_key_collisions(&kl, path, err, cap);
     /* Pass 1: [scatter] and [rate_limit] (they set the defaults host sections start from). */
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         for (size_t s = 0; s < kl.nsec && rc == 0; s++) {
@@ -730,6 +762,10 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
             size_t plen = strlen(sec) + 1;
             for (int i = 0; i < nk && rc == 0; i++) {
                 const char *key = keys[i] + plen;
+                /* a section [sec:key] (say [host:example.com:8443] beside [host:example.com])
+                 * is listed among sec's keys with no value: it is not one of them */
+                if (!iniparser_getstring(d, keys[i], NULL) || in_subsection(&kl, keys[i], plen - 1))
+                    continue;
                 const cfg_key *k = find_key(sec, key, is_host);
                 const char *val = iniparser_getstring(d, keys[i], "");
                 int ln = line_of(&kl, sec, key);

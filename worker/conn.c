@@ -275,6 +275,12 @@ static void parse_input(conn *c)
             break;
         }
         off += (size_t)n;
+        if (u.data.type != MSGPACK_OBJECT_MAP) {
+            /* not a request at all (docs/PROTOCOL.md section 2): the stream cannot be trusted */
+            msgpack_unpacked_destroy(&u);
+            protocol_violation(c, "a message must be a msgpack map");
+            break;
+        }
         proto_request r;
         char err[256];
         if (proto_decode_request(&u.data, &r, err, sizeof err)) {

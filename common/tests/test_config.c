@@ -176,6 +176,26 @@ static void expect_error(const char *text, const char *needle)
         fail_msg("error '%s' lacks '%s'", err, needle);
 }
 
+/* iniparser calls a key "section:key": [host:a:8443] beside [host:a] must keep both sections'
+ * keys apart, and a section named like a key of another is refused instead of read as a key
+ * with no value (found by fuzz_config: a NULL value reached the parsers). */
+static void host_sections_with_ports(void **s)
+{
+    (void)s;
+    scatter_config *c = malloc(sizeof *c);
+    char err[512];
+    int rc = load_text(c, "[scatter]\n[host:example.com]\ninterval = 2000\n[host:example.com:8443]\ninterval = 3000\n",
+                       err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(c->n_hosts, 2);
+    assert_int_equal(cfg_host_for(c, "example.com")->interval_ms, 2000);
+    assert_int_equal(cfg_host_for(c, "example.com:8443")->interval_ms, 3000);
+    free(c);
+    expect_error("[scatter]\n[host:a.example]\ninterval = 2000\n[host:a.example:interval]\nrace_width = 2\n",
+                 "section [host:a.example:interval] has the same name as key 'interval' of [host:a.example]");
+}
+
 static void bad_input_names_key_line_value(void **s)
 {
     (void)s;
@@ -339,6 +359,7 @@ int main(void)
         cmocka_unit_test(defaults_are_documented_values),
         cmocka_unit_test(shipped_ini_loads_and_matches_defaults),
         cmocka_unit_test(reload_merge_follows_the_table),
+        cmocka_unit_test(host_sections_with_ports),
         cmocka_unit_test(print_default_config_round_trips),
         cmocka_unit_test(values_units_and_host_overrides),
         cmocka_unit_test(bad_input_names_key_line_value),

@@ -33,6 +33,8 @@ good_ini() { # good_ini FILE [extra [scatter] lines...]
     echo "pid_file = \"$TMP/scatterd.pid\""
     echo "log_file = \"$TMP/scatterd.log\""
     echo "workers = 2"
+    echo "http_listen = \"$NET.2:8118\""      # this slot's own addresses: the defaults
+    echo "metrics_listen = \"$NET.3:9118\""   # (127.0.0.1:8118/9118) are shared by all tests
     local l; for l in "$@"; do echo "$l"; done
     echo "[rate_limit]"
     echo "interval = 200"

@@ -81,6 +81,30 @@ ctl fetch -i "$FARM_DIR/urls.txt" --jsonl "$TMP/out.jsonl" 2>"$TMP/fetch.err" ||
 expect_eq "a real fetch after all that: 3 of 3 ok" "$(jq -r 'select(.ok) | .n' "$TMP/out.jsonl" | wc -l)" 3
 expect_eq "worker pids unchanged at the end" "$(worker_pids)" "$w0"
 check "no worker restart logged" bash -c "! grep -q restarted '$TMP/scatterd.log'"
+# (g) a top-level value that is not a map, then a status request, without half-closing:
+# bad_request and the connection closed (the status is not answered; found by the soak)
+SOCK="$SOCK" python3 - >"$TMP/notmap.out" 2>&1 <<'PY' || true
+import os, socket, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(os.environ["SOCK"])
+s.sendall(b"\x93\x01\x02\x03" + b"\x82\xa2op\xa6status\xa2id\x08")
+s.settimeout(3)
+data, t0, closed = b"", time.time(), False
+while time.time() - t0 < 3:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        break
+    if not d:
+        closed = True
+        break
+    data += d
+print("bad_request" if b"bad_request" in data else "no-reply", "closed" if closed else "open",
+      "status-answered" if b"uptime_s" in data else "status-not-answered")
+PY
+expect_eq "(g) an array instead of a map: bad_request, closed, nothing after it read" "$(tail -n 1 "$TMP/notmap.out")" \
+  "bad_request closed status-not-answered"
+served_after "a non-map message"
 daemon_stop
 expect_eq "scatterd exits 0 on SIGTERM" "$DRC" 0
 no_sanitizer_report "$TMP/scatterd.log" "$TMP/scatterd.out"

@@ -10,7 +10,7 @@ command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 farm_up --proxies 20 --mix "good=100" --seed 24 --interval-ms 200 --urls 10
 cp "$FARM_DIR/proxies.txt" "$TMP/other.txt"
 "$SCATTERD" --print-default-config >"$TMP/defaults.ini"
-export TMP SOCK SCATTERD DEF="$TMP/defaults.ini" SRC="$FARM_DIR/proxies.txt"
+export TMP SOCK SCATTERD NET DEF="$TMP/defaults.ini" SRC="$FARM_DIR/proxies.txt"
 # the base: the shipped defaults with this test's paths
 python3 - <<'PY'
 import os, re
@@ -18,7 +18,8 @@ t = open(os.environ["DEF"]).read()
 over = {"sources": '"farm=%s,other=%s"' % (os.environ["SRC"], os.environ["TMP"] + "/other.txt"),
         "allow_private_proxies": "true", "socket_path": '"%s"' % os.environ["SOCK"],
         "pid_file": '"%s/scatterd.pid"' % os.environ["TMP"], "log_file": '"%s/scatterd.log"' % os.environ["TMP"],
-        "workers": "2", "state_file": '""'}
+        "workers": "2", "state_file": '""', "http_listen": '"%s.2:8118"' % os.environ["NET"],
+        "metrics_listen": '"%s.3:9118"' % os.environ["NET"]}
 for k, v in over.items():
     t, n = re.subn(r"(?m)^%s = .*$" % k, "%s = %s" % (k, v), t)
     assert n == 1, k

@@ -28,6 +28,8 @@ printf '192.0.2.1:1080\nsocks5://192.0.2.2:1080\n198.51.100.3:1080\n' >"$TMP/lis
   echo "pid_file = \"$TMP/scatterd.pid\""
   echo "log_file = \"$TMP/scatterd.log\""
   echo "workers = 2"
+  echo "http_listen = \"$NET.2:8118\""
+  echo "metrics_listen = \"$NET.3:9118\""
 } >"$TMP/scatter.ini"
 
 LOG="$TMP/scatterd.log"

@@ -52,6 +52,8 @@ ini() { # ini SOURCES ALLOW_PRIVATE
     echo "pid_file = \"$TMP/scatterd.pid\""
     echo "log_file = \"$LOG\""
     echo "workers = 2"
+    echo "http_listen = \"$NET.2:8118\""
+    echo "metrics_listen = \"$NET.3:9118\""
     echo "source_timeout = 5"
     echo "[rate_limit]"
     echo "interval = 300"
