@@ -702,6 +702,52 @@ static int check_http(const scatter_config *c, char *err, size_t cap)
     return 0;
 }
 
+/* Sets the keys of one section (its cfg_host h: the defaults or a [host:NAME] copy). 0 or -1. */
+static int apply_section(scatter_config *c, cfg_host *h, dictionary *d, const key_lines *kl, const char *sec,
+                         int is_host, const char *path, char *err, size_t cap)
+{
+    int nk = iniparser_getsecnkeys(d, sec);
+    if (nk <= 0)
+        return 0;
+    const char **keys = calloc((size_t)nk, sizeof *keys);
+    if (!keys)
+        return err_at(err, cap, "out of memory");
+    int rc = 0;
+    iniparser_getseckeys(d, sec, keys);
+    size_t plen = strlen(sec) + 1;
+    for (int i = 0; i < nk && rc == 0; i++) {
+        const char *key = keys[i] + plen;
+        /* a section [sec:key] (say [host:example.com:8443] beside [host:example.com])
+         * is listed among sec's keys with no value: it is not one of them */
+        if (!iniparser_getstring(d, keys[i], NULL) || in_subsection(kl, keys[i], plen - 1))
+            continue;
+        const cfg_key *k = find_key(sec, key, is_host);
+        const char *val = iniparser_getstring(d, keys[i], "");
+        int ln = line_of(kl, sec, key);
+        if (!k) {
+            const char *alt = is_host ? NULL : (find_key(sec, key, 1) ? "it belongs in [scatter] or [host:NAME]" : NULL);
+            if (!is_host && strcmp(sec, "scatter") == 0 && strcmp(key, "interval") == 0)
+                alt = "the default interval belongs in [rate_limit]";
+            rc = err_at(err, cap, "%s:%d: [%s] unknown key '%s'%s%s", path, ln, sec, key,
+                        alt ? ": " : "", alt ? alt : "");
+            break;
+        }
+        const char *why;
+        if (set_value(c, h, k, val, &why)) {
+            if (strcmp(why, "out of range") == 0)
+                rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': out of range (allowed %u..%u%s)", path, ln,
+                            sec, key, val, k->min, k->max,
+                            k->type == T_DUR_S || k->type == T_DUR_MS ? " ms" :
+                            k->type == T_SIZE ? " bytes" : "");
+            else
+                rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': expected %s", path, ln, sec, key, val,
+                            strcmp(why, "too long") == 0 ? "a shorter value" : why);
+        }
+    }
+    free(keys);
+    return rc;
+}
+
 int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
 {
     cfg_defaults(c);
@@ -750,46 +796,7 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
                 snprintf(h->name, sizeof h->name, "%s", name);
                 h->sources[0] = '\0'; /* a host's pool is never inherited from host_sources */
             }
-            int nk = iniparser_getsecnkeys(d, sec);
-            if (nk <= 0)
-                continue;
-            const char **keys = calloc((size_t)nk, sizeof *keys);
-            if (!keys) {
-                rc = err_at(err, cap, "out of memory");
-                break;
-            }
-            iniparser_getseckeys(d, sec, keys);
-            size_t plen = strlen(sec) + 1;
-            for (int i = 0; i < nk && rc == 0; i++) {
-                const char *key = keys[i] + plen;
-                /* a section [sec:key] (say [host:example.com:8443] beside [host:example.com])
-                 * is listed among sec's keys with no value: it is not one of them */
-                if (!iniparser_getstring(d, keys[i], NULL) || in_subsection(&kl, keys[i], plen - 1))
-                    continue;
-                const cfg_key *k = find_key(sec, key, is_host);
-                const char *val = iniparser_getstring(d, keys[i], "");
-                int ln = line_of(&kl, sec, key);
-                if (!k) {
-                    const char *alt = is_host ? NULL : (find_key(sec, key, 1) ? "it belongs in [scatter] or [host:NAME]" : NULL);
-                    if (!is_host && strcmp(sec, "scatter") == 0 && strcmp(key, "interval") == 0)
-                        alt = "the default interval belongs in [rate_limit]";
-                    rc = err_at(err, cap, "%s:%d: [%s] unknown key '%s'%s%s", path, ln, sec, key,
-                                alt ? ": " : "", alt ? alt : "");
-                    break;
-                }
-                const char *why;
-                if (set_value(c, h, k, val, &why)) {
-                    if (strcmp(why, "out of range") == 0)
-                        rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': out of range (allowed %u..%u%s)", path, ln,
-                                    sec, key, val, k->min, k->max,
-                                    k->type == T_DUR_S || k->type == T_DUR_MS ? " ms" :
-                                    k->type == T_SIZE ? " bytes" : "");
-                    else
-                        rc = err_at(err, cap, "%s:%d: [%s] %s = '%s': expected %s", path, ln, sec, key, val,
-                                    strcmp(why, "too long") == 0 ? "a shorter value" : why);
-                }
-            }
-            free(keys);
+            rc = apply_section(c, h, d, &kl, sec, is_host, path, err, cap);
         }
     }
     /* An empty, truncated-to-nothing or binary file would otherwise load as "every default",

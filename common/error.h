@@ -6,25 +6,25 @@
 #define SCATTER_COMMON_ERROR_H
 
 typedef enum {
-    SC_OK = 0,
-    SC_BAD_REQUEST,
-    SC_POOL_FULL,
-    SC_CIRCUIT_OPEN,
-    SC_MAX_ATTEMPTS,
-    SC_TIMEOUT,
-    SC_CANCELLED,
-    SC_TOO_LARGE,
-    SC_SHUTTING_DOWN,
-    SC_INTERNAL,
-    SC_TOO_MANY_CLIENTS,
-    SC_ERR_COUNT
-} sc_err;
+    ERR_OK = 0,
+    ERR_BAD_REQUEST,
+    ERR_POOL_FULL,
+    ERR_CIRCUIT_OPEN,
+    ERR_MAX_ATTEMPTS,
+    ERR_TIMEOUT,
+    ERR_CANCELLED,
+    ERR_TOO_LARGE,
+    ERR_SHUTTING_DOWN,
+    ERR_INTERNAL,
+    ERR_TOO_MANY_CLIENTS,
+    ERR_COUNT
+} scatter_err;
 
-/* Wire code: "bad_request", "pool_full", ... ("ok" for SC_OK). */
-const char *sc_err_code(sc_err e);
+/* Wire code: "bad_request", "pool_full", ... ("ok" for ERR_OK). */
+const char *err_code(scatter_err e);
 /* One human sentence for the code. */
-const char *sc_strerror(sc_err e);
-/* Parses a wire code; SC_ERR_COUNT if unknown. */
-sc_err sc_err_from_code(const char *s, unsigned len);
+const char *err_text(scatter_err e);
+/* Parses a wire code; ERR_COUNT if unknown. */
+scatter_err err_from_code(const char *s, unsigned len);
 
 #endif

@@ -456,7 +456,7 @@ void sc_result_free(sc_result *r)
     free(r);
 }
 
-static sc_result *result_local(const task *t, sc_err e, const char *code, const char *message)
+static sc_result *result_local(const task *t, scatter_err e, const char *code, const char *message)
 {
     sc_result *r = calloc(1, sizeof *r);
     if (!r)
@@ -489,15 +489,15 @@ static sc_result *result_from_reply(const task *t, const msgpack_object *o)
     proto_get_bool(o, "ok", &ok);
     r->ok = ok;
     if (ok) {
-        r->error = SC_OK;
+        r->error = ERR_OK;
         strcpy(r->code, "ok");
     } else {
         proto_str s = {"internal", 8};
         proto_get_str(o, "error", &s);
         snprintf(r->code, sizeof r->code, "%.*s", (int)(s.n < sizeof r->code ? s.n : sizeof r->code - 1), s.p);
-        r->error = sc_err_from_code(s.p, s.n);
-        if (r->error == SC_ERR_COUNT || r->error == SC_OK)
-            r->error = SC_INTERNAL;
+        r->error = err_from_code(s.p, s.n);
+        if (r->error == ERR_COUNT || r->error == ERR_OK)
+            r->error = ERR_INTERNAL;
     }
     uint64_t v;
     if (!proto_get_u64(o, "status", &v))
@@ -545,7 +545,7 @@ static void task_finish(sc_client *c, uint32_t i, sc_result *r)
 {
     task *t = &c->tasks[i];
     if (!r)
-        r = result_local(t, SC_INTERNAL, "internal", "out of memory building the result");
+        r = result_local(t, ERR_INTERNAL, "internal", "out of memory building the result");
     t->res = r; /* NULL only if even that failed: sc_next_result reports -ENOMEM */
     t->state = T_READY;
     free(t->req);
@@ -576,9 +576,9 @@ static void fail_all_queued(sc_client *c, const char *why)
 {
     uint32_t i;
     while ((i = l_pop(c, &c->send_l)) != NIL)
-        task_finish(c, i, result_local(&c->tasks[i], SC_INTERNAL, "disconnected", why));
+        task_finish(c, i, result_local(&c->tasks[i], ERR_INTERNAL, "disconnected", why));
     while ((i = l_pop(c, &c->back_l)) != NIL)
-        task_finish(c, i, result_local(&c->tasks[i], SC_INTERNAL, "disconnected", why));
+        task_finish(c, i, result_local(&c->tasks[i], ERR_INTERNAL, "disconnected", why));
 }
 
 static int any_task_conn_alive(const sc_client *c)
@@ -602,9 +602,9 @@ static void conn_lost(sc_client *c, unsigned k, const char *poison)
         if (t->state != T_SENT || t->conn != k)
             continue;
         if (t->cancel)
-            task_finish(c, i, result_local(t, SC_CANCELLED, "cancelled", "cancelled (connection closed)"));
+            task_finish(c, i, result_local(t, ERR_CANCELLED, "cancelled", "cancelled (connection closed)"));
         else if (poison)
-            task_finish(c, i, result_local(t, SC_BAD_REQUEST, "bad_request", poison));
+            task_finish(c, i, result_local(t, ERR_BAD_REQUEST, "bad_request", poison));
         else {
             t->state = T_QUEUED;
             t->resubmits++;
@@ -750,7 +750,7 @@ static void move_due_backoffs(sc_client *c, int64_t now)
     while ((i = l_pop(c, &c->back_l)) != NIL) {
         task *t = &c->tasks[i];
         if (t->cancel) {
-            task_finish(c, i, result_local(t, SC_CANCELLED, "cancelled", "cancelled before it was resubmitted"));
+            task_finish(c, i, result_local(t, ERR_CANCELLED, "cancelled", "cancelled before it was resubmitted"));
         } else if (t->not_before <= now) {
             t->state = T_QUEUED;
             l_push(c, &c->send_l, i);
@@ -771,7 +771,7 @@ static void send_queued(sc_client *c)
         task *t = &c->tasks[c->send_l.head];
         if (t->cancel) {
             i = l_pop(c, &c->send_l);
-            task_finish(c, i, result_local(t, SC_CANCELLED, "cancelled", "cancelled before it was sent"));
+            task_finish(c, i, result_local(t, ERR_CANCELLED, "cancelled", "cancelled before it was sent"));
             continue;
         }
         int k = pick_conn(c);
@@ -779,7 +779,7 @@ static void send_queued(sc_client *c)
             return; /* every connection is down: wait for a reconnect */
         i = l_pop(c, &c->send_l);
         if (conn_queue(&c->conns[k], t->req, t->req_len)) {
-            task_finish(c, i, result_local(t, SC_INTERNAL, "internal", "out of memory queueing the request"));
+            task_finish(c, i, result_local(t, ERR_INTERNAL, "internal", "out of memory queueing the request"));
             continue;
         }
         t->state = T_SENT;

@@ -72,7 +72,7 @@ typedef struct {
     uint64_t id;               /* as returned by sc_submit */
     void *user;                /* as given to sc_submit */
     int ok;
-    sc_err error;              /* SC_OK if ok; SC_INTERNAL for codes this library does not know */
+    scatter_err error;              /* ERR_OK if ok; ERR_INTERNAL for codes this library does not know */
     char code[32];             /* wire code: "ok", "timeout", ... or "disconnected" (see below) */
     char *message;             /* "" if ok */
     char *host;                /* failure only; "" otherwise */
@@ -108,7 +108,7 @@ int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, cha
 /* Waits up to timeout_ms for the next finished task. 1 and *out (free it with
  * sc_result_free); 0 on timeout; -ENOENT if nothing is outstanding; other negative errno
  * on failure. When every connection is lost for good, each remaining task is returned as a
- * failure with code "disconnected" (error SC_INTERNAL), so the one-result promise still holds. */
+ * failure with code "disconnected" (error ERR_INTERNAL), so the one-result promise still holds. */
 int sc_next_result(sc_client *c, int timeout_ms, sc_result **out);
 void sc_result_free(sc_result *r);
 

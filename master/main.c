@@ -285,7 +285,9 @@ int main(int argc, char **argv)
 }
 
 /* Everything after the command line; every return leaves m for main to free. */
-static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print)
+/* The file, then the command line's overrides, then the checks that need the sources. 0 or an
+ * exit status (2), said on stderr. */
+static int load_config(master_ctx *m, const char *path, const char *level, long workers)
 {
     char err[1024];
     if (cfg_load(m->cfg, path, err, sizeof err)) {
@@ -311,6 +313,99 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
             fprintf(stderr, "scatterd: %s: [host:%s] sources: %s\n", path, m->cfg->hosts[i].name, err);
             return 2;
         }
+    return 0;
+}
+
+/* Every attempt, idle tunnel and client is a descriptor; Debian's soft limit of 1024 is far
+ * below what max_inflight + max_idle_connections + max_clients can need. */
+static void raise_fd_limit(master_ctx *m)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur < (rlim_t)m->cfg->max_inflight + m->cfg->max_idle_connections + m->cfg->max_clients + 64)
+        LOGW(&m->log, "open-file limit %llu is below what max_inflight + max_idle_connections + max_clients "
+                      "may need; attempts may fail with 'too many open files'",
+             (unsigned long long)rl.rlim_cur);
+}
+
+/* The mappings every worker inherits: the table, the config snapshot, the sessions. 0 or -1,
+ * logged. */
+static int create_shared(master_ctx *m)
+{
+    int rc = shm_create(&m->tbl, m->cfg->max_proxies, m->cfg->max_hosts);
+    if (rc) {
+        LOGE(&m->log, "cannot create the shared table (%u proxies x %u hosts): %s", m->cfg->max_proxies,
+             m->cfg->max_hosts, strerror(-rc));
+        return -1;
+    }
+    rc = cfg_snapshot_create(&m->cfgsnap, m->cfg);
+    if (rc) {
+        LOGE(&m->log, "cannot map the configuration for the workers: %s", strerror(-rc));
+        return -1;
+    }
+    rc = sess_create(&m->tbl.sess, m->cfg->max_sessions);
+    if (rc) {
+        LOGE(&m->log, "cannot map the session table (max_sessions = %u): %s", m->cfg->max_sessions, strerror(-rc));
+        return -1;
+    }
+    atomic_store(&m->tbl.hdr->master_pid, getpid());
+    atomic_store(&m->tbl.hdr->started_ms, shm_now_ms());
+    return 0;
+}
+
+/* Signals, children, and the periodic jobs (armed, not yet started). */
+static void init_watchers(master_ctx *m)
+{
+    ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
+    ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
+    ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
+    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m;
+    ev_signal_start(m->loop, &m->sigterm_w);
+    ev_signal_start(m->loop, &m->sigint_w);
+    ev_signal_start(m->loop, &m->sighup_w);
+    ev_child_init(&m->child_w, sup_child_cb, 0, 0);
+    m->child_w.data = m;
+    ev_child_start(m->loop, &m->child_w);
+    ev_init(&m->restart_w, sup_restart_cb);
+    m->restart_w.data = m;
+    ev_init(&m->stop_w, stop_timeout_cb);
+    m->stop_w.data = m;
+    double ri = m->cfg->source_refresh_interval_ms / 1000.0, mi = m->cfg->metrics_log_interval_ms / 1000.0;
+    ev_timer_init(&m->refresh_w, refresh_cb, ri, ri);
+    ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
+    ev_timer_init(&m->circuit_w, circuit_cb, 0.25, 0.25);
+    m->refresh_w.data = m->metrics_w.data = m->circuit_w.data = m;
+}
+
+/* After the loop: the workers are gone, so nobody else can touch the table now. */
+static void finish_stop(master_ctx *m)
+{
+    src_stop(m);
+    mgmt_stop(m);
+    close(m->listen_fd);
+    unlink(m->cfg->socket_path);
+    if (m->cfg->pid_file[0])
+        unlink(m->cfg->pid_file);
+    report_metrics(m, shm_now_ms());
+    persist_master_save(m);
+    uint32_t held = rl_count_held(&m->tbl, 0);
+    if (held)
+        LOGW(&m->log, "%u rate-limit words still held at exit", held);
+    LOGI(&m->log, "stopped");
+    shm_destroy(&m->tbl);
+    curl_global_cleanup();
+}
+
+static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print)
+{
+    char err[1024];
+    int rc = load_config(m, path, level, workers);
+    if (rc)
+        return rc;
     if (print) {
         cfg_print(m->cfg, stdout, 1);
         return 0;
@@ -338,38 +433,10 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    /* every attempt, idle tunnel and client is a descriptor; Debian's soft limit of 1024 is
-     * far below what max_inflight + max_idle_connections + max_clients can need */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-        rl.rlim_cur < (rlim_t)m->cfg->max_inflight + m->cfg->max_idle_connections + m->cfg->max_clients + 64)
-        LOGW(&m->log, "open-file limit %llu is below what max_inflight + max_idle_connections + max_clients "
-                      "may need; attempts may fail with 'too many open files'",
-             (unsigned long long)rl.rlim_cur);
+    raise_fd_limit(m);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = shm_create(&m->tbl, m->cfg->max_proxies, m->cfg->max_hosts);
-    if (rc) {
-        LOGE(&m->log, "cannot create the shared table (%u proxies x %u hosts): %s", m->cfg->max_proxies,
-             m->cfg->max_hosts, strerror(-rc));
+    if (create_shared(m))
         return ready(m, 1);
-    }
-    rc = cfg_snapshot_create(&m->cfgsnap, m->cfg);
-    if (rc) {
-        LOGE(&m->log, "cannot map the configuration for the workers: %s", strerror(-rc));
-        return ready(m, 1);
-    }
-    rc = sess_create(&m->tbl.sess, m->cfg->max_sessions);
-    if (rc) {
-        LOGE(&m->log, "cannot map the session table (max_sessions = %u): %s", m->cfg->max_sessions, strerror(-rc));
-        return ready(m, 1);
-    }
-    uint64_t now = shm_now_ms();
-    atomic_store(&m->tbl.hdr->master_pid, getpid());
-    atomic_store(&m->tbl.hdr->started_ms, now);
     if (m->cfg->runtime_dir[0] && paths_ensure_dir(m->cfg->runtime_dir, geteuid(), err, sizeof err)) {
         LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file): %s", err);
         return ready(m, 1);
@@ -387,25 +454,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     m->loop = EV_DEFAULT;
     if (mgmt_start(m))
         return ready(m, 1);
-    ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
-    ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
-    ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
-    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m;
-    ev_signal_start(m->loop, &m->sigterm_w);
-    ev_signal_start(m->loop, &m->sigint_w);
-    ev_signal_start(m->loop, &m->sighup_w);
-    ev_child_init(&m->child_w, sup_child_cb, 0, 0);
-    m->child_w.data = m;
-    ev_child_start(m->loop, &m->child_w);
-    ev_init(&m->restart_w, sup_restart_cb);
-    m->restart_w.data = m;
-    ev_init(&m->stop_w, stop_timeout_cb);
-    m->stop_w.data = m;
-    double ri = m->cfg->source_refresh_interval_ms / 1000.0, mi = m->cfg->metrics_log_interval_ms / 1000.0;
-    ev_timer_init(&m->refresh_w, refresh_cb, ri, ri);
-    ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
-    ev_timer_init(&m->circuit_w, circuit_cb, 0.25, 0.25);
-    m->refresh_w.data = m->metrics_w.data = m->circuit_w.data = m;
+    init_watchers(m);
     src_refresh(m, 0);
     src_wait(m, SRC_STARTUP_WAIT_MS);
     if (m->stopping) {
@@ -437,21 +486,6 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
          m->n_workers, (int)getpid());
 
     ev_run(m->loop, 0);
-
-    /* the workers are gone: nobody else can touch the table now */
-    src_stop(m);
-    mgmt_stop(m);
-    close(m->listen_fd);
-    unlink(m->cfg->socket_path);
-    if (m->cfg->pid_file[0])
-        unlink(m->cfg->pid_file);
-    report_metrics(m, shm_now_ms());
-    persist_master_save(m);
-    uint32_t held = rl_count_held(&m->tbl, 0);
-    if (held)
-        LOGW(&m->log, "%u rate-limit words still held at exit", held);
-    LOGI(&m->log, "stopped");
-    shm_destroy(&m->tbl);
-    curl_global_cleanup();
+    finish_stop(m);
     return 0;
 }

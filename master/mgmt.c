@@ -172,13 +172,13 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
     ob_printf(b, "scatter_tasks_total{outcome=\"cancelled\"} %llu\n",
               (unsigned long long)atomic_load(&c->cancelled_tasks));
     help(b, "scatter_task_errors_total", "counter", "Accepted tasks that ended with an error, by error code.");
-    for (int e = 1; e < SC_ERR_COUNT; e++)
-        ob_printf(b, "scatter_task_errors_total{code=\"%s\"} %llu\n", sc_err_code((sc_err)e),
+    for (int e = 1; e < ERR_COUNT; e++)
+        ob_printf(b, "scatter_task_errors_total{code=\"%s\"} %llu\n", err_code((scatter_err)e),
                   (unsigned long long)atomic_load(&c->task_errors[e]));
     help(b, "scatter_submissions_refused_total", "counter",
          "Submissions refused before a task existed (never in the pool), by error code.");
-    for (int e = 1; e < SC_ERR_COUNT; e++)
-        ob_printf(b, "scatter_submissions_refused_total{code=\"%s\"} %llu\n", sc_err_code((sc_err)e),
+    for (int e = 1; e < ERR_COUNT; e++)
+        ob_printf(b, "scatter_submissions_refused_total{code=\"%s\"} %llu\n", err_code((scatter_err)e),
                   (unsigned long long)atomic_load(&c->refused[e]));
     help(b, "scatter_tasks_pending", "gauge", "Tasks accepted and not yet answered (the pool in use).");
     ob_printf(b, "scatter_tasks_pending %llu\n", (unsigned long long)u64_of(atomic_load(&c->pending)));
@@ -361,7 +361,7 @@ static void render_proxy_metrics(master_ctx *m, obuf *b, uint64_t now)
     const shm_table *t = &m->tbl;
     const shm_counters *c = &t->hdr->c;
     uint64_t refused = 0;
-    for (int e = 1; e < SC_ERR_COUNT; e++)
+    for (int e = 1; e < ERR_COUNT; e++)
         refused += atomic_load(&c->refused[e]);
     uint64_t submitted = atomic_load(&c->submitted), completed = atomic_load(&c->completed);
     uint64_t failed = atomic_load(&c->failed);
@@ -390,11 +390,11 @@ static void render_proxy_metrics(master_ctx *m, obuf *b, uint64_t now)
     json_object_set_new(root, "total_requests", json_integer((json_int_t)(submitted + refused)));
     json_object_set_new(root, "successful_requests", json_integer((json_int_t)completed));
     json_object_set_new(root, "failed_requests", json_integer((json_int_t)(failed + refused)));
-    json_object_set_new(root, "timeout_requests", json_integer((json_int_t)atomic_load(&c->task_errors[SC_TIMEOUT])));
+    json_object_set_new(root, "timeout_requests", json_integer((json_int_t)atomic_load(&c->task_errors[ERR_TIMEOUT])));
     json_object_set_new(root, "cancelled_requests", json_integer((json_int_t)atomic_load(&c->cancelled_tasks)));
     json_object_set_new(root, "active_requests", json_integer((json_int_t)u64_of(atomic_load(&c->inflight))));
-    json_object_set_new(root, "queue_rejected", json_integer((json_int_t)(atomic_load(&c->refused[SC_POOL_FULL]) +
-                                                                         atomic_load(&c->refused[SC_CIRCUIT_OPEN]))));
+    json_object_set_new(root, "queue_rejected", json_integer((json_int_t)(atomic_load(&c->refused[ERR_POOL_FULL]) +
+                                                                         atomic_load(&c->refused[ERR_CIRCUIT_OPEN]))));
     json_object_set_new(root, "success_rate",
                         completed + failed ? json_real((double)completed / (double)(completed + failed)) : json_null());
     json_object_set_new(root, "avg_response_time",

@@ -43,9 +43,9 @@
 #define SHM_MAX_WORKERS    SC_MAX_WORKERS /* queued_workers, live_workers: one bit each */
 #define SHM_THROUGHPUT_RING 128 /* seconds of per-second completion counts */
 #define SHM_WINDOW_MAX     56  /* health_window upper bound: mask and count share 64 bits */
-#define SHM_ERR_SLOTS      16  /* per-error-code counters, indexed by sc_err */
+#define SHM_ERR_SLOTS      16  /* per-error-code counters, indexed by scatter_err */
 #define SHM_LAT_BUCKETS    12  /* latency histogram: the bounds below, then +Inf */
-static_assert(SC_ERR_COUNT <= SHM_ERR_SLOTS, "one counter slot per error code");
+static_assert(ERR_COUNT <= SHM_ERR_SLOTS, "one counter slot per error code");
 
 typedef enum { PROXY_SOCKS5 = 0, PROXY_SOCKS5H, PROXY_SOCKS4, PROXY_SOCKS4A, PROXY_HTTP } shm_scheme;
 
@@ -155,7 +155,7 @@ typedef struct {
     _Atomic uint64_t tp_sec[SHM_THROUGHPUT_RING];
     _Atomic uint32_t tp_done[SHM_THROUGHPUT_RING];
     _Atomic uint32_t tp_ok[SHM_THROUGHPUT_RING];
-    /* for the management endpoints (master/mgmt.c), indexed by sc_err */
+    /* for the management endpoints (master/mgmt.c), indexed by scatter_err */
     _Atomic uint64_t task_errors[SHM_ERR_SLOTS]; /* tasks ended with this error (task_finish_error) */
     _Atomic uint64_t refused[SHM_ERR_SLOTS];     /* submissions refused before a task existed */
     shm_hist task_latency;    /* submission to answer, every task that ended but cancelled ones */

@@ -34,11 +34,11 @@ static void parse_input(conn *c);
 /* Answers a client we will not serve, on its fresh socket (an empty send buffer takes the few
  * bytes at once), then closes it. The log line is rate-limited: a flood of refused clients
  * must not become a flood of log lines. */
-static void refuse_client(worker_ctx *w, int fd, sc_err e, const char *why)
+static void refuse_client(worker_ctx *w, int fd, scatter_err e, const char *why)
 {
     conn_reply r;
     conn_reply_begin(&r, 0, "error", 0);
-    proto_map_str(&r.m, "error", sc_err_code(e));
+    proto_map_str(&r.m, "error", err_code(e));
     proto_map_str(&r.m, "message", why);
     if (proto_map_end(&r.m) == 0) {
         ssize_t n = send(fd, r.sb.data, r.sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -67,13 +67,13 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
         if (w->stopping) {
-            refuse_client(w, fd, SC_SHUTTING_DOWN, "the daemon is shutting down");
+            refuse_client(w, fd, ERR_SHUTTING_DOWN, "the daemon is shutting down");
             continue;
         }
         if (w->n_conns + w->n_http_conns >= w->cfg->max_clients) {
             char why[96];
             snprintf(why, sizeof why, "this worker already has max_clients = %u clients", w->cfg->max_clients);
-            refuse_client(w, fd, SC_TOO_MANY_CLIENTS, why);
+            refuse_client(w, fd, ERR_TOO_MANY_CLIENTS, why);
             continue;
         }
         conn *c = calloc(1, sizeof *c);
@@ -115,7 +115,7 @@ void conn_close(conn *c)
 {
     worker_ctx *w = c->w;
     c->closing = 1; /* nothing more is sent to a closing connection */
-    task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
+    task_owner_cancel_all(&c->owner, ERR_CANCELLED, "client disconnected");
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->frame_w);
@@ -225,7 +225,7 @@ void conn_reply_end(conn *c, conn_reply *r)
     msgpack_sbuffer_destroy(&r->sb);
 }
 
-void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
+void conn_send_error(conn *c, uint64_t id, const char *op, scatter_err e, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -234,7 +234,7 @@ void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char 
     va_end(ap);
     conn_reply rp;
     conn_reply_begin(&rp, id, op, 0);
-    proto_map_str(&rp.m, "error", sc_err_code(e));
+    proto_map_str(&rp.m, "error", err_code(e));
     proto_map_str(&rp.m, "message", msg);
     conn_reply_end(c, &rp);
 }
@@ -242,7 +242,7 @@ void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char 
 static void protocol_violation(conn *c, const char *why)
 {
     LOGI(&c->w->log, "client fd %d: %s; closing", c->fd, why);
-    conn_send_error(c, 0, "error", SC_BAD_REQUEST, "%s", why);
+    conn_send_error(c, 0, "error", ERR_BAD_REQUEST, "%s", why);
     c->closing = 1;
 }
 
@@ -287,7 +287,7 @@ static void parse_input(conn *c)
             /* a well-formed map with bad content: answer, keep the connection */
             char op[24];
             snprintf(op, sizeof op, "%.*s", (int)(r.opname.n < 16 ? r.opname.n : 16), r.opname.p ? r.opname.p : "");
-            conn_send_error(c, r.has_id ? r.id : 0, r.opname.n ? op : "error", SC_BAD_REQUEST, "%s", err);
+            conn_send_error(c, r.has_id ? r.id : 0, r.opname.n ? op : "error", ERR_BAD_REQUEST, "%s", err);
         } else {
             ops_handle(c, &r);
         }
@@ -354,7 +354,7 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *io, int revents)
             /* EOF: the client is gone (or half-closed). Its tasks are cancelled, but replies
              * already produced (bad_request, status...) are still delivered before we close. */
             c->closing = 1;
-            task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
+            task_owner_cancel_all(&c->owner, ERR_CANCELLED, "client disconnected");
             break;
         }
         if (n < 0) {

@@ -44,7 +44,7 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 void conn_close(conn *c);
 /* Queues a finished reply; starts the writer. */
 void conn_send(conn *c, const msgpack_sbuffer *msg);
-void conn_send_error(conn *c, uint64_t id, const char *op, sc_err e, const char *fmt, ...)
+void conn_send_error(conn *c, uint64_t id, const char *op, scatter_err e, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 /* One reply being built: its map holds id, op and ok; add pairs through r->m (the count is
  * kept by proto_map), then conn_reply_end sends it. Stays where it was begun. */

@@ -69,7 +69,7 @@ static void deliver_failure(task_owner *o, task *t, const task_failure *f)
 {
     conn_reply rp;
     conn_reply_begin(&rp, t->id, "submit", 0);
-    proto_map_str(&rp.m, "error", sc_err_code(f->code));
+    proto_map_str(&rp.m, "error", err_code(f->code));
     proto_map_str(&rp.m, "message", f->message);
     proto_map_str(&rp.m, "host", f->host);
     proto_map_u64(&rp.m, "attempts", f->attempts);
@@ -105,7 +105,7 @@ void conn_submit(conn *c, const proto_request *r)
 {
     char err[400];
     if (idmap_get(&c->ids, r->id)) {
-        conn_send_error(c, r->id, "submit", SC_BAD_REQUEST, "id %llu is already a live task on this connection",
+        conn_send_error(c, r->id, "submit", ERR_BAD_REQUEST, "id %llu is already a live task on this connection",
                         (unsigned long long)r->id);
         return;
     }
@@ -118,18 +118,18 @@ void conn_submit(conn *c, const proto_request *r)
         .session = r->session,
     };
     task *t;
-    sc_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
-    if (e != SC_OK) {
+    scatter_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
+    if (e != ERR_OK) {
         conn_send_error(c, r->id, "submit", e, "%s", err);
         return;
     }
     if (idmap_put(&c->ids, t) != 0)
-        task_finish_error(t, SC_INTERNAL, "out of memory indexing the task");
+        task_finish_error(t, ERR_INTERNAL, "out of memory indexing the task");
 }
 
 void conn_cancel(conn *c, uint64_t id)
 {
     task *t = idmap_get(&c->ids, id);
     if (t)
-        task_finish_error(t, SC_CANCELLED, "cancelled by the client");
+        task_finish_error(t, ERR_CANCELLED, "cancelled by the client");
 }

@@ -122,7 +122,7 @@ static void conn_free(http_conn *c)
 {
     worker_ctx *w = c->w;
     c->closing = 1;
-    task_owner_cancel_all(&c->owner, SC_CANCELLED, "client disconnected");
+    task_owner_cancel_all(&c->owner, ERR_CANCELLED, "client disconnected");
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->hdr_w);
@@ -195,16 +195,16 @@ static void respond_error(http_conn *c, int status, const char *code, const char
     start_writing(c);
 }
 
-static int status_of(sc_err e)
+static int status_of(scatter_err e)
 {
     switch (e) {
-    case SC_BAD_REQUEST: return 400;
-    case SC_TOO_LARGE: return 502;
-    case SC_POOL_FULL:
-    case SC_CIRCUIT_OPEN:
-    case SC_SHUTTING_DOWN:
-    case SC_TOO_MANY_CLIENTS: return 503;
-    case SC_TIMEOUT: return 504;
+    case ERR_BAD_REQUEST: return 400;
+    case ERR_TOO_LARGE: return 502;
+    case ERR_POOL_FULL:
+    case ERR_CIRCUIT_OPEN:
+    case ERR_SHUTTING_DOWN:
+    case ERR_TOO_MANY_CLIENTS: return 503;
+    case ERR_TIMEOUT: return 504;
     default: return 502;
     }
 }
@@ -277,7 +277,7 @@ static void deliver_failure(task_owner *o, task *t, const task_failure *f)
     http_conn *c = (http_conn *)o;
     if (c->closing)
         return;
-    respond_error(c, status_of(f->code), sc_err_code(f->code), "scatter: %s: %s%s%s", sc_err_code(f->code), f->message,
+    respond_error(c, status_of(f->code), err_code(f->code), "scatter: %s: %s%s%s", err_code(f->code), f->message,
                   f->last_error[0] ? "; last error: " : "", f->last_error);
     if (!c->keep_alive)
         c->closing = 1;
@@ -624,7 +624,7 @@ static int handle_connect(http_conn *c)
         return 0;
     }
     host_rt *h;
-    int rc = host_acquire(w, key, &h);
+    int rc = worker_host_acquire(w, key, &h);
     if (rc < 0) {
         respond_error(c, rc == -ENOSPC ? 503 : 400, rc == -ENOSPC ? "pool_full" : "bad_request",
                       "scatter: cannot register host '%s': %s", key,
@@ -731,9 +731,9 @@ static int handle_request(http_conn *c)
     s.hval = hv;
     char err[400];
     task *t;
-    sc_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
-    if (e != SC_OK) {
-        respond_error(c, e == SC_TOO_LARGE ? 413 : status_of(e), sc_err_code(e), "scatter: %s: %s", sc_err_code(e),
+    scatter_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
+    if (e != ERR_OK) {
+        respond_error(c, e == ERR_TOO_LARGE ? 413 : status_of(e), err_code(e), "scatter: %s: %s", err_code(e),
                       err);
         return 0;
     }
@@ -936,7 +936,7 @@ void http_shutdown_all(worker_ctx *w)
 {
     for (http_conn *c = w->http_conns, *n; c; c = n) {
         n = c->next;
-        task_owner_cancel_all(&c->owner, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
+        task_owner_cancel_all(&c->owner, ERR_SHUTTING_DOWN, "the daemon stopped before the task finished");
         c->keep_alive = 0;
         c->closing = 1;
         ev_io_stop(w->loop, &c->rio);

@@ -92,7 +92,7 @@ static void op_proxies(conn *c, const proto_request *r)
                  r->host.p);
         only = reg_host_find(t, name);
         if (only == SHM_NONE) {
-            conn_send_error(c, r->id, "proxies", SC_BAD_REQUEST, "unknown host '%s'", name);
+            conn_send_error(c, r->id, "proxies", ERR_BAD_REQUEST, "unknown host '%s'", name);
             return;
         }
     }
@@ -179,7 +179,7 @@ static void op_config(conn *c, const proto_request *r)
         mt = config_text(master, &ml);
     free(master);
     if (!wt || !mt) {
-        conn_send_error(c, r->id, "config", SC_INTERNAL, "out of memory printing the configuration");
+        conn_send_error(c, r->id, "config", ERR_INTERNAL, "out of memory printing the configuration");
     } else {
         conn_reply rp;
         conn_reply_begin(&rp, r->id, "config", 1);
@@ -203,6 +203,6 @@ void ops_handle(conn *c, const proto_request *r)
     case OP_PROXIES: op_proxies(c, r); break;
     case OP_HOSTS: op_hosts(c, r); break;
     case OP_CONFIG: op_config(c, r); break;
-    case OP_UNKNOWN: conn_send_error(c, r->id, "error", SC_BAD_REQUEST, "unknown op"); break;
+    case OP_UNKNOWN: conn_send_error(c, r->id, "error", ERR_BAD_REQUEST, "unknown op"); break;
     }
 }

@@ -469,7 +469,7 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
     }
     detach(a);
     if (o == OUTCOME_SUCCESS) {
-        host_record_win(h, latency);
+        worker_host_record_win(h, latency);
         task_finish_success(t, a, status, latency); /* also cancels the losers */
         free_attempt(a);
         return;
@@ -480,11 +480,11 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
         free_attempt(a);
         if (headers) {
             snprintf(t->last_error, sizeof t->last_error, "response headers exceed %u bytes", HDR_MAX);
-            task_finish_error(t, SC_TOO_LARGE, "response headers exceed %u bytes", HDR_MAX);
+            task_finish_error(t, ERR_TOO_LARGE, "response headers exceed %u bytes", HDR_MAX);
         } else {
             snprintf(t->last_error, sizeof t->last_error, "response exceeds max_response_body %u",
                      w->cfg->max_response_body);
-            task_finish_error(t, SC_TOO_LARGE, "response exceeds max_response_body (%u bytes)",
+            task_finish_error(t, ERR_TOO_LARGE, "response exceeds max_response_body (%u bytes)",
                               w->cfg->max_response_body);
         }
         return;

@@ -208,7 +208,7 @@ static double hedge_delay_s(const task *t)
 {
     policy_round rd;
     round_of(t, &rd);
-    return policy_hedge_timer_ms(host_hedge_ms(t->host), &rd, t->host->queued) / 1000.0;
+    return policy_hedge_timer_ms(worker_host_hedge_ms(t->host), &rd, t->host->queued) / 1000.0;
 }
 
 /* Whether proxy p can still serve host h (else a session pinned to it moves on). */
@@ -268,12 +268,11 @@ static uint32_t session_claim(worker_ctx *w, host_rt *h, task *t, uint64_t now, 
 
 /* Tries to start one task of host h. 1 if it did, 0 if the host must wait, -1 if the whole
  * pass must stop (global in-flight cap). */
-static int dispatch_one(worker_ctx *w, host_rt *h)
+/* Whether host h may start a round now: 1 yes, 0 it waits (its timer is armed), -1 the whole
+ * pass must stop (a worker-wide limit). */
+static int host_gate(worker_ctx *w, host_rt *h, uint64_t now, uint32_t circuit, int64_t inflight)
 {
     shm_table *tbl = w->tbl;
-    shm_host *hs = &tbl->hosts[h->idx];
-    shm_counters *c = &tbl->hdr->c;
-    uint64_t now = shm_now_ms();
     /* a daemon that just started cannot know when the previous one last used each pair:
      * nothing goes out for a host until one interval after the start */
     uint64_t start_gate = atomic_load(&tbl->hdr->started_ms) + cfg_interval_with_margin(w->cfg, h->cfg);
@@ -281,20 +280,15 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         wait_until(h, now, start_gate);
         return 0;
     }
-    uint32_t circuit = atomic_load(&hs->circuit);
-    if (circuit == CIRCUIT_OPEN) {
+    /* an open circuit; or, until the master opens it on its next tick, a host whose last
+     * threshold answers were all target errors */
+    if (circuit == CIRCUIT_OPEN || (circuit == CIRCUIT_CLOSED && atomic_load(&tbl->hosts[h->idx].target_err_run) >=
+                                                                     h->cfg->circuit_breaker_threshold)) {
         wait_until(h, now, now + CIRCUIT_POLL_MS);
         return 0;
     }
-    /* the master opens the circuit on its next tick; meanwhile send nothing more to a host
-     * whose last threshold answers were all target errors */
-    if (circuit == CIRCUIT_CLOSED && atomic_load(&hs->target_err_run) >= h->cfg->circuit_breaker_threshold) {
-        wait_until(h, now, now + CIRCUIT_POLL_MS);
-        return 0;
-    }
-    int64_t inflight = atomic_load(&c->inflight);
     if (inflight >= (int64_t)w->cfg->max_inflight) {
-        atomic_fetch_add(&c->skip_inflight, 1);
+        atomic_fetch_add(&tbl->hdr->c.skip_inflight, 1);
         wait_until(h, now, now + HELD_POLL_MS);
         return -1;
     }
@@ -303,6 +297,20 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         wait_until(h, now, now + BACKLOG_POLL_MS);
         return -1;
     }
+    return 1;
+}
+
+static int dispatch_one(worker_ctx *w, host_rt *h)
+{
+    shm_table *tbl = w->tbl;
+    shm_host *hs = &tbl->hosts[h->idx];
+    shm_counters *c = &tbl->hdr->c;
+    uint64_t now = shm_now_ms();
+    uint32_t circuit = atomic_load(&hs->circuit);
+    int64_t inflight = atomic_load(&c->inflight);
+    int gate = host_gate(w, h, now, circuit, inflight);
+    if (gate <= 0)
+        return gate;
     /* a client that does not read its replies gets none of its tasks started */
     task *prev = NULL, *t = h->head;
     for (uint32_t i = 0; t && t->owner->ops->backlogged(t->owner) && i < BACKLOG_SCAN; i++) {
@@ -368,7 +376,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     t->straggled = 0;
     t->probe = probe;
     atomic_fetch_add(&c->dispatches, 1);
-    uint32_t now_n = policy_start_now(n, host_hedge_ms(h), probe);
+    uint32_t now_n = policy_start_now(n, worker_host_hedge_ms(h), probe);
     for (uint32_t i = now_n; i < n; i++) /* hedging: the rest are claimed again when needed */
         rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
     for (uint32_t i = 0; i < now_n; i++) {
@@ -381,7 +389,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     }
     if (t->n_running == 0) {
         snprintf(t->last_error, sizeof t->last_error, "internal: could not start any attempt");
-        task_finish_error(t, SC_INTERNAL, "could not start any attempt");
+        task_finish_error(t, ERR_INTERNAL, "could not start any attempt");
     }
     return 1;
 }
@@ -462,7 +470,7 @@ static void straggler_add(task *t)
         p[i] = success_permille(tbl, cand[i], h->idx);
         lat[i] = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);
     }
-    int chosen = policy_straggler_pick(p, lat, n, waited, host_hedge_ms(h));
+    int chosen = policy_straggler_pick(p, lat, n, waited, worker_host_hedge_ms(h));
     for (uint32_t i = 0; i < n; i++)
         if ((int)i != chosen)
             rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);

@@ -42,7 +42,7 @@ static void task_free(task *t)
     free(t->url);
     free(t->body);
     curl_slist_free_all(t->headers);
-    host_live_add(t->host, -1);
+    worker_host_live_add(t->host, -1);
     shm_pending_add(w->tbl, w->index, -1);
     w->n_tasks--;
     free(t);
@@ -57,7 +57,7 @@ static void release_probe(task *t, int success)
     atomic_store(&hs->last_probe_result, success ? 1u : 2u);
 }
 
-void task_finish_error(task *t, sc_err e, const char *fmt, ...)
+void task_finish_error(task *t, scatter_err e, const char *fmt, ...)
 {
     worker_ctx *w = t->w;
     char msg[256];
@@ -72,7 +72,7 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
                       .attempts = t->rounds, .elapsed_ms = (uint32_t)(now - t->submitted_ms)};
     t->owner->ops->deliver_failure(t->owner, t, &f);
     shm_counters *c = &w->tbl->hdr->c;
-    if (e == SC_CANCELLED) {
+    if (e == ERR_CANCELLED) {
         atomic_fetch_add(&c->cancelled_tasks, 1);
     } else {
         atomic_fetch_add(&c->failed, 1);
@@ -81,12 +81,12 @@ void task_finish_error(task *t, sc_err e, const char *fmt, ...)
     }
     atomic_fetch_add(&c->task_errors[e], 1);
     LOGD(&w->log, "task failed host=%s id=%llu error=%s attempts=%u last=\"%s\"", t->host->name,
-         (unsigned long long)t->id, sc_err_code(e), t->rounds, t->last_error);
+         (unsigned long long)t->id, err_code(e), t->rounds, t->last_error);
     task_free(t);
     worker_need_dispatch(w);
 }
 
-void task_owner_cancel_all(task_owner *o, sc_err e, const char *why)
+void task_owner_cancel_all(task_owner *o, scatter_err e, const char *why)
 {
     while (o->tasks)
         task_finish_error(o->tasks, e, "%s", why); /* unlinks itself */
@@ -130,12 +130,12 @@ void task_round_failed(task *t)
      * Without a deadline, proxy-fault rounds are still bounded (PROXY_FAULT_ROUNDS each). */
     if (t->max_attempts && (t->answered_rounds >= t->max_attempts ||
                             (!t->deadline_ms && t->rounds >= t->max_attempts * PROXY_FAULT_ROUNDS))) {
-        task_finish_error(t, SC_MAX_ATTEMPTS, "all %u rounds failed (%u answered by the target)", t->rounds,
+        task_finish_error(t, ERR_MAX_ATTEMPTS, "all %u rounds failed (%u answered by the target)", t->rounds,
                           t->answered_rounds);
         return;
     }
     if (t->deadline_ms && now >= t->deadline_ms) {
-        task_finish_error(t, SC_TIMEOUT, "deadline passed after %u attempts", t->rounds);
+        task_finish_error(t, ERR_TIMEOUT, "deadline passed after %u attempts", t->rounds);
         return;
     }
     atomic_fetch_add(&w->tbl->hdr->c.requeued, 1);
@@ -147,7 +147,7 @@ void task_round_failed(task *t)
 static void deadline_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     task *t = tw->data;
-    task_finish_error(t, SC_TIMEOUT, "deadline of %llu ms passed after %u attempts",
+    task_finish_error(t, ERR_TIMEOUT, "deadline of %llu ms passed after %u attempts",
                       (unsigned long long)(t->deadline_ms - t->submitted_ms), t->rounds);
 }
 
@@ -252,125 +252,125 @@ fail:
 
 /* Everything about the request that needs no copy and no host: checked before the host is
  * registered, so that a refused request does not take one of the table's max_hosts slots. */
-static sc_err check_submission(const worker_ctx *w, const task_submission *r, char *err, size_t errcap)
+static scatter_err check_submission(const worker_ctx *w, const task_submission *r, char *err, size_t errcap)
 {
     if (w->stopping || atomic_load(&w->tbl->hdr->shutting_down)) {
         snprintf(err, errcap, "the daemon is shutting down");
-        return SC_SHUTTING_DOWN;
+        return ERR_SHUTTING_DOWN;
     }
     if (r->url.n > w->cfg->max_url) {
         snprintf(err, errcap, "url of %u bytes exceeds max_url %u", r->url.n, w->cfg->max_url);
-        return SC_TOO_LARGE;
+        return ERR_TOO_LARGE;
     }
     if (r->body.n > w->cfg->max_request_body) {
         snprintf(err, errcap, "body of %u bytes exceeds max_request_body %u", r->body.n, w->cfg->max_request_body);
-        return SC_TOO_LARGE;
+        return ERR_TOO_LARGE;
     }
     if (memchr(r->url.p, '\0', r->url.n)) {
         snprintf(err, errcap, "url contains a NUL byte");
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     }
     if (r->method.n == 0 || r->method.n >= sizeof(((task *)0)->method)) {
         snprintf(err, errcap, "method must be 1 to %zu letters", sizeof(((task *)0)->method) - 1);
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     }
     for (uint32_t i = 0; i < r->method.n; i++)
         if (r->method.p[i] < 'A' || r->method.p[i] > 'Z') {
             snprintf(err, errcap, "method must be upper-case letters");
-            return SC_BAD_REQUEST;
+            return ERR_BAD_REQUEST;
         }
     if (r->session.n >= SESS_NAME_MAX) {
         snprintf(err, errcap, "session name of %u bytes is longer than the limit of %d bytes", r->session.n,
                  SESS_NAME_MAX - 1);
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     }
     if (r->session.n && memchr(r->session.p, '\0', r->session.n)) {
         snprintf(err, errcap, "session name contains a NUL byte");
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     }
-    return SC_OK;
+    return ERR_OK;
 }
 
 /* The task's own copies of what the submission points at (valid only during the call), and
  * the host key of its url. On a refusal the caller frees whatever was set. */
-static sc_err copy_submission(const task_submission *r, char *key, size_t keycap, char **url, char **body,
+static scatter_err copy_submission(const task_submission *r, char *key, size_t keycap, char **url, char **body,
                               struct curl_slist **headers, char *err, size_t errcap)
 {
     *url = strndup(r->url.p, r->url.n);
     if (!*url) {
         snprintf(err, errcap, "out of memory");
-        return SC_INTERNAL;
+        return ERR_INTERNAL;
     }
     if (url_host_key(*url, key, keycap, err, errcap))
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     if (build_headers(r, key, strncmp(*url, "https:", 6) == 0, headers, err, errcap))
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     if (r->body.n) {
         *body = malloc(r->body.n);
         if (!*body) {
             snprintf(err, errcap, "out of memory");
-            return SC_INTERNAL;
+            return ERR_INTERNAL;
         }
         memcpy(*body, r->body.p, r->body.n);
     }
-    return SC_OK;
+    return ERR_OK;
 }
 
 static void admission_undo(worker_ctx *w, host_rt *h)
 {
     shm_pending_add(w->tbl, w->index, -1);
-    host_live_add(h, -1);
+    worker_host_live_add(h, -1);
 }
 
-/* Registers the host (or finds it) and takes a place in the pool. On SC_OK *h counts the
+/* Registers the host (or finds it) and takes a place in the pool. On ERR_OK *h counts the
  * task as live (a reclaim cannot take its slot) and pending counts it; on a refusal neither. */
-static sc_err admit(worker_ctx *w, const char *key, host_rt **h, char *err, size_t errcap)
+static scatter_err admit(worker_ctx *w, const char *key, host_rt **h, char *err, size_t errcap)
 {
     shm_table *tbl = w->tbl;
-    int rc = host_acquire(w, key, h);
+    int rc = worker_host_acquire(w, key, h);
     if (rc == -ENOSPC) {
         snprintf(err, errcap,
                  "cannot register host '%s': all max_hosts = %u host slots are in use; idle hosts are "
                  "reclaimed after %u s (%u s if they ever answered), or raise max_hosts",
                  key, tbl->hdr->max_hosts, HOST_RECLAIM_IDLE_MS / 1000, HOST_RECLAIM_IDLE_SUCCESS_MS / 1000);
-        return SC_BAD_REQUEST;
+        return ERR_BAD_REQUEST;
     }
     if (rc < 0) {
         snprintf(err, errcap, rc == -ENOMEM ? "out of memory" : "cannot register host '%s': bad host name", key);
-        return rc == -ENOMEM ? SC_INTERNAL : SC_BAD_REQUEST;
+        return rc == -ENOMEM ? ERR_INTERNAL : ERR_BAD_REQUEST;
     }
     if (atomic_load(&tbl->hosts[(*h)->idx].circuit) == CIRCUIT_OPEN) {
         snprintf(err, errcap, "circuit open for host '%s': no proxy can serve it now", key);
-        host_live_add(*h, -1);
-        return SC_CIRCUIT_OPEN;
+        worker_host_live_add(*h, -1);
+        return ERR_CIRCUIT_OPEN;
     }
     shm_pending_add(tbl, w->index, 1);
     if (atomic_load(&tbl->hdr->c.pending) > (int64_t)w->cfg->pool_capacity) {
         snprintf(err, errcap, "pool at capacity (%u tasks)", w->cfg->pool_capacity);
         admission_undo(w, *h);
-        return SC_POOL_FULL;
+        return ERR_POOL_FULL;
     }
-    return SC_OK;
+    return ERR_OK;
 }
 
 /* A session task finds or makes its session's entry now, so that a table full of live
  * sessions refuses the task instead of failing it later; the proxy is pinned at dispatch. */
-static sc_err session_admit(worker_ctx *w, const task_submission *r, host_rt *h, char *err, size_t errcap)
+static scatter_err session_admit(worker_ctx *w, const task_submission *r, host_rt *h, char *err, size_t errcap)
 {
     sess_table *s = w->tbl->sess;
     if (!r->session.n || !s)
-        return SC_OK;
+        return ERR_OK;
     char name[SESS_NAME_MAX];
     snprintf(name, sizeof name, "%.*s", (int)r->session.n, r->session.p);
     uint32_t pin;
     if (sess_touch(s, name, h->idx, shm_now_ms(), w->cfg->session_ttl_ms, &pin) == 0)
-        return SC_OK;
+        return ERR_OK;
     snprintf(err, errcap,
              "session table full: all max_sessions = %u (session, host) entries were used within the last "
              "session_ttl = %u ms",
              sess_capacity(s), w->cfg->session_ttl_ms);
     admission_undo(w, h);
-    return SC_POOL_FULL;
+    return ERR_POOL_FULL;
 }
 
 /* An admitted task joins its owner's list and the host's queue, with its deadline running. */
@@ -399,7 +399,7 @@ static void task_start(task *t, const task_submission *r)
     sched_enqueue(t);
 }
 
-sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *err, size_t errcap)
+scatter_err task_submit(task_owner *o, const task_submission *r, task **out, char *err, size_t errcap)
 {
     worker_ctx *w = o->w;
     char key[SHM_HOST_NAME_MAX];
@@ -408,19 +408,19 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
     host_rt *h = NULL;
     task *t = NULL;
     *out = NULL;
-    sc_err code = check_submission(w, r, err, errcap);
-    if (code == SC_OK)
+    scatter_err code = check_submission(w, r, err, errcap);
+    if (code == ERR_OK)
         code = copy_submission(r, key, sizeof key, &url, &body, &headers, err, errcap);
-    if (code == SC_OK)
+    if (code == ERR_OK)
         code = admit(w, key, &h, err, errcap);
-    if (code == SC_OK)
+    if (code == ERR_OK)
         code = session_admit(w, r, h, err, errcap);
-    if (code == SC_OK && !(t = calloc(1, sizeof *t))) {
+    if (code == ERR_OK && !(t = calloc(1, sizeof *t))) {
         snprintf(err, errcap, "out of memory");
         admission_undo(w, h);
-        code = SC_INTERNAL;
+        code = ERR_INTERNAL;
     }
-    if (code != SC_OK) {
+    if (code != ERR_OK) {
         atomic_fetch_add(&w->tbl->hdr->c.refused[code], 1);
         free(url);
         free(body);
@@ -440,5 +440,5 @@ sc_err task_submit(task_owner *o, const task_submission *r, task **out, char *er
     t->sess_proxy = SESS_NONE;
     task_start(t, r);
     *out = t;
-    return SC_OK;
+    return ERR_OK;
 }

@@ -58,7 +58,7 @@ typedef struct {
 } task_result;
 
 typedef struct {
-    sc_err code;
+    scatter_err code;
     const char *message;          /* human detail */
     const char *host;
     const char *last_error;       /* the last attempt's failure, "" if none */
@@ -132,18 +132,18 @@ typedef struct task {
 } task;
 
 /* task.c */
-/* Validates s and, if it is accepted, creates a task owned by o and queues it: SC_OK with *out
+/* Validates s and, if it is accepted, creates a task owned by o and queues it: ERR_OK with *out
  * set. Otherwise the refusal's code, with a message in err; nothing was created and the caller
  * answers the client itself. */
-sc_err task_submit(task_owner *o, const task_submission *s, task **out, char *err, size_t errcap);
+scatter_err task_submit(task_owner *o, const task_submission *s, task **out, char *err, size_t errcap);
 /* Ends a task with error e (delivered to its owner), stops its attempts, frees it. */
-void task_finish_error(task *t, sc_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void task_finish_error(task *t, scatter_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Ends a task with the winning attempt's response. */
 void task_finish_success(task *t, attempt *a, long status, uint32_t latency_ms);
 /* A failed round: back to the tail of the host queue, or finished if out of attempts/time. */
 void task_round_failed(task *t);
 /* Ends every live task of o with error e (the client went away, or the worker stops). */
-void task_owner_cancel_all(task_owner *o, sc_err e, const char *why);
+void task_owner_cancel_all(task_owner *o, scatter_err e, const char *why);
 
 /* sched.c */
 void sched_enqueue(task *t);

@@ -131,7 +131,7 @@ static void tunnel_free(tunnel *tn)
     ev_io_stop(w->loop, &tn->c_w);
     ev_timer_stop(w->loop, &tn->timer_w);
     close(tn->cfd);
-    host_live_add(tn->host, -1);
+    worker_host_live_add(tn->host, -1);
     LIST_UNLINK(w->tunnels, tn, prev, next);
     w->n_tunnels--;
     free(tn);
@@ -417,7 +417,7 @@ void tunnel_open(worker_ctx *w, int cfd, host_rt *h, const char *target, const c
         free(tn);
         send_all(cfd, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 67);
         close(cfd);
-        host_live_add(h, -1);
+        worker_host_live_add(h, -1);
         return;
     }
     tn->w = w;

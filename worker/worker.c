@@ -50,18 +50,18 @@ void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *
 /* the ring in host_rt is the one policy_win_push fills */
 _Static_assert(sizeof(((host_rt *)0)->win_lat) == POLICY_WIN_RING * sizeof(uint32_t), "win_lat ring size");
 
-void host_record_win(host_rt *h, uint32_t latency_ms)
+void worker_host_record_win(host_rt *h, uint32_t latency_ms)
 {
     if (policy_win_push(h->win_lat, &h->win_n, &h->win_pos, latency_ms))
         h->hedge_ms = policy_hedge_quantile(h->win_lat, h->win_n, h->cfg->hedge_quantile, h->cfg->hedge_min_ms);
 }
 
-uint32_t host_hedge_ms(const host_rt *h)
+uint32_t worker_host_hedge_ms(const host_rt *h)
 {
     return policy_hedge_ms(h->cfg->race_hedged, h->win_n, h->hedge_ms);
 }
 
-int host_acquire(worker_ctx *w, const char *key, host_rt **out)
+int worker_host_acquire(worker_ctx *w, const char *key, host_rt **out)
 {
     shm_table *t = w->tbl;
     for (int tries = 0; tries < 4; tries++) {
@@ -75,17 +75,17 @@ int host_acquire(worker_ctx *w, const char *key, host_rt **out)
         host_rt *h = worker_host(w, idx, key);
         if (!h)
             return -ENOMEM;
-        host_live_add(h, 1);
+        worker_host_live_add(h, 1);
         if (reg_host_still(t, idx, key, gen)) {
             *out = h;
             return 0;
         }
-        host_live_add(h, -1); /* the master reclaimed the slot meanwhile: look the name up again */
+        worker_host_live_add(h, -1); /* the master reclaimed the slot meanwhile: look the name up again */
     }
     return -ENOSPC;
 }
 
-void host_live_add(host_rt *h, int delta)
+void worker_host_live_add(host_rt *h, int delta)
 {
     uint32_t before = h->live_tasks;
     h->live_tasks = (uint32_t)((int64_t)h->live_tasks + delta);
@@ -220,7 +220,7 @@ static void final_flush(worker_ctx *w)
 {
     /* end whatever is left, then give clients a moment to read their last replies */
     for (conn *c = w->conns; c; c = c->next)
-        task_owner_cancel_all(&c->owner, SC_SHUTTING_DOWN, "the daemon stopped before the task finished");
+        task_owner_cancel_all(&c->owner, ERR_SHUTTING_DOWN, "the daemon stopped before the task finished");
     for (conn *c = w->conns, *n; c; c = n) {
         n = c->next;
         conn_send(c, &(msgpack_sbuffer){0});

@@ -93,16 +93,16 @@ typedef struct worker_ctx {
 
 uint64_t worker_rand(worker_ctx *w);
 /* Records a winning latency for the host's hedge delay. */
-void host_record_win(host_rt *h, uint32_t latency_ms);
+void worker_host_record_win(host_rt *h, uint32_t latency_ms);
 /* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */
-uint32_t host_hedge_ms(const host_rt *h);
+uint32_t worker_host_hedge_ms(const host_rt *h);
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);
 /* Finds or registers host `key` (normalised) and counts one live task of it, checking that the
  * master did not reclaim the slot in between. 0, -ENOSPC (every slot in use), -EINVAL (bad
- * name) or -ENOMEM. The caller owns the +1: a task's free, or host_live_add(h, -1). */
-int host_acquire(worker_ctx *w, const char *key, host_rt **out);
+ * name) or -ENOMEM. The caller owns the +1: a task's free, or worker_host_live_add(h, -1). */
+int worker_host_acquire(worker_ctx *w, const char *key, host_rt **out);
 /* A task of h was created (+1) or freed (-1): keeps our bit in the host's live_workers. */
-void host_live_add(host_rt *h, int delta);
+void worker_host_live_add(host_rt *h, int delta);
 void worker_need_dispatch(worker_ctx *w);
 /* Health parameters of a host (its cooldown/eviction overrides). */
 void worker_health_params(const worker_ctx *w, const host_rt *h, health_params *out);

@@ -8,14 +8,14 @@
 static void codes_round_trip(void **s)
 {
     (void)s;
-    for (int i = 0; i < SC_ERR_COUNT; i++) {
-        const char *c = sc_err_code((sc_err)i);
-        assert_int_equal(sc_err_from_code(c, (unsigned)strlen(c)), i);
-        assert_true(strlen(sc_strerror((sc_err)i)) > 3);
+    for (int i = 0; i < ERR_COUNT; i++) {
+        const char *c = err_code((scatter_err)i);
+        assert_int_equal(err_from_code(c, (unsigned)strlen(c)), i);
+        assert_true(strlen(err_text((scatter_err)i)) > 3);
     }
-    assert_string_equal(sc_err_code(SC_POOL_FULL), "pool_full");
-    assert_int_equal(sc_err_from_code("nope", 4), SC_ERR_COUNT);
-    assert_string_equal(sc_err_code((sc_err)999), "internal");
+    assert_string_equal(err_code(ERR_POOL_FULL), "pool_full");
+    assert_int_equal(err_from_code("nope", 4), ERR_COUNT);
+    assert_string_equal(err_code((scatter_err)999), "internal");
 }
 
 int main(void)

@@ -122,7 +122,7 @@ static void submit_and_result(void **s)
     assert_ptr_equal(r->user, url);
     assert_int_equal(r->status, 200);
     assert_string_equal(r->code, "ok");
-    assert_int_equal(r->error, SC_OK);
+    assert_int_equal(r->error, ERR_OK);
     assert_string_equal(r->proxy, "socks5://127.0.0.1:1080");
     assert_int_equal(r->race, 2);
     assert_int_equal(r->elapsed_ms, 2); /* the fake echoes the header count there */
@@ -206,7 +206,7 @@ static void cancel_yields_one_result(void **s)
     assert_int_equal(r->id, a);
     assert_false(r->ok);
     assert_string_equal(r->code, "cancelled");
-    assert_int_equal(r->error, SC_CANCELLED);
+    assert_int_equal(r->error, ERR_CANCELLED);
     assert_string_equal(r->host, "example.com");
     sc_result_free(r);
     /* cancelled before it ever left the client */

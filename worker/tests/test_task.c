@@ -17,7 +17,7 @@
 typedef struct {
     task_owner owner;
     int results, failures, forgotten, backlog;
-    sc_err last_code;
+    scatter_err last_code;
 } fake_owner;
 
 static void f_result(task_owner *o, task *t, const task_result *r) { ((fake_owner *)o)->results++; }
@@ -75,7 +75,7 @@ static int teardown(void **state)
 
 #define STR(s) ((proto_str){(s), (uint32_t)strlen(s)})
 
-static sc_err submit(env *e, const char *url, const proto_str *hn, const proto_str *hv, uint32_t nh, task **t,
+static scatter_err submit(env *e, const char *url, const proto_str *hn, const proto_str *hv, uint32_t nh, task **t,
                      char *err)
 {
     static uint64_t id = 1;
@@ -88,19 +88,19 @@ static void refusals_create_nothing(void **state)
     env *e = *state;
     task *t;
     char err[400];
-    assert_int_equal(submit(e, "ftp://a.example/", NULL, NULL, 0, &t, err), SC_BAD_REQUEST);
+    assert_int_equal(submit(e, "ftp://a.example/", NULL, NULL, 0, &t, err), ERR_BAD_REQUEST);
     assert_non_null(strstr(err, "scheme"));
-    assert_int_equal(submit(e, "http:///x", NULL, NULL, 0, &t, err), SC_BAD_REQUEST);
+    assert_int_equal(submit(e, "http:///x", NULL, NULL, 0, &t, err), ERR_BAD_REQUEST);
     proto_str hn[] = {STR("Host")}, hv[] = {STR("evil.example")};
-    assert_int_equal(submit(e, "http://a.example/", hn, hv, 1, &t, err), SC_BAD_REQUEST);
+    assert_int_equal(submit(e, "http://a.example/", hn, hv, 1, &t, err), ERR_BAD_REQUEST);
     assert_non_null(strstr(err, "Host: evil.example"));
     char big[9000];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     memcpy(big, "http://a.example/", 17);
-    assert_int_equal(submit(e, big, NULL, NULL, 0, &t, err), SC_TOO_LARGE);
+    assert_int_equal(submit(e, big, NULL, NULL, 0, &t, err), ERR_TOO_LARGE);
     task_submission bad = {.id = 9, .url = STR("http://a.example/"), .method = STR("get")};
-    assert_int_equal(task_submit(&e->fo.owner, &bad, &t, err, sizeof err), SC_BAD_REQUEST);
+    assert_int_equal(task_submit(&e->fo.owner, &bad, &t, err, sizeof err), ERR_BAD_REQUEST);
     assert_null(t);
     /* nothing was created, nothing registered, nothing counted */
     assert_int_equal(e->fo.owner.n_tasks, 0);
@@ -116,14 +116,14 @@ static void owner_gone_cancels_and_returns_everything(void **state)
     char err[400];
     proto_str hn[] = {STR("Content-Length"), STR("Accept"), STR("Connection"), STR("X-Drop")};
     proto_str hv[] = {STR("0"), STR("text/html"), STR("keep-alive, X-Drop"), STR("1")};
-    assert_int_equal(submit(e, "http://a.example/1", hn, hv, 4, &t, err), SC_OK);
+    assert_int_equal(submit(e, "http://a.example/1", hn, hv, 4, &t, err), ERR_OK);
     /* only the end-to-end header is sent */
     assert_non_null(t->headers);
     assert_string_equal(t->headers->data, "Accept: text/html");
     assert_null(t->headers->next);
-    assert_int_equal(submit(e, "http://a.example/2", NULL, NULL, 0, &t, err), SC_OK);
-    assert_int_equal(submit(e, "http://b.example/", NULL, NULL, 0, &t, err), SC_OK);
-    assert_int_equal(submit(e, "http://b.example/4", NULL, NULL, 0, &t, err), SC_POOL_FULL);
+    assert_int_equal(submit(e, "http://a.example/2", NULL, NULL, 0, &t, err), ERR_OK);
+    assert_int_equal(submit(e, "http://b.example/", NULL, NULL, 0, &t, err), ERR_OK);
+    assert_int_equal(submit(e, "http://b.example/4", NULL, NULL, 0, &t, err), ERR_POOL_FULL);
     assert_int_equal(e->fo.owner.n_tasks, 3);
     shm_header *h = e->tbl.hdr;
     assert_int_equal(atomic_load(&h->c.pending), 3);
@@ -133,9 +133,9 @@ static void owner_gone_cancels_and_returns_everything(void **state)
     /* the host's interval is the master's to write (shm/README.md), even for a host a worker
      * registered: the worker uses its own config's interval plus margin */
     assert_int_equal(atomic_load(&e->tbl.hosts[a].interval_ms), 0);
-    task_owner_cancel_all(&e->fo.owner, SC_CANCELLED, "client disconnected");
+    task_owner_cancel_all(&e->fo.owner, ERR_CANCELLED, "client disconnected");
     assert_int_equal(e->fo.failures, 3);
-    assert_int_equal(e->fo.last_code, SC_CANCELLED);
+    assert_int_equal(e->fo.last_code, ERR_CANCELLED);
     assert_int_equal(e->fo.forgotten, 3);
     assert_int_equal(e->fo.owner.n_tasks, 0);
     assert_null(e->fo.owner.tasks);
