@@ -4,6 +4,8 @@
  *   bench_curl raw   -p PROXIES -u URLS -o OUT.jsonl [-c CONC] [-j PROCS] [-t LIMIT_S]
  *   bench_curl naive -p PROXIES -u URLS -o OUT.jsonl [-c CONC] [-j PROCS] [-t LIMIT_S]
  *                    [-a ATTEMPTS] [-b BLOCKED_WORD]
+ *   bench_curl proxy -x HTTP_PROXY -u URLS -o OUT.jsonl [-c CONC] [-j PROCS] [-t LIMIT_S]
+ *                    [-r RATE] [-b BLOCKED_WORD]
  *
  * raw:   the "as fast as this machine can go" reference. Task i goes once through proxy
  *        i mod P (round robin), no retries, no scoring, no rate limit: just libcurl multi
@@ -12,6 +14,10 @@
  * naive: the naive rotator users write: each attempt takes a uniformly random proxy; on
  *        failure (transport error, status other than 2xx, or a body containing
  *        BLOCKED_WORD) the task retries on another random proxy, up to ATTEMPTS attempts.
+ * proxy: every task once through one HTTP proxy (scatter's front door: the daemon races,
+ *        retries and paces, so the client does not); with -r RATE, open loop: task i is
+ *        started at i / RATE seconds (per process) whatever is still in flight (CONC is
+ *        then only a safety cap), so elapsed_ms is a latency under a steady arrival rate.
  *
  * Timeouts match scatterd's defaults: connect (incl. SOCKS handshake) 5 s, attempt 15 s.
  * After LIMIT_S seconds every unfinished task is written as not ok. One JSON line per
@@ -41,6 +47,8 @@ struct task {
 static char **proxies;
 static size_t nproxies;
 static int naive;
+static int via_proxy;
+static double rate; /* tasks/s per process, open loop; 0 = closed loop */
 static int max_attempts = 5;
 static const char *blocked = NULL;
 static uint64_t rng = 88172645463325252ull;
@@ -106,7 +114,9 @@ static CURL *make_easy(struct task *t, size_t pidx)
     curl_easy_setopt(e, CURLOPT_URL, t->url);
     curl_easy_setopt(e, CURLOPT_PROXY, proxies[pidx % nproxies]);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
+    /* through the front door one request is a whole task (rounds of attempts up to the
+     * daemon's deadline), so the client must not cut it at one attempt's timeout */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, via_proxy ? 120000L : 15000L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -140,9 +150,11 @@ static int run(char **urls, size_t nurls, int proc, int nproc, int conc, double 
     size_t next = 0, finished = 0;
     int running = 0, inflight = 0;
     while (finished < mine) {
-        while (inflight < conc && next < mine) {
+        while (inflight < conc && next < mine &&
+               (rate <= 0 || now_ms() >= t0 + (double)next * 1e3 / rate)) {
             struct task *t = &tasks[next];
-            t->start_ms = now_ms();
+            /* open loop: latency counts from the scheduled start, as bench_open's does */
+            t->start_ms = rate > 0 ? t0 + (double)next * 1e3 / rate : now_ms();
             size_t pidx = naive ? (size_t)(xrand() % nproxies) : (size_t)(t->n - 1);
             curl_multi_add_handle(m, make_easy(t, pidx));
             next++;
@@ -175,8 +187,14 @@ static int run(char **urls, size_t nurls, int proc, int nproc, int conc, double 
         }
         if (now_ms() - t0 >= limit_ms)
             break;
-        if (finished < mine)
-            curl_multi_poll(m, NULL, 0, 50, NULL);
+        if (finished < mine) {
+            int wait = 50;
+            if (rate > 0 && next < mine) {
+                double due = t0 + (double)next * 1e3 / rate - now_ms();
+                wait = due <= 0 ? 0 : due < 50 ? (int)due + 1 : 50;
+            }
+            curl_multi_poll(m, NULL, 0, wait, NULL);
+        }
     }
     for (size_t i = 0; i < mine; i++)
         if (!tasks[i].done)
@@ -188,18 +206,21 @@ static int run(char **urls, size_t nurls, int proc, int nproc, int conc, double 
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "raw") && strcmp(argv[1], "naive"))) {
+    if (argc < 2 || (strcmp(argv[1], "raw") && strcmp(argv[1], "naive") && strcmp(argv[1], "proxy"))) {
         fprintf(stderr, "usage: bench_curl raw|naive -p PROXIES -u URLS -o OUT [-c CONC] "
-                        "[-j PROCS] [-t LIMIT_S] [-a ATTEMPTS] [-b BLOCKED_WORD]\n");
+                        "[-j PROCS] [-t LIMIT_S] [-a ATTEMPTS] [-b BLOCKED_WORD]\n"
+                        "       bench_curl proxy -x HTTP_PROXY -u URLS -o OUT [-c CONC] [-j PROCS] "
+                        "[-t LIMIT_S] [-r RATE] [-b BLOCKED_WORD]\n");
         return 2;
     }
     naive = strcmp(argv[1], "naive") == 0;
-    const char *pf = NULL, *uf = NULL, *out = NULL;
+    via_proxy = strcmp(argv[1], "proxy") == 0;
+    const char *pf = NULL, *uf = NULL, *out = NULL, *hp = NULL;
     int conc = 64, nproc = 1;
     double limit_s = 600;
     int c;
     optind = 2;
-    while ((c = getopt(argc, argv, "p:u:o:c:j:t:a:b:")) != -1) {
+    while ((c = getopt(argc, argv, "p:u:o:c:j:t:a:b:x:r:")) != -1) {
         switch (c) {
         case 'p': pf = optarg; break;
         case 'u': uf = optarg; break;
@@ -209,14 +230,23 @@ int main(int argc, char **argv)
         case 't': limit_s = atof(optarg); break;
         case 'a': max_attempts = atoi(optarg); break;
         case 'b': blocked = optarg; break;
+        case 'x': hp = optarg; break;
+        case 'r': rate = atof(optarg); break;
         default: return 2;
         }
     }
-    if (!pf || !uf || !out || conc < 1 || nproc < 1)
+    if ((via_proxy ? !hp : !pf) || !uf || !out || conc < 1 || nproc < 1 || rate < 0 ||
+        (rate > 0 && !via_proxy))
         return 2;
     size_t nurls;
     char **urls = read_lines(uf, &nurls);
-    proxies = read_lines(pf, &nproxies);
+    if (via_proxy) {
+        proxies = malloc(sizeof *proxies);
+        proxies[0] = strdup(hp);
+        nproxies = 1;
+    } else {
+        proxies = read_lines(pf, &nproxies);
+    }
     if (!nproxies)
         return 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);

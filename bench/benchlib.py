@@ -397,6 +397,8 @@ def report(argv):
     L.append("")
 
     L += ["## 5. Warm start", "", meta["warm_text"], ""]
+    if meta.get("front_text"):
+        L += ["## 6. HTTP front door (issue 12)", "", meta["front_text"], ""]
     if meta.get("profile_text"):
         L += ["## Profiles", "", meta["profile_text"], ""]
     L += ["## Reproduce", "", "```", meta["command"], "```", "",
