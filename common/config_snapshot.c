@@ -12,11 +12,12 @@ struct cfg_snapshot {
 
 int cfg_snapshot_create(cfg_snapshot **out, const scatter_config *c)
 {
-    cfg_snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    /* nothing is written until the first reload: the workers inherit the starting config at
+     * fork, and the untouched slots (1.6 MB each) cost no memory */
+    (void)c;
+    cfg_snapshot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (s == MAP_FAILED)
         return -errno;
-    memcpy(&s->slot[1], c, sizeof *c);
-    atomic_store(&s->seq, 1u);
     *out = s;
     return 0;
 }
@@ -33,6 +34,8 @@ int cfg_snapshot_read(const cfg_snapshot *s, scatter_config *out, uint32_t *seq)
 {
     for (int tries = 0; tries < 100; tries++) {
         uint32_t a = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (a == 0)
+            return -ENOENT; /* nothing published yet: the config at fork is the current one */
         memcpy(out, &s->slot[a % 2], sizeof *out);
         atomic_thread_fence(memory_order_acquire);
         uint32_t b = atomic_load_explicit(&s->seq, memory_order_relaxed);
@@ -44,6 +47,11 @@ int cfg_snapshot_read(const cfg_snapshot *s, scatter_config *out, uint32_t *seq)
         }
     }
     return -EAGAIN;
+}
+
+uint32_t cfg_snapshot_seq(const cfg_snapshot *s)
+{
+    return atomic_load_explicit(&s->seq, memory_order_acquire);
 }
 
 void cfg_snapshot_destroy(cfg_snapshot *s)

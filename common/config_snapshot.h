@@ -15,13 +15,16 @@
 
 typedef struct cfg_snapshot cfg_snapshot;
 
-/* Master, before forking: a shared mapping holding c as publication 1. 0 or -errno. */
+/* Master, before forking: an empty shared mapping (publication 0: the config at fork, c, is the
+ * current one; nothing is copied, so the mapping costs no memory until a reload). 0 or -errno. */
 int cfg_snapshot_create(cfg_snapshot **out, const scatter_config *c);
 /* Master: publishes c; returns its sequence number. */
 uint32_t cfg_snapshot_publish(cfg_snapshot *s, const scatter_config *c);
-/* Anyone: copies the latest publication into out, with its sequence number. 0, or -EAGAIN
- * if publications kept overtaking the copy. */
+/* Anyone: copies the latest publication into out, with its sequence number. 0; -ENOENT before
+ * the first publication; -EAGAIN if publications kept overtaking the copy. */
 int cfg_snapshot_read(const cfg_snapshot *s, scatter_config *out, uint32_t *seq);
+/* The latest publication's number (0: none yet). */
+uint32_t cfg_snapshot_seq(const cfg_snapshot *s);
 /* Unmaps (each process its own view). */
 void cfg_snapshot_destroy(cfg_snapshot *s);
 

@@ -12,6 +12,7 @@
 
 #include "common/config_snapshot.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,8 +176,11 @@ static void op_config(conn *c, const proto_request *r)
     uint32_t seq = 0;
     size_t wl = 0, ml = 0;
     char *wt = config_text(w->cfg, &wl), *mt = NULL;
-    if (master && cfg_snapshot_read(w->cfgsnap, master, &seq) == 0)
+    int rc = master ? cfg_snapshot_read(w->cfgsnap, master, &seq) : -ENOMEM;
+    if (rc == 0)
         mt = config_text(master, &ml);
+    else if (rc == -ENOENT) /* no reload yet: the master runs the config we were forked with */
+        mt = config_text(w->cfg, &ml);
     free(master);
     if (!wt || !mt) {
         conn_send_error(c, r->id, "config", ERR_INTERNAL, "out of memory printing the configuration");

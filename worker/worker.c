@@ -192,7 +192,9 @@ static void reload(worker_ctx *w)
         if (w->hosts[i])
             host_apply_cfg(w, w->hosts[i]);
     apply_params(w);
-    free(old);
+    if (w->cfg_owned)
+        free(old);
+    w->cfg_owned = 1;
     LOGI(&w->log, "config reloaded (publication %u)", seq);
     worker_need_dispatch(w);
 }
@@ -329,12 +331,10 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     w->index = index;
     w->http_fd = -1;
     w->cfgsnap = snap;
-    w->cfg = malloc(sizeof *w->cfg);
-    if (!w->cfg) {
-        free(w);
-        return 1;
-    }
-    memcpy(w->cfg, cfg, sizeof *cfg); /* ours to replace on a reload; the master's stays its own */
+    /* the master's copy, inherited at fork: shared pages until the first reload replaces it
+     * (a private copy would cost each worker 1.6 MB) */
+    w->cfg = cfg;
+    w->cfg_publication = cfg_snapshot_seq(snap); /* a restarted worker starts at the latest one */
     w->tbl = tbl;
     w->listen_fd = listen_fd;
     /* a previous worker with our index may have died with tasks queued: nothing of ours is */
@@ -413,7 +413,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     ev_loop_destroy(w->loop);
     LOGI(&w->log, "stopped");
     int rc = 0;
-    free(w->cfg);
+    if (w->cfg_owned)
+        free(w->cfg);
     free(w);
     return rc;
 }

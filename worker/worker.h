@@ -53,6 +53,7 @@ typedef struct worker_ctx {
     scatter_config *cfg;          /* owned; replaced on reload */
     const struct cfg_snapshot *cfgsnap; /* the master's publications (reload) */
     uint32_t cfg_publication;     /* the publication w->cfg came from (0: the one at fork) */
+    int cfg_owned;                /* w->cfg was allocated here (a reload); else the master's, inherited */
     shm_table *tbl;
     health_params hp_default;
     select_params sp;
