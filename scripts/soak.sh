@@ -170,6 +170,8 @@ pid_file = "$DIR/scatterd.pid"
 log_file = "$DIR/scatterd.log"
 workers = 2
 blocked_body = "captcha"
+http_listen = "$NET.2:8118"
+metrics_listen = "$NET.3:9118"
 
 [rate_limit]
 interval = $INTERVAL_MS

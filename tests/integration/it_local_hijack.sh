@@ -111,6 +111,8 @@ mkdir -m 0700 "$XDG"; chown $NOBODY:$NOBODY "$XDG"
   echo "allow_private_proxies = true"
   echo "workers = 1"
   echo "log_file = \"$XDG/scatterd.log\""
+  echo "http_listen = \"$NET.2:8118\""    # the socket and pid file are the defaults under test;
+  echo "metrics_listen = \"$NET.3:9118\"" # the TCP listeners stay on this slot's addresses
   echo "[rate_limit]"
   echo "interval = 200"
 } >"$TMP/defaults.ini"

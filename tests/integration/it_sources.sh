@@ -27,6 +27,8 @@ ini_a() { # ini_a SOURCES — daemon A's config
     echo "log_file = \"$TMP/scatterd.log\""
     echo "workers = 2"
     echo "source_timeout = 5"
+    echo "http_listen = \"$NET.2:8118\""
+    echo "metrics_listen = \"$NET.3:9118\""
     echo "[rate_limit]"
     echo "interval = 500"
   } >"$TMP/scatter.ini"

@@ -70,6 +70,7 @@ class Daemon:
         lines = ["[scatter]", f'sources = "farm={farm.proxies}"', "allow_private_proxies = true",
                  f'socket_path = "{self.sock}"', f'pid_file = "{self.dir}/scatterd.pid"', "workers = 2",
                  f'log_file = "{self.log}"', f'http_listen = "{NET}.2:{8118 + len(os.listdir(root))}"',
+                 f'metrics_listen = "{NET}.3:{9118 + len(os.listdir(root))}"',
                  "shutdown_grace = 2"] + (extra or []) + [
                  "[rate_limit]", "interval = 100", f"[host:{T2}]", "interval = 5000"]
         with open(ini, "w") as f:
