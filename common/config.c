@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <iniparser.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -426,6 +427,18 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
     }
     *(uint32_t *)p = u;
     return 0;
+}
+
+scatter_config *cfg_alloc(void)
+{
+    void *p = mmap(NULL, sizeof(scatter_config), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void cfg_free(scatter_config *c)
+{
+    if (c)
+        munmap(c, sizeof *c);
 }
 
 void cfg_defaults(scatter_config *c)

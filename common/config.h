@@ -85,6 +85,13 @@ typedef struct {
 } scatter_config;
 
 /* Fills every key with its default. */
+/* A scatter_config is 1.6 MB. These map and unmap it whole: with malloc, glibc serves such
+ * blocks from the heap once one has been freed (its mmap threshold rises to the freed size),
+ * and every reload left another 1.4 MB of heap the process could not give back. NULL on
+ * failure; cfg_free(NULL) does nothing. */
+scatter_config *cfg_alloc(void);
+void cfg_free(scatter_config *c);
+
 void cfg_defaults(scatter_config *c);
 /* Loads and validates a file. 0, or -1 with a message in err naming the file, line, key and
  * value ("scatter.ini:12: [scatter] race_width = 'abc': not an integer"). A file without a

@@ -72,8 +72,8 @@ void hosts_reclaim(master_ctx *m, uint64_t now)
     if (!full || full + RECLAIM_DEMAND_MS < now)
         return;
     uint32_t nh = atomic_load(&t->hdr->n_hosts);
-    uint32_t pick[RECLAIM_PER_TICK], n = 0;
-    uint64_t key[RECLAIM_PER_TICK]; /* lower = reclaimed first */
+    uint32_t pick[RECLAIM_PER_TICK] = {0}, n = 0;
+    uint64_t key[RECLAIM_PER_TICK] = {0}; /* lower = reclaimed first; zeroed only for gcc -O2's flow analysis */
     for (uint32_t h = 0; h < nh; h++) {
         shm_host *hs = &t->hosts[h];
         uint64_t last = atomic_load(&hs->last_task_ms);

@@ -81,30 +81,30 @@ static void stop_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
 
 static void reload(master_ctx *m)
 {
-    scatter_config *fresh = malloc(sizeof *fresh), *nc = malloc(sizeof *nc);
+    scatter_config *fresh = cfg_alloc(), *nc = cfg_alloc();
     char err[1024];
     if (!fresh || !nc) {
         LOGE(&m->log, "reload: out of memory");
-        free(fresh);
-        free(nc);
+        cfg_free(fresh);
+        cfg_free(nc);
         return;
     }
     if (cfg_load(fresh, m->cfg->path, err, sizeof err)) {
         LOGE(&m->log, "reload refused, keeping the running config: %s", err);
-        free(fresh);
-        free(nc);
+        cfg_free(fresh);
+        cfg_free(nc);
         return;
     }
     /* the key table's reloadable flag is the only rule: everything else keeps running values */
     char fixed[1024];
     if (cfg_reload_merge(m->cfg, fresh, nc, fixed, sizeof fixed))
         LOGW(&m->log, "reload: %s changed but can only change at start; ignored", fixed);
-    free(fresh);
+    cfg_free(fresh);
     source srcs[SRC_MAX];
     uint32_t ns;
     if (src_parse_list(nc->sources, srcs, &ns, err, sizeof err)) {
         LOGE(&m->log, "reload refused: %s", err);
-        free(nc);
+        cfg_free(nc);
         return;
     }
     scatter_config *old = m->cfg;
@@ -114,7 +114,7 @@ static void reload(master_ctx *m)
     m->log.level = (log_level)nc->log_level;
     if (hosts_apply_config(m, err, sizeof err))
         LOGE(&m->log, "reload: %s", err);
-    free(old);
+    cfg_free(old);
     /* workers take the merged config from here, never from the file */
     uint32_t seq = cfg_snapshot_publish(m->cfgsnap, nc);
     sup_signal_workers(m, SIGHUP);
@@ -250,12 +250,12 @@ int main(int argc, char **argv)
         case 1: check = 1; break;
         case 2: print = 1; break;
         case 3: {
-            scatter_config *d = malloc(sizeof *d);
+            scatter_config *d = cfg_alloc();
             if (!d)
                 return 1;
             cfg_defaults(d);
             cfg_print(d, stdout, 0);
-            free(d);
+            cfg_free(d);
             return 0;
         }
         case 'h': fputs(USAGE, stdout); return 0;
@@ -272,14 +272,14 @@ int main(int argc, char **argv)
         return 2;
     }
     master_ctx *m = calloc(1, sizeof *m);
-    if (!m || !(m->cfg = malloc(sizeof *m->cfg))) {
+    if (!m || !(m->cfg = cfg_alloc())) {
         free(m);
         return 1;
     }
     m->ready_fd = -1;
     int rc = run(m, path, level, workers, fg, check, print);
     cfg_snapshot_destroy(m->cfgsnap);
-    free(m->cfg);
+    cfg_free(m->cfg);
     free(m);
     return rc;
 }

@@ -172,7 +172,7 @@ static char *config_text(const scatter_config *cfg, size_t *len)
 static void op_config(conn *c, const proto_request *r)
 {
     worker_ctx *w = c->w;
-    scatter_config *master = malloc(sizeof *master);
+    scatter_config *master = cfg_alloc();
     uint32_t seq = 0;
     size_t wl = 0, ml = 0;
     char *wt = config_text(w->cfg, &wl), *mt = NULL;
@@ -181,7 +181,7 @@ static void op_config(conn *c, const proto_request *r)
         mt = config_text(master, &ml);
     else if (rc == -ENOENT) /* no reload yet: the master runs the config we were forked with */
         mt = config_text(w->cfg, &ml);
-    free(master);
+    cfg_free(master);
     if (!wt || !mt) {
         conn_send_error(c, r->id, "config", ERR_INTERNAL, "out of memory printing the configuration");
     } else {

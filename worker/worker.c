@@ -178,11 +178,11 @@ static void apply_params(worker_ctx *w)
 static void reload(worker_ctx *w)
 {
     /* the master merged and validated it (only reloadable keys change); the file is not read */
-    scatter_config *nc = malloc(sizeof *nc);
+    scatter_config *nc = cfg_alloc();
     uint32_t seq = 0;
     if (!nc || cfg_snapshot_read(w->cfgsnap, nc, &seq)) {
         LOGE(&w->log, "reload: %s; keeping the running config", nc ? "the master's config kept changing" : "out of memory");
-        free(nc);
+        cfg_free(nc);
         return;
     }
     scatter_config *old = w->cfg;
@@ -193,7 +193,7 @@ static void reload(worker_ctx *w)
             host_apply_cfg(w, w->hosts[i]);
     apply_params(w);
     if (w->cfg_owned)
-        free(old);
+        cfg_free(old);
     w->cfg_owned = 1;
     LOGI(&w->log, "config reloaded (publication %u)", seq);
     worker_need_dispatch(w);
@@ -414,7 +414,7 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     LOGI(&w->log, "stopped");
     int rc = 0;
     if (w->cfg_owned)
-        free(w->cfg);
+        cfg_free(w->cfg);
     free(w);
     return rc;
 }
