@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_lines.h"
+
 struct task {
     char *url;
     int n;
@@ -53,46 +55,12 @@ static int max_attempts = 5;
 static const char *blocked = NULL;
 static uint64_t rng = 88172645463325252ull;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static uint64_t xrand(void)
 {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return rng;
-}
-
-static char **read_lines(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    size_t cap = 1024, k = 0;
-    char **v = malloc(cap * sizeof *v);
-    char *line = NULL;
-    size_t lc = 0;
-    ssize_t r;
-    while ((r = getline(&line, &lc, f)) > 0) {
-        while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
-            line[--r] = 0;
-        if (r == 0 || line[0] == '#')
-            continue;
-        if (k == cap)
-            v = realloc(v, (cap *= 2) * sizeof *v);
-        v[k++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    *n = k;
-    return v;
 }
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)

@@ -22,41 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_lines.h"
 #include "ctl/scatter_client.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char **read_lines(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        perror(path);
-        exit(2);
-    }
-    size_t cap = 1024, k = 0;
-    char **v = malloc(cap * sizeof *v);
-    char *line = NULL;
-    size_t lc = 0;
-    ssize_t r;
-    while ((r = getline(&line, &lc, f)) > 0) {
-        while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
-            line[--r] = 0;
-        if (r == 0 || line[0] == '#')
-            continue;
-        if (k == cap)
-            v = realloc(v, (cap *= 2) * sizeof *v);
-        v[k++] = strdup(line);
-    }
-    free(line);
-    fclose(f);
-    *n = k;
-    return v;
-}
 
 int main(int argc, char **argv)
 {
