@@ -678,38 +678,43 @@ static int cross_check(const scatter_config *c, const cfg_host *h, char *err, si
     return 0;
 }
 
-/* The management endpoints expose every host name and counter: loopback, or behind http_auth. */
+/* A listening address: numeric, and loopback unless clients must authenticate (http_auth),
+ * because whoever reaches it can spend the proxies or read every host name and counter.
+ * `for_whom` ends the non-loopback message. */
+static int check_listen(const scatter_config *c, const char *key, const char *val, const char *for_whom,
+                        char *err, size_t cap)
+{
+    struct sockaddr_storage ss;
+    unsigned len;
+    char why[256];
+    if (listen_addr_parse(val, &ss, &len, why, sizeof why))
+        return err_at(err, cap, "%s: [scatter] %s = %s", c->path, key, why);
+    if (!listen_addr_is_loopback(&ss) && !c->http_auth[0])
+        return err_at(err, cap, "%s: [scatter] %s = '%s' is not a loopback address: set http_auth "
+                                "(user:password) so only %s", c->path, key, val, for_whom);
+    return 0;
+}
+
 static int check_metrics(const scatter_config *c, char *err, size_t cap)
 {
     if (!c->metrics_listen[0])
         return 0;
-    struct sockaddr_storage ss;
-    unsigned len;
-    char why[256];
-    if (listen_addr_parse(c->metrics_listen, &ss, &len, why, sizeof why))
-        return err_at(err, cap, "%s: [scatter] metrics_listen = %s", c->path, why);
-    if (!listen_addr_is_loopback(&ss) && !c->http_auth[0])
-        return err_at(err, cap, "%s: [scatter] metrics_listen = '%s' is not a loopback address: set http_auth "
-                                "(user:password) so only you can read the metrics", c->path, c->metrics_listen);
+    int rc = check_listen(c, "metrics_listen", c->metrics_listen, "you can read the metrics", err, cap);
+    if (rc)
+        return rc;
     if (!strcmp(c->metrics_listen, c->http_listen))
         return err_at(err, cap, "%s: [scatter] metrics_listen = '%s' is also http_listen: give each its own port",
                       c->path, c->metrics_listen);
     return 0;
 }
 
-/* The HTTP front end's address: numeric, and loopback unless clients must authenticate. */
 static int check_http(const scatter_config *c, char *err, size_t cap)
 {
     if (!c->http_listen[0])
         return 0;
-    struct sockaddr_storage ss;
-    unsigned len;
-    char why[256];
-    if (listen_addr_parse(c->http_listen, &ss, &len, why, sizeof why))
-        return err_at(err, cap, "%s: [scatter] http_listen = %s", c->path, why);
-    if (!listen_addr_is_loopback(&ss) && !c->http_auth[0])
-        return err_at(err, cap, "%s: [scatter] http_listen = '%s' is not a loopback address: set http_auth "
-                                "(user:password) so only your clients can use the proxy", c->path, c->http_listen);
+    int rc = check_listen(c, "http_listen", c->http_listen, "your clients can use the proxy", err, cap);
+    if (rc)
+        return rc;
     if (c->http_auth[0] && !strchr(c->http_auth, ':'))
         return err_at(err, cap, "%s: [scatter] http_auth = '...': expected user:password", c->path);
     return 0;
