@@ -24,7 +24,7 @@ from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 import msgpack
 
-from .errors import BadRequest, Disconnected, ScatterError, TooLarge, error_from_reply
+from .errors import BadRequest, ConnectError, Disconnected, ScatterError, TooLarge, error_from_reply
 
 TASK_ID_BASE = 1 << 32
 MAX_RACE = 64
@@ -531,6 +531,18 @@ def hello_info(reply: Mapping[str, Any]) -> Dict[str, Any]:
         info.setdefault(k, 0)
     return info
 
+
+def hello_reply(msg: Any, path: str) -> Optional[Dict[str, Any]]:
+    """The hello reply's info (id 1), or None for a message that is not it. A refusal sent
+    before the hello (too_many_clients, shutting_down) raises its error; a hello that fails
+    raises ConnectError naming the socket."""
+    if not isinstance(msg, dict) or msg.get("id") != 1:
+        if isinstance(msg, dict) and msg.get("ok") is False:
+            raise error_from_reply(msg)
+        return None
+    if msg.get("ok") is not True:
+        raise ConnectError(f"hello refused on {path}: {msg.get('message', 'no message')}")
+    return hello_info(msg)
 
 def default_window(info: Mapping[str, Any]) -> int:
     """Twice pool_capacity, at most 4096 (PROTOCOL.md §5); 1000 if the daemon did not say."""

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Set, Tupl
 import msgpack
 
 from ._core import (LOST, PRE_HELLO_LIMIT, Core, RequestLike, Result, Task, as_request, default_window,
-                    hello_info, new_unpacker, pack_call, pack_submit, recv_limit, result_local, worker_paths)
+                    hello_reply, new_unpacker, pack_call, pack_submit, recv_limit, result_local, worker_paths)
 from .client import carry_over
 from .errors import ConnectError, Disconnected, ScatterError, error_from_reply
 from .paths import check_server, socket_path as resolve_socket_path
@@ -71,13 +71,9 @@ async def _hello(st: _Stream, path: str) -> Tuple[Dict[str, Any], msgpack.Unpack
     try:
         while True:
             for msg in up:
-                if not isinstance(msg, dict) or msg.get("id") != 1:
-                    if isinstance(msg, dict) and msg.get("ok") is False:
-                        raise error_from_reply(msg)  # too_many_clients, shutting_down
-                    continue
-                if msg.get("ok") is not True:
-                    raise ConnectError(f"hello refused on {path}: {msg.get('message', 'no message')}")
-                return hello_info(msg), up
+                info = hello_reply(msg, path)
+                if info is not None:
+                    return info, up
             data = await st.reader.read(_READ)
             if not data:
                 raise ConnectError(f"hello on {path}: connection closed")

@@ -12,7 +12,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 import msgpack
 
 from ._core import (LOST, PRE_HELLO_LIMIT, Core, Request, RequestLike, Result, Task, as_request, default_window,
-                    hello_info, new_unpacker, pack_call, pack_submit, recv_limit, worker_paths)
+                    hello_reply, new_unpacker, pack_call, pack_submit, recv_limit, worker_paths)
 from .errors import ConnectError, Disconnected, ScatterError, WindowFull, error_from_reply
 from .paths import check_server, socket_path as resolve_socket_path
 
@@ -53,13 +53,9 @@ def hello_sync(s: socket.socket, path: str, timeout: float) -> Tuple[Dict[str, A
         s.sendall(pack_call("hello", 1, {}))
         while True:
             for msg in up:
-                if not isinstance(msg, dict) or msg.get("id") != 1:
-                    if isinstance(msg, dict) and msg.get("ok") is False:
-                        raise error_from_reply(msg)  # too_many_clients, shutting_down
-                    continue
-                if msg.get("ok") is not True:
-                    raise ConnectError(f"hello refused on {path}: {msg.get('message', 'no message')}")
-                return hello_info(msg), up
+                info = hello_reply(msg, path)
+                if info is not None:
+                    return info, up
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ConnectError(f"hello on {path}: no reply within {timeout:g} s")
