@@ -11,6 +11,7 @@
 #define SCATTER_SHM_SELECT_H
 
 #include <stdint.h>
+#include "shm/select_index.h"
 #include "shm/table.h"
 
 typedef struct {
@@ -34,18 +35,33 @@ uint32_t select_score(const shm_table *t, uint32_t proxy, uint32_t host, uint64_
                       const select_params *p);
 
 typedef struct {
-    uint32_t eligible;       /* not dead, not cooling, allowed by source mask */
-    uint32_t skip_dead, skip_cooldown, skip_ratelimit; /* ratelimit includes "held" */
-    uint64_t next_free_ms;   /* earliest time a rate-limited eligible pair frees; UINT64_MAX none */
+    uint32_t eligible;       /* pairs in the pool, not dead, not cooling: claimable or waiting for
+                              * their rate-limit word (held ones included) */
+    uint32_t claimable;      /* of those, free now as far as the index knows (after this call) */
+    uint32_t dead, cooling;  /* pairs of the pool in each state */
+    uint32_t skip_ratelimit, skip_cooldown; /* claims this call missed, by cause: a pair found
+                              * taken or cooling since it was indexed, a lost CAS, or k larger
+                              * than what was free */
+    uint64_t next_free_ms;   /* earliest time a waiting pair may be free; UINT64_MAX none */
 } select_stats;
 
-/* Picks up to k (<= SC_RACE_MAX) proxies for host: eligible ones whose rate-limit word can be claimed
- * now, best score first, claiming each for `holder` as it picks (a lost CAS moves on to the
- * next best). Writes claimed proxy indexes to out[], best first; returns how many (0..k).
- * `rnd` seeds the jitter term. `st` (optional) says why others were skipped and, when none
- * could be claimed, when one will be. A pair held back for its home worker counts as
- * rate-limited, free at its free time + home_grace_ms. */
-uint32_t select_claim(shm_table *t, uint32_t host, uint32_t k, uint32_t holder, uint64_t now_ms,
+/* An empty index of host's pairs for the process whose rate-limit holder id is `holder`; it
+ * fills itself on the first select_claim. 0 or -EINVAL. Free with six_free. */
+int select_index_init(select_index *ix, const shm_table *t, uint32_t host, uint32_t holder);
+
+/* Picks up to k (<= SC_RACE_MAX) proxies for the index's host: eligible ones whose rate-limit
+ * word can be claimed now, best score first, claiming each for the index's holder (a lost CAS
+ * moves on to the next best). Writes claimed proxy indexes to out[], best first; returns how
+ * many (0..k). `rnd` seeds the jitter term. `st` (optional) says what the host's pool looks
+ * like and, when none could be claimed, when one will be. A pair held back for its home worker
+ * counts as rate-limited, free at its free time + home_grace_ms. O(K log N) per call, plus
+ * O(log N) for each pair whose time came since the last call. */
+uint32_t select_claim(shm_table *t, select_index *ix, uint32_t k, uint64_t now_ms,
                       const select_params *p, uint64_t rnd, uint32_t *out, select_stats *st);
+
+/* After the caller released (rl_release) a pair it claimed through this index: puts it back
+ * where its word says. A release not reported is found by the next refresh (2 s). */
+void select_index_put(shm_table *t, select_index *ix, uint32_t proxy, uint64_t now_ms,
+                      const select_params *p);
 
 #endif

@@ -249,8 +249,7 @@ static void detach(attempt *a)
         else
             anchor = shm_now_ms() + 1; /* sent, unanswered: it may still arrive */
     }
-    shm_cell *cell = shm_cell_at(w->tbl, a->proxy, h->idx);
-    if (!rl_release(&cell->rl, w->index, anchor, interval_of(w, h)))
+    if (!worker_pair_release(h, a->proxy, anchor, interval_of(w, h)))
         LOGE(&w->log, "rate-limit word of proxy %u host %s was not ours at release", a->proxy, h->name);
     if (t) {
         for (uint32_t i = 0; i < t->n_running; i++)
@@ -300,7 +299,7 @@ int race_start(task *t, uint32_t proxy)
     if (!e) {
         LOGE(&w->log, "cannot start an attempt: out of memory");
         free(a);
-        rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);
+        worker_pair_release(h, proxy, 0, 0);
         return -1;
     }
     a->t = t;
@@ -358,7 +357,7 @@ int race_start(task *t, uint32_t proxy)
         LOGE(&w->log, "cannot start an attempt: %s", curl_multi_strerror(mc));
         curl_easy_cleanup(e);
         free_attempt(a);
-        rl_release(&shm_cell_at(tbl, proxy, h->idx)->rl, w->index, 0, 0);
+        worker_pair_release(h, proxy, 0, 0);
         return -1;
     }
     t->att[t->n_running++] = a;

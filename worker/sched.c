@@ -249,13 +249,13 @@ static uint32_t session_claim(worker_ctx *w, host_rt *h, task *t, uint64_t now, 
         picked[0] = t->sess_proxy = pin;
         return 1;
     }
-    if (select_claim(tbl, h->idx, 1, w->index, now, &w->sp, worker_rand(w), picked, st) == 0)
+    if (select_claim(tbl, &h->ix, 1, now, &w->sp, worker_rand(w), picked, st) == 0)
         return 0;
     uint32_t now_pin = picked[0];
     int moved = pinned ? sess_repin(tbl->sess, t->session, h->idx, pin, picked[0], now, ttl, &now_pin) : 0;
     if (moved >= 0 && now_pin != picked[0]) {
         /* another task moved the session meanwhile: follow it on the next pass */
-        rl_release(&shm_cell_at(tbl, picked[0], h->idx)->rl, w->index, 0, 0);
+        worker_pair_release(h, picked[0], 0, 0);
         *st = (select_stats){.eligible = 1, .skip_ratelimit = 1, .next_free_ms = now + 1};
         return 0;
     }
@@ -337,7 +337,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     uint32_t picked[SC_RACE_MAX];
     select_stats st;
     uint32_t n = t->session[0] ? session_claim(w, h, t, now, picked, &st)
-                               : select_claim(tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
+                               : select_claim(tbl, &h->ix, k, now, &w->sp, worker_rand(w), picked, &st);
     atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
     atomic_fetch_add(&c->skip_cooldown, st.skip_cooldown);
     if (n == 0) {
@@ -348,7 +348,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
              * a task that ends waiting must say why it never got (another) attempt */
             snprintf(t->last_error, sizeof t->last_error,
                      "no usable proxy for this host: %u dead, %u cooling down, none other in its pool",
-                     st.skip_dead, st.skip_cooldown);
+                     st.dead, st.cooling);
             atomic_fetch_add(&c->zero_avail, 1);
             atomic_fetch_add(&hs->zero_avail, 1);
             atomic_store(&hs->last_zero_avail_ms, now);
@@ -361,10 +361,9 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         return 0;
     }
     if (!t->session[0] && policy_adapts(&pr, n)) {
-        uint32_t claimable = st.eligible > st.skip_ratelimit ? st.eligible - st.skip_ratelimit : 0;
-        uint32_t keep = adaptive_keep(w, h, t, picked, n, claimable > n ? claimable - n : 0);
+        uint32_t keep = adaptive_keep(w, h, t, picked, n, st.claimable);
         for (uint32_t i = keep; i < n; i++)
-            rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
+            worker_pair_release(h, picked[i], 0, 0);
         n = keep;
     }
     take(h, prev, t);
@@ -378,7 +377,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     atomic_fetch_add(&c->dispatches, 1);
     uint32_t now_n = policy_start_now(n, worker_host_hedge_ms(h), probe);
     for (uint32_t i = now_n; i < n; i++) /* hedging: the rest are claimed again when needed */
-        rl_release(&shm_cell_at(tbl, picked[i], h->idx)->rl, w->index, 0, 0);
+        worker_pair_release(h, picked[i], 0, 0);
     for (uint32_t i = 0; i < now_n; i++) {
         if (race_start(t, picked[i]) == 0)
             t->race++;
@@ -433,7 +432,7 @@ int sched_hedge_add(task *t)
     }
     uint32_t p;
     select_stats st;
-    if (select_claim(tbl, h->idx, 1, w->index, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
+    if (select_claim(tbl, &h->ix, 1, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
         return 0;
     if (race_start(t, p))
         return 0;
@@ -465,7 +464,7 @@ static void straggler_add(task *t)
             waited = now - t->att[i]->start_ms;
     uint32_t cand[STRAGGLER_CANDIDATES], p[STRAGGLER_CANDIDATES], lat[STRAGGLER_CANDIDATES];
     select_stats st;
-    uint32_t n = select_claim(tbl, h->idx, STRAGGLER_CANDIDATES, w->index, now, &w->sp, worker_rand(w), cand, &st);
+    uint32_t n = select_claim(tbl, &h->ix, STRAGGLER_CANDIDATES, now, &w->sp, worker_rand(w), cand, &st);
     for (uint32_t i = 0; i < n; i++) {
         p[i] = success_permille(tbl, cand[i], h->idx);
         lat[i] = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);
@@ -473,7 +472,7 @@ static void straggler_add(task *t)
     int chosen = policy_straggler_pick(p, lat, n, waited, worker_host_hedge_ms(h));
     for (uint32_t i = 0; i < n; i++)
         if ((int)i != chosen)
-            rl_release(&shm_cell_at(tbl, cand[i], h->idx)->rl, w->index, 0, 0);
+            worker_pair_release(h, cand[i], 0, 0);
     if (chosen < 0) {
         h->straggler_next_ms = now + STRAGGLER_RETRY_MS;
         return;
@@ -510,5 +509,6 @@ void sched_host_free(host_rt *h)
     h->queued = 0;
     queued_publish(h);
     ev_timer_stop(h->w->loop, &h->wake);
+    six_free(&h->ix);
     free(h);
 }

@@ -95,7 +95,7 @@ static void drop_leg(tunnel *tn, tunnel_leg *leg, uint64_t anchor)
         }
     curl_multi_remove_handle(w->multi, leg->easy);
     curl_easy_cleanup(leg->easy);
-    rl_release(word_of(tn, leg->proxy), w->index, anchor, interval_of(tn));
+    worker_pair_release(tn->host, leg->proxy, anchor, interval_of(tn));
     shm_inflight_add(w->tbl, w->index, -1);
     free(leg);
 }
@@ -119,7 +119,7 @@ static void tunnel_free(tunnel *tn)
         /* client bytes went out and no answer came: they may still arrive, so the slot is
          * anchored now; a tunnel that ends before the target ever sent a byte is a failure */
         if (tn->held)
-            rl_release(word_of(tn, tn->win->proxy), w->index, tn->sent ? now + 1 : 0, interval_of(tn));
+            worker_pair_release(tn->host, tn->win->proxy, tn->sent ? now + 1 : 0, interval_of(tn));
         if (!tn->answered && tn->sent)
             record(tn, tn->win->proxy, OUTCOME_PROXY_DOWN, (uint32_t)(now - tn->win->start_ms));
         curl_multi_remove_handle(w->multi, tn->win->easy);
@@ -160,7 +160,7 @@ static void start_leg(tunnel *tn, uint32_t proxy)
     CURL *e = leg ? curl_easy_init() : NULL;
     if (!e) {
         free(leg);
-        rl_release(word_of(tn, proxy), w->index, 0, 0);
+        worker_pair_release(tn->host, proxy, 0, 0);
         return;
     }
     leg->kind = EASY_TUNNEL_LEG;
@@ -180,7 +180,7 @@ static void start_leg(tunnel *tn, uint32_t proxy)
     if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         free(leg);
-        rl_release(word_of(tn, proxy), w->index, 0, 0);
+        worker_pair_release(tn->host, proxy, 0, 0);
         return;
     }
     shm_inflight_add(w->tbl, w->index, 1);
@@ -224,7 +224,7 @@ static void connect_round(tunnel *tn)
     uint32_t k = h->cfg->race_width < TUNNEL_MAX_LEGS ? h->cfg->race_width : TUNNEL_MAX_LEGS;
     uint32_t picked[TUNNEL_MAX_LEGS];
     select_stats st;
-    uint32_t n = select_claim(w->tbl, h->idx, k, w->index, now, &w->sp, worker_rand(w), picked, &st);
+    uint32_t n = select_claim(w->tbl, &h->ix, k, now, &w->sp, worker_rand(w), picked, &st);
     if (n == 0) {
         if (st.eligible == 0) {
             fail(tn, 502, "max_attempts", "no usable proxy for this host (all dead, cooling down or outside its pool)");
@@ -367,7 +367,7 @@ static void relay(tunnel *tn)
                 }
                 /* the answer to what we forwarded began: the slot is anchored here */
                 if (tn->held && tn->sent) {
-                    rl_release(word_of(tn, tn->win->proxy), w->index, now + 1, interval_of(tn));
+                    worker_pair_release(tn->host, tn->win->proxy, now + 1, interval_of(tn));
                     tn->held = 0;
                 }
                 tn->t2c_len += (size_t)n;

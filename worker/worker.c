@@ -13,6 +13,7 @@
 
 #include "common/config_snapshot.h"
 #include "common/rng.h"
+#include "shm/ratelimit.h"
 #include "shm/registry.h"
 
 #include <errno.h>
@@ -146,7 +147,7 @@ host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
     h->idx = idx;
     h->w = w;
     snprintf(h->name, sizeof h->name, "%s", name);
-    if (host_apply_cfg(w, h)) {
+    if (select_index_init(&h->ix, w->tbl, idx, w->index) != 0 || host_apply_cfg(w, h)) {
         free(h);
         return NULL;
     }
@@ -154,6 +155,14 @@ host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name)
     h->wake.data = h;
     w->hosts[idx] = h;
     return h;
+}
+
+bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t interval_ms)
+{
+    worker_ctx *w = h->w;
+    bool ours = rl_release(&shm_cell_at(w->tbl, proxy, h->idx)->rl, w->index, sent_ms, interval_ms);
+    select_index_put(w->tbl, &h->ix, proxy, shm_now_ms(), &w->sp);
+    return ours;
 }
 
 #define HOME_GRACE_MS 20

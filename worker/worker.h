@@ -41,6 +41,7 @@ typedef struct host_rt {
     int waiting;                  /* wake is armed */
     int queued_bit;               /* our bit in the shared host's queued_workers is set */
     uint64_t straggler_next_ms;   /* no straggler scan before this (sched.c) */
+    select_index ix;              /* this worker's index of the host's pairs (shm/select_index.h) */
     struct host_rt *next_active;  /* list of hosts with queued tasks */
     int active;
     struct worker_ctx *w;
@@ -95,6 +96,10 @@ typedef struct worker_ctx {
 uint64_t worker_rand(worker_ctx *w);
 /* Records a winning latency for the host's hedge delay. */
 void worker_host_record_win(host_rt *h, uint32_t latency_ms);
+/* Releases a pair this worker claimed for host h (rl_release: next use at sent_ms +
+ * interval_ms, or at once with sent_ms = 0) and tells the host's selection index where the
+ * pair stands now. False if the word was not ours. Every release of the worker goes here. */
+bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t interval_ms);
 /* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */
 uint32_t worker_host_hedge_ms(const host_rt *h);
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);
