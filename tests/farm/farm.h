@@ -26,6 +26,7 @@
 #define FARM_HTTP_HEAD_MAX (8 * 1024) /* largest HTTP request head a target accepts */
 #define FARM_MAX_TARGETS 16         /* plain and TLS targets together */
 #define FARM_MAX_PROXIES 20000
+#define FARM_MAX_SOURCES 64000 /* 127.1.0.1 .. 127.1.255.250: farm_proxy_source */
 
 enum behaviour {
     BEH_GOOD = 0,
@@ -117,6 +118,8 @@ struct farm_opts {
     bool nproxies_set;
     struct in_addr proxy_ip;
     unsigned base_port;
+    unsigned source_base;   /* proxy i connects from farm_proxy_source(source_base + i) */
+    bool no_targets;        /* proxies only: the bed's targets run in another process */
     const char *mix;
     bool mix_counts;
     uint64_t seed;

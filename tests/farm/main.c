@@ -41,13 +41,18 @@ static void usage(FILE *fp)
         "    to must be in 127.0.0.0/8; anything else is refused (exit status 2 for options,\n"
         "    SOCKS reply 0x02 at run time). Proxy i connects to targets from its own source\n"
         "    address 127.1.(i/250).(i%250+1), so a target tells proxies apart as a site tells\n"
-        "    IPs apart.\n"
+        "    IPs apart. A bed larger than one process may hold (its descriptor limit) runs as\n"
+        "    several: one with the targets, the others with --no-targets and their own\n"
+        "    --source-base and ports, all pointed at the same targets by their clients.\n"
         "\n"
         "PROXY OPTIONS\n"
         "    --proxies N            number of proxies (1..20000; default 100, or the sum of\n"
         "                           --mix-counts)\n"
         "    --proxy-ip IP          listen address of the proxies (default 127.0.0.1)\n"
         "    --proxy-base-port P    proxy i listens on P+i (default 21000)\n"
+        "    --source-base B        proxy i connects from the source address of proxy B+i\n"
+        "                           (default 0), so several farm processes serving one\n"
+        "                           bed never share a source address\n"
         "    --mix SPEC             behaviour shares as NAME=PERCENT,... adding up to 100\n"
         "                           (default " DEFAULT_MIX ").\n"
         "                           Behaviours:\n"
@@ -76,6 +81,9 @@ static void usage(FILE *fp)
         "    --target IP:PORT       an HTTP target; repeat for several (up to 16 targets in\n"
         "                           all; default 127.0.0.10:18080 when neither --target\n"
         "                           nor --tls-target is given)\n"
+        "    --no-targets           serve proxies only (the targets run in another farm\n"
+        "                           process); the banned and captcha behaviours need this\n"
+        "                           process's targets and are refused; no urls.txt lines\n"
         "    --tls-target IP:PORT   an HTTPS target serving the same site over TLS, with the\n"
         "                           same rate limit, counters and control paths; repeatable\n"
         "    --tls-cert FILE        PEM certificate (chain) of the TLS targets; needs\n"
@@ -162,13 +170,15 @@ static double parse_share(const char *opt, const char *val)
 enum {
     O_PROXIES = 256, O_PROXY_IP, O_BASE, O_MIX, O_MIX_COUNTS, O_SEED, O_AUTH, O_GOOD, O_SLOW,
     O_FLAKY, O_BLACKHOLE, O_TARGET, O_INTERVAL, O_ERROR, O_MAX_ITEMS, O_URLS, O_OUT, O_QUIET,
-    O_HELP, O_VERSION, O_TLS_TARGET, O_TLS_CERT, O_TLS_KEY
+    O_HELP, O_VERSION, O_TLS_TARGET, O_TLS_CERT, O_TLS_KEY, O_SOURCE_BASE, O_NO_TARGETS
 };
 
 static const struct option long_opts[] = {
     {"proxies", required_argument, NULL, O_PROXIES},
     {"proxy-ip", required_argument, NULL, O_PROXY_IP},
     {"proxy-base-port", required_argument, NULL, O_BASE},
+    {"source-base", required_argument, NULL, O_SOURCE_BASE},
+    {"no-targets", no_argument, NULL, O_NO_TARGETS},
     {"mix", required_argument, NULL, O_MIX},
     {"mix-counts", no_argument, NULL, O_MIX_COUNTS},
     {"seed", required_argument, NULL, O_SEED},
@@ -226,6 +236,10 @@ static void parse_args(int argc, char **argv, struct farm_opts *o)
         case O_BASE:
             o->base_port = (unsigned)parse_uint("--proxy-base-port", optarg, 1, 65535);
             break;
+        case O_SOURCE_BASE:
+            o->source_base = (unsigned)parse_uint("--source-base", optarg, 0, FARM_MAX_SOURCES - 1);
+            break;
+        case O_NO_TARGETS: o->no_targets = true; break;
         case O_MIX: o->mix = optarg; break;
         case O_MIX_COUNTS: o->mix_counts = true; break;
         case O_SEED: {
@@ -337,7 +351,12 @@ static void parse_args(int argc, char **argv, struct farm_opts *o)
             "--tls-cert and --tls-key go together");
     if (o->tls_cert && o->ntls == 0)
         bad("--tls-cert", o->tls_cert, "there is no --tls-target to use it");
-    if (o->ntargets == 0) {
+    if (o->no_targets && o->ntargets)
+        bad("--no-targets", o->ntargets == o->ntls ? "--tls-target" : "--target",
+            "a farm with --no-targets serves no target");
+    if (o->no_targets)
+        o->urls = 0;
+    else if (o->ntargets == 0) {
         farm_parse_hostport("127.0.0.10:18080", &o->targets[0]);
         o->ntargets = 1;
     }
@@ -546,6 +565,18 @@ int main(int argc, char **argv)
         return 2;
     }
     f->o.nproxies = n;
+    if (f->o.no_targets && (counts[BEH_BANNED] || counts[BEH_CAPTCHA])) {
+        fprintf(stderr, "scatter-farm: bad value '%s' for --mix: banned and captcha proxies are "
+                        "told apart by this process's targets, and --no-targets has none\n", f->o.mix);
+        free(f->o.auth_buf);
+        return 2;
+    }
+    if (f->o.source_base + n > FARM_MAX_SOURCES) {
+        fprintf(stderr, "scatter-farm: bad value '%u' for --source-base: %u proxies would need "
+                        "source addresses past the %u the farm has\n", f->o.source_base, n, FARM_MAX_SOURCES);
+        free(f->o.auth_buf);
+        return 2;
+    }
     if (n == 0 || n > FARM_MAX_PROXIES || f->o.base_port + n - 1 > 65535) {
         fprintf(stderr, "scatter-farm: bad value '%u' for --proxy-base-port: %u proxies would "
                         "need ports up to %u\n", f->o.base_port, n, f->o.base_port + n - 1);

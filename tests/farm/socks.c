@@ -614,7 +614,7 @@ int socks_start(struct farm *f, struct proxy *p, char *err, size_t errlen)
 {
     p->farm = f;
     p->fd = -1;
-    p->source = farm_proxy_source(p->index);
+    p->source = farm_proxy_source(f->o.source_base + p->index);
     ev_timer_init(&p->retry_w, on_retry, 0.1, 0.0);
     p->retry_w.data = p;
     if (p->beh == BEH_REFUSE)

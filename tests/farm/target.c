@@ -75,6 +75,9 @@ enum behaviour farm_behaviour_of_source(const struct farm *f, struct in_addr src
     if (y < 1 || y > 250)
         return BEH_COUNT;
     unsigned idx = x * 250 + y - 1;
+    if (idx < f->o.source_base)
+        return BEH_COUNT;
+    idx -= f->o.source_base;
     return idx < f->nproxies ? f->proxies[idx].beh : BEH_COUNT;
 }
 
