@@ -134,12 +134,15 @@ static const cfg_key KEYS[] = {
      "until it reads. Worker memory stays within about this plus 64 KiB per connection."},
     {"client_timeout", SEC_SCATTER, T_DUR_S, G(client_timeout_ms), "30", 1000, DAY_MS, 1,
      "A client that holds an incomplete message this long is answered bad_request and closed."},
-    {"max_idle_connections", SEC_SCATTER, T_UINT, G(max_idle_connections), "4096", 1, 1000000, 0,
+    {"max_idle_connections", SEC_SCATTER, T_UINT, G(max_idle_connections), "0", 0, 1000000, 0,
      "Idle proxy connections each worker keeps for reuse, one per (proxy, target) at most.\n"
+     "0 (default) = what the worker's descriptor limit leaves room for: (RLIMIT_NOFILE -\n"
+     "max_inflight - max_clients - 256) / 2, at least 256 (9,488 with 20,000 descriptors).\n"
      "Opening a tunnel costs a SOCKS handshake, seconds through a slow proxy, and a flaky\n"
      "proxy drops new connections more often than proven ones, so a pair whose tunnel was\n"
      "closed pays again on its next use; at least (proxies used) x (targets) keeps every\n"
-     "tunnel (1,000 proxies, 2 targets, 10,000 tasks: 256 -> ~1,500 tasks/s, 4096 -> ~1,700).\n"
+     "tunnel (1,000 proxies, 2 targets, 10,000 tasks: 256 -> ~1,500 tasks/s, 4096 -> ~1,700;\n"
+     "8,000 proxies, 1 target: 4096 -> 5,700 tasks/s, 16000 -> 12,000, docs/BENCHMARKS.md).\n"
      "Each idle connection is one descriptor and a few kB."},
     {"max_frame", SEC_SCATTER, T_SIZE, G(max_frame), "4M", 1024, 1u << 30, 0,
      "Largest protocol message accepted; a larger one is answered bad_request and closed."},

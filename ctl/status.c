@@ -85,6 +85,9 @@ void print_status(FILE *out, const msgpack_object *st)
             u(sl, "delayed"), u(sl, "requeued"), u(sl, "dispatches"), u(sl, "zero_avail"));
     fprintf(out, "            skipped: ratelimit %" PRIu64 "  cooldown %" PRIu64 "  inflight %" PRIu64 "\n",
             u(sl, "skip_ratelimit"), u(sl, "skip_cooldown"), u(sl, "skip_inflight"));
+    uint64_t sels = u(sl, "selects");
+    fprintf(out, "            selections %" PRIu64 " (%.2f us each)\n", sels,
+            sels ? (double)u(sl, "select_ns") / 1000.0 / (double)sels : 0.0);
     fprintf(out, "            attempts %" PRIu64 " (cancelled %" PRIu64 ", failed %" PRIu64 ", straggler hedges %" PRIu64 ")\n",
             u(sl, "attempts"), u(sl, "attempts_cancelled"), u(sl, "attempts_failed"), u(sl, "straggler_hedges"));
 }

@@ -205,18 +205,22 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
         {"scatter_stall_dispatches_total", "Dispatch passes.", offsetof(shm_counters, dispatches)},
         {"scatter_stall_zero_avail_total", "Dispatches that found no healthy proxy for the host.",
          offsetof(shm_counters, zero_avail)},
-        {"scatter_stall_skip_ratelimit_total", "Candidates skipped: rate-limit word not free.",
+        {"scatter_stall_skip_ratelimit_total", "Proxy claims missed: the pair's rate-limit word was not free.",
          offsetof(shm_counters, skip_ratelimit)},
-        {"scatter_stall_skip_cooldown_total", "Candidates skipped: pair cooling down.",
+        {"scatter_stall_skip_cooldown_total", "Proxy claims missed: the pair was cooling down.",
          offsetof(shm_counters, skip_cooldown)},
-        {"scatter_stall_skip_inflight_total", "Candidates skipped: max_inflight reached.",
+        {"scatter_stall_skip_inflight_total", "Dispatches put off: max_inflight reached.",
          offsetof(shm_counters, skip_inflight)},
+        {"scatter_select_calls_total", "Proxy selections (select_claim calls) of the workers.",
+         offsetof(shm_counters, selects)},
     };
     for (size_t i = 0; i < sizeof CTR / sizeof CTR[0]; i++) {
         help(b, CTR[i].name, "counter", CTR[i].text);
         const _Atomic uint64_t *v = (const _Atomic uint64_t *)((const char *)c + CTR[i].off);
         ob_printf(b, "%s %llu\n", CTR[i].name, (unsigned long long)atomic_load(v));
     }
+    help(b, "scatter_select_seconds_total", "counter", "Time the workers spent in proxy selection.");
+    ob_printf(b, "scatter_select_seconds_total %.6f\n", (double)atomic_load(&c->select_ns) / 1e9);
 
     pool_counts pc;
     metrics_proxy_counts(t, now, &pc);

@@ -150,6 +150,7 @@ typedef struct {
     _Atomic uint64_t straggler_hedges; /* attempts added to a round because it straggled */
     _Atomic uint64_t delayed, requeued, dispatches, zero_avail;
     _Atomic uint64_t skip_ratelimit, skip_cooldown, skip_inflight;
+    _Atomic uint64_t selects, select_ns; /* select_claim calls of the workers and their time */
     _Atomic uint64_t latency_sum_ms, latency_n;     /* completed tasks */
     /* per-second completions and successes; slot = second % ring, tagged with the second */
     _Atomic uint64_t tp_sec[SHM_THROUGHPUT_RING];

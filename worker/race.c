@@ -29,6 +29,8 @@
 #include "worker/task.h"
 #include "worker/tunnel.h"
 
+#include <sys/resource.h>
+
 #include "common/buf.h"
 #include "common/list.h"
 
@@ -106,6 +108,19 @@ static int timerfn_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
+/* max_idle_connections, or with 0 what the descriptor limit leaves beside the attempts and
+ * the clients, halved for tunnels, the listeners and headroom. */
+static uint32_t race_idle_budget(const worker_ctx *w)
+{
+    if (w->cfg->max_idle_connections)
+        return w->cfg->max_idle_connections;
+    struct rlimit rl;
+    uint64_t lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 1024;
+    uint64_t used = (uint64_t)w->cfg->max_inflight + w->cfg->max_clients + 256;
+    uint64_t budget = lim > used ? (lim - used) / 2 : 0;
+    return budget < 256 ? 256 : budget > 1000000 ? 1000000 : (uint32_t)budget;
+}
+
 int race_init(worker_ctx *w)
 {
     w->multi = curl_multi_init();
@@ -117,7 +132,22 @@ int race_init(worker_ctx *w)
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timerfn_cb);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)w->cfg->max_idle_connections);
+    /* Idle connections and resolved names live in RACE_SHARES share objects, proxy p in
+     * share p % RACE_SHARES, not in the multi handle. libcurl 7.88 walks a whole connection
+     * cache each time an easy handle whose connection was kept is removed (a check for
+     * connect-only connections) and a whole DNS cache each time it resolves a name (pruning;
+     * every proxy address is an entry), so with one cache per worker the CPU per task grew
+     * with the fleet: 0.055 s per 1,000 tasks at 200 proxies, 0.28 at 8,000 (perf: both walks
+     * under curl_multi_remove_handle and the resolver). Split, each walk covers 1/RACE_SHARES
+     * of the fleet. The multi's MAXCONNECTS then applies to each share's cache. */
+    for (uint32_t i = 0; i < RACE_SHARES; i++) {
+        w->curl_share[i] = curl_share_init();
+        if (!w->curl_share[i] || curl_share_setopt(w->curl_share[i], CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+            curl_share_setopt(w->curl_share[i], CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)
+            return -1;
+    }
+    uint32_t per_share = (race_idle_budget(w) + RACE_SHARES - 1) / RACE_SHARES;
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)per_share);
     return 0;
 }
 
@@ -131,6 +161,12 @@ void race_cleanup(worker_ctx *w)
     if (w->multi)
         curl_multi_cleanup(w->multi); /* may call socket_cb with REMOVE: w is still valid */
     w->multi = NULL;
+    /* after every easy handle: a share still in use refuses, and the process is ending */
+    for (uint32_t i = 0; i < RACE_SHARES; i++) {
+        if (w->curl_share[i])
+            curl_share_cleanup(w->curl_share[i]);
+        w->curl_share[i] = NULL;
+    }
     ev_timer_stop(w->loop, &w->curl_timer);
 }
 
@@ -200,8 +236,15 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
                      int conn_local_port)
 {
     attempt *a = ud;
+    /* A second call means libcurl is about to send the request again on a fresh connection:
+     * a reused one died before any answer. The first copy may well have reached the target
+     * (a proxy that closes right after forwarding), so a second copy now would be two
+     * arrivals in one slot. Refuse it: the attempt fails, anchored as sent and unanswered. */
+    if (a->sent_ms) {
+        a->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
     a->sent_ms = shm_now_ms();
-    a->first_byte_ms = 0; /* a retried send starts a new exchange */
     return CURL_PREREQFUNC_OK;
 }
 
@@ -287,6 +330,8 @@ void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
      * keeps scope 0, so a link-local one keeps working. */
     if (!v6)
         curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
+    /* the proxy's share: its connection and DNS caches (race_init) */
+    curl_easy_setopt(e, CURLOPT_SHARE, w->curl_share[proxy % RACE_SHARES]);
 }
 
 int race_start(task *t, uint32_t proxy)
@@ -414,6 +459,9 @@ static void describe_transport(attempt *a, CURLcode rc, health_outcome o, char *
         curl_easy_getinfo(a->easy, CURLINFO_PROXY_ERROR, &px);
         snprintf(buf, cap, "%s: %.110s (CURLPX %ld)", o == OUTCOME_TARGET_UNREACHABLE ? "target unreachable" : "proxy",
                  a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc), px);
+    } else if (a->resend_refused) {
+        snprintf(buf, cap, "proxy: the kept-alive connection died after the request was sent, before any "
+                           "answer; not sent again (the first copy may have arrived)");
     } else {
         snprintf(buf, cap, "%s: %.140s", o == OUTCOME_TARGET_UNREACHABLE ? "target tls" : "proxy",
                  a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));

@@ -249,7 +249,7 @@ static uint32_t session_claim(worker_ctx *w, host_rt *h, task *t, uint64_t now, 
         picked[0] = t->sess_proxy = pin;
         return 1;
     }
-    if (select_claim(tbl, &h->ix, 1, now, &w->sp, worker_rand(w), picked, st) == 0)
+    if (worker_select(h, 1, now, picked, st) == 0)
         return 0;
     uint32_t now_pin = picked[0];
     int moved = pinned ? sess_repin(tbl->sess, t->session, h->idx, pin, picked[0], now, ttl, &now_pin) : 0;
@@ -337,7 +337,7 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
     uint32_t picked[SC_RACE_MAX];
     select_stats st;
     uint32_t n = t->session[0] ? session_claim(w, h, t, now, picked, &st)
-                               : select_claim(tbl, &h->ix, k, now, &w->sp, worker_rand(w), picked, &st);
+                               : worker_select(h, k, now, picked, &st);
     atomic_fetch_add(&c->skip_ratelimit, st.skip_ratelimit);
     atomic_fetch_add(&c->skip_cooldown, st.skip_cooldown);
     if (n == 0) {
@@ -432,7 +432,7 @@ int sched_hedge_add(task *t)
     }
     uint32_t p;
     select_stats st;
-    if (select_claim(tbl, &h->ix, 1, shm_now_ms(), &w->sp, worker_rand(w), &p, &st) != 1)
+    if (worker_select(h, 1, shm_now_ms(), &p, &st) != 1)
         return 0;
     if (race_start(t, p))
         return 0;
@@ -464,7 +464,7 @@ static void straggler_add(task *t)
             waited = now - t->att[i]->start_ms;
     uint32_t cand[STRAGGLER_CANDIDATES], p[STRAGGLER_CANDIDATES], lat[STRAGGLER_CANDIDATES];
     select_stats st;
-    uint32_t n = select_claim(tbl, &h->ix, STRAGGLER_CANDIDATES, now, &w->sp, worker_rand(w), cand, &st);
+    uint32_t n = worker_select(h, STRAGGLER_CANDIDATES, now, cand, &st);
     for (uint32_t i = 0; i < n; i++) {
         p[i] = success_permille(tbl, cand[i], h->idx);
         lat[i] = atomic_load_explicit(&shm_cell_at(tbl, cand[i], h->idx)->ewma_latency_ms, memory_order_relaxed);

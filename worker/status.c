@@ -102,6 +102,8 @@ void status_pack(proto_map *m, const shm_table *t, uint64_t now_ms, uint32_t wor
     proto_map_u64(&sub, "skip_ratelimit", atomic_load(&c->skip_ratelimit));
     proto_map_u64(&sub, "skip_cooldown", atomic_load(&c->skip_cooldown));
     proto_map_u64(&sub, "skip_inflight", atomic_load(&c->skip_inflight));
+    proto_map_u64(&sub, "selects", atomic_load(&c->selects));
+    proto_map_u64(&sub, "select_ns", atomic_load(&c->select_ns));
     proto_map_u64(&sub, "attempts", atomic_load(&c->attempts));
     proto_map_u64(&sub, "attempts_cancelled", atomic_load(&c->attempts_cancelled));
     proto_map_u64(&sub, "attempts_failed", atomic_load(&c->attempts_failed));

@@ -32,8 +32,9 @@ typedef struct attempt {
     CURL *easy;
     uint32_t proxy;
     uint64_t start_ms;
-    uint64_t sent_ms;             /* when the request was last written; 0 = never */
+    uint64_t sent_ms;             /* when the request was written; 0 = never */
     uint64_t first_byte_ms;       /* when its response began; 0 = not yet */
+    int resend_refused;           /* libcurl wanted to send the request a second time (race.c) */
     char *body;
     size_t len, cap;
     char *hdrs;                   /* raw response header block of the final response */

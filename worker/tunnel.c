@@ -224,7 +224,7 @@ static void connect_round(tunnel *tn)
     uint32_t k = h->cfg->race_width < TUNNEL_MAX_LEGS ? h->cfg->race_width : TUNNEL_MAX_LEGS;
     uint32_t picked[TUNNEL_MAX_LEGS];
     select_stats st;
-    uint32_t n = select_claim(w->tbl, &h->ix, k, now, &w->sp, worker_rand(w), picked, &st);
+    uint32_t n = worker_select(h, k, now, picked, &st);
     if (n == 0) {
         if (st.eligible == 0) {
             fail(tn, 502, "max_attempts", "no usable proxy for this host (all dead, cooling down or outside its pool)");

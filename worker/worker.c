@@ -165,6 +165,23 @@ bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t 
     return ours;
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t worker_select(host_rt *h, uint32_t k, uint64_t now_ms, uint32_t *out, select_stats *st)
+{
+    worker_ctx *w = h->w;
+    uint64_t t0 = mono_ns();
+    uint32_t n = select_claim(w->tbl, &h->ix, k, now_ms, &w->sp, worker_rand(w), out, st);
+    atomic_fetch_add_explicit(&w->tbl->hdr->c.select_ns, mono_ns() - t0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->tbl->hdr->c.selects, 1, memory_order_relaxed);
+    return n;
+}
+
 #define HOME_GRACE_MS 20
 
 static void apply_params(worker_ctx *w)

@@ -26,6 +26,9 @@ struct task;
 struct attempt;
 
 /* Per-host state of this worker: its settings, its ready queue, its wake-up timer. */
+/* libcurl share objects per worker: idle connections and resolved names, by proxy (race.c) */
+#define RACE_SHARES 64
+
 typedef struct host_rt {
     uint32_t idx;                 /* shm host index */
     char name[SHM_HOST_NAME_MAX];
@@ -70,6 +73,7 @@ typedef struct worker_ctx {
     ev_timer trim_w;              /* returns freed heap to the system once the worker idles */
     int heap_dirty;
     CURLM *multi;
+    CURLSH *curl_share[RACE_SHARES]; /* connection and DNS caches, by proxy (race.c) */
     int dispatch_needed;
     int stopping;                 /* no new work accepted */
     uint64_t stop_deadline_ms;
@@ -100,6 +104,8 @@ void worker_host_record_win(host_rt *h, uint32_t latency_ms);
  * interval_ms, or at once with sent_ms = 0) and tells the host's selection index where the
  * pair stands now. False if the word was not ours. Every release of the worker goes here. */
 bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t interval_ms);
+/* select_claim for host h through its index, timed into the selects / select_ns counters. */
+uint32_t worker_select(host_rt *h, uint32_t k, uint64_t now_ms, uint32_t *out, select_stats *st);
 /* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */
 uint32_t worker_host_hedge_ms(const host_rt *h);
 host_rt *worker_host(worker_ctx *w, uint32_t idx, const char *name);

@@ -36,6 +36,7 @@ enum behaviour {
     BEH_BLACKHOLE,
     BEH_BANNED,
     BEH_CAPTCHA,
+    BEH_CUT,
     BEH_COUNT
 };
 

@@ -18,7 +18,7 @@
 static const char *const beh_names[BEH_COUNT] = {
     [BEH_GOOD] = "good",         [BEH_SLOW] = "slow",     [BEH_FLAKY] = "flaky",
     [BEH_REFUSE] = "refuse",     [BEH_BLACKHOLE] = "blackhole", [BEH_BANNED] = "banned",
-    [BEH_CAPTCHA] = "captcha",
+    [BEH_CAPTCHA] = "captcha",   [BEH_CUT] = "cut",
 };
 
 const char *behaviour_name(enum behaviour b)

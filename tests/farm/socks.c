@@ -69,6 +69,8 @@ struct sconn {
     bool c_eof, u_eof;
     bool drop_before_reply, drop_mid;
     size_t drop_left; /* flaky: upstream bytes still relayed before the cut */
+    bool asked;       /* client bytes went upstream since the target last answered */
+    unsigned answers; /* answers the target started on this connection */
     struct sockaddr_in dst;
 };
 
@@ -388,6 +390,8 @@ static int client_read(struct sconn *c)
         return 0;
     }
     c->cb.len += (size_t)n;
+    if (c->st == S_RELAY)
+        c->asked = true;
     if (is_handshake(c->st))
         return handshake(c);
     return 0;
@@ -422,6 +426,17 @@ static int upstream_read(struct sconn *c)
         c->u_eof = true;
         if (buf_pending(&c->ub) == 0)
             shutdown(c->cfd, SHUT_WR);
+        return 0;
+    }
+    if (c->asked) {
+        c->asked = false;
+        c->answers++;
+    }
+    if (c->p->beh == BEH_CUT && c->answers >= 2) {
+        /* cut: the request reached the target, its answer never reaches the client */
+        c->ub.off = c->ub.len = 0;
+        close_upstream(c);
+        c->st = S_CLOSING;
         return 0;
     }
     c->ub.len += (size_t)n;
