@@ -36,6 +36,7 @@ static const char HELP_MAIN[] =
     "  status    metrics snapshot: throughput, success rate, proxies, tasks, hosts, stalls\n"
     "  proxies   list proxies with their per-host health\n"
     "  hosts     list target hosts with their circuit state\n"
+    "  top       live view: throughput, success, pool, in flight, hosts (q quits)\n"
     "  config    print the configuration the daemon runs with (as scatter.ini)\n"
     "  fetch     run URLs through the daemon, bodies to files or results as JSON lines\n"
     "  raw       send one request written as JSON, print the reply as JSON\n"
@@ -98,6 +99,33 @@ static const char HELP_HOSTS[] =
     "\n"
     "Options:\n"
     "  --json   print the host list as JSON.\n";
+
+static const char HELP_TOP[] =
+    "Usage: scatterctl top [-d S] [-n N]\n"
+    "\n"
+    "A live view of the daemon, redrawn every second like top(1): throughput over 1 s, 10 s\n"
+    "and 60 s; the success share over the last minute and the average latency; the pool\n"
+    "(tasks pending / the daemon's pool capacity); attempts in flight; task totals; proxies\n"
+    "healthy / cooling / dead / total; then one row per target host with its circuit state\n"
+    "(closed, open in red, half_open in yellow), its healthy / cooling / dead proxies and its\n"
+    "success, failure and target-error counts. Hosts that do not fit the window are counted\n"
+    "in a last line. The numbers come from one 'status' request per refresh on one\n"
+    "connection; they are daemon-wide, whichever worker answers.\n"
+    "\n"
+    "On a terminal it uses the alternate screen and restores the terminal when it ends. Keys:\n"
+    "q quits. Ctrl-C, SIGTERM and SIGHUP quit the same way; a resized window is redrawn at\n"
+    "once. When standard output is not a terminal it prints plain frames without escape\n"
+    "codes, one unless -n says more (like 'top -b -n 1'), for logs and scripts.\n"
+    "\n"
+    "If the daemon goes away (stopped, or no answer within 3 s) top restores the terminal,\n"
+    "says so and exits 3.\n"
+    "\n"
+    "Options:\n"
+    "  -d, --delay S        seconds between refreshes, 0.1 to 3600 (default 1).\n"
+    "  -n, --iterations N   stop after N frames (default: until q on a terminal, 1 otherwise).\n"
+    "\n"
+    "Exit status: 0 quit by q, a signal, or after N frames; 1 the daemon refused the request;\n"
+    "2 usage error; 3 cannot connect to the daemon, or lost it.\n";
 
 static const char HELP_FETCH[] =
     "Usage: scatterctl fetch [URL ...] [-i FILE | --input-jsonl FILE] [-o DIR | --jsonl FILE]\n"
@@ -214,7 +242,7 @@ static const char *help_for(const char *cmd)
 {
     static const struct {
         const char *cmd, *text;
-    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"config", HELP_CONFIG}, {"fetch", HELP_FETCH},
+    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"config", HELP_CONFIG}, {"fetch", HELP_FETCH}, {"top", HELP_TOP},
              {"raw", HELP_RAW},       {"reload", HELP_SIGNAL},   {"stop", HELP_SIGNAL}};
     for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
         if (strcmp(cmd, H[i].cmd) == 0)
@@ -431,5 +459,7 @@ int main(int argc, char **argv)
         return cmd_fetch(sock, sargc, sargv);
     if (strcmp(cmd, "raw") == 0)
         return cmd_raw(sock, sargc, sargv);
+    if (strcmp(cmd, "top") == 0)
+        return cmd_top(sock, sargc, sargv);
     return cmd_signal(cmd, sargc, sargv);
 }

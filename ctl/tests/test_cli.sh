@@ -35,6 +35,10 @@ expect 2 "sc_cli_no_headers: No such file" fetch --header-file /tmp/sc_cli_no_he
 expect 2 "'--session'" fetch --session
 expect 2 "1 to 63 bytes" fetch --session "" http://a/
 expect 0 "--input-jsonl FILE" fetch --help
+expect 0 "q quits" top --help
+expect 2 "bad --delay '0.01'" top --delay 0.01
+expect 2 "'extra'" top extra
+expect 3 "cannot connect" top
 expect 2 "'--limit'" proxies --limit
 expect 2 "'extra'" status extra
 expect 2 "not a JSON object" raw '[1]'
