@@ -8,8 +8,8 @@
  * needs nothing more, and scatterctl stays free of another library): the alternate screen,
  * a hidden cursor, non-canonical input without echo so 'q' works without Enter. Signals
  * are taken through a signalfd polled beside standard input, so SIGWINCH redraws at once,
- * SIGINT/SIGTERM/SIGHUP quit through the same path that restores the terminal, and no
- * handler or global flag is needed. Not a terminal on standard output: plain frames, no
+ * SIGINT/SIGTERM/SIGHUP quit through the same path that restores the terminal, Ctrl-Z
+ * hands the terminal back before stopping, and no handler or global flag is needed. Not a terminal on standard output: plain frames, no
  * escape codes (one by default), like `top -b -n 1`.
  */
 #include "ctl/top.h"
@@ -177,7 +177,7 @@ typedef struct {
     top_view view;
     char clock[16];
     int tty_in;           /* standard input is a terminal: keys are read */
-    struct termios saved;
+    struct termios saved, raw;
     int term_set, screen_set;
     int sfd;
     sigset_t saved_mask;
@@ -249,6 +249,20 @@ static void draw(top_ctx *t)
     free(buf);
 }
 
+static const char SCREEN_ON[] = "\033[?1049h\033[?25l\033[H\033[2J";
+static const char SCREEN_OFF[] = "\033[0m\033[?25h\033[?1049l";
+
+/* Our screen and key modes on, or the user's back (around a Ctrl-Z stop, and at the end). */
+static void screen(top_ctx *t, int on)
+{
+    if (t->term_set)
+        tcsetattr(STDIN_FILENO, TCSANOW, on ? &t->raw : &t->saved);
+    if (on)
+        write_all(SCREEN_ON, sizeof SCREEN_ON - 1);
+    else
+        write_all(SCREEN_OFF, sizeof SCREEN_OFF - 1);
+}
+
 static int term_enter(top_ctx *t, char *err, size_t cap)
 {
     sigset_t set;
@@ -257,6 +271,7 @@ static int term_enter(top_ctx *t, char *err, size_t cap)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGWINCH);
+    sigaddset(&set, SIGTSTP);
     if (sigprocmask(SIG_BLOCK, &set, &t->saved_mask)) {
         snprintf(err, cap, "sigprocmask: %s", strerror(errno));
         return -1;
@@ -269,33 +284,37 @@ static int term_enter(top_ctx *t, char *err, size_t cap)
     }
     t->tty_in = isatty(STDIN_FILENO);
     if (t->tty_in && tcgetattr(STDIN_FILENO, &t->saved) == 0) {
-        struct termios raw = t->saved;
-        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO); /* ISIG kept: Ctrl-C arrives as SIGINT */
-        raw.c_cc[VMIN] = 1;
-        raw.c_cc[VTIME] = 0;
-        if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
-            t->term_set = 1;
+        t->raw = t->saved;
+        t->raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO); /* ISIG kept: Ctrl-C arrives as SIGINT */
+        t->raw.c_cc[VMIN] = 1;
+        t->raw.c_cc[VTIME] = 0;
+        t->term_set = 1;
     }
-    static const char enter[] = "\033[?1049h\033[?25l\033[H\033[2J";
-    write_all(enter, sizeof enter - 1);
+    screen(t, 1);
     t->screen_set = 1;
     return 0;
 }
 
 static void term_leave(top_ctx *t)
 {
-    if (t->screen_set) {
-        static const char leave[] = "\033[0m\033[?25h\033[?1049l";
-        write_all(leave, sizeof leave - 1);
-    }
-    if (t->term_set)
-        tcsetattr(STDIN_FILENO, TCSANOW, &t->saved);
+    if (t->screen_set)
+        screen(t, 0);
     if (t->sfd >= 0)
         close(t->sfd);
     if (t->mask_set)
         sigprocmask(SIG_SETMASK, &t->saved_mask, NULL);
     t->screen_set = t->term_set = t->mask_set = 0;
     t->sfd = -1;
+}
+
+/* Ctrl-Z: the shell gets its terminal back as it was; on fg we take it again and redraw.
+ * SIGSTOP stands in for the blocked SIGTSTP (same effect, and it cannot be caught). */
+static void suspend(top_ctx *t)
+{
+    screen(t, 0);
+    kill(getpid(), SIGSTOP);
+    screen(t, 1);
+    draw(t);
 }
 
 static int64_t now_ms(void)
@@ -318,9 +337,12 @@ static int wait_keys(top_ctx *t, int64_t until)
         if (p[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(t->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                if (si.ssi_signo != SIGWINCH)
+                if (si.ssi_signo == SIGWINCH)
+                    draw(t);
+                else if (si.ssi_signo == SIGTSTP)
+                    suspend(t);
+                else
                     return 0;
-                draw(t);
             }
         }
         if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {

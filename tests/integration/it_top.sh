@@ -5,6 +5,7 @@
 #    its closed circuit and 20 healthy proxies; the completed-task count changes between two
 #    captures 2 s apart; it draws on the alternate screen with the cursor hidden;
 #  - a resized window (SIGWINCH) is redrawn at once within the new width, footer on the last row;
+#  - Ctrl-Z gives the terminal back and stops top; SIGCONT takes it again and redraws;
 #  - q quits with exit 0, Ctrl-C too; after each the terminal modes are those before (stty -g),
 #    the main screen is back and the cursor shown;
 #  - stopping the daemon under a running top: "lost the daemon", exit 3, terminal restored;
@@ -20,11 +21,11 @@ daemon_up
 TS="$TMP/tmux.sock"
 tm() { tmux -S "$TS" "$@"; }
 # top runs in a pane through this wrapper: terminal modes before and after, exit status, stderr
-# (Ctrl-C goes to the whole foreground group: the wrapper catches it so it survives to record
-# top's status; a caught signal is default again in top after exec)
+# (Ctrl-C and Ctrl-Z go to the whole foreground group: the wrapper catches them so it survives
+# to record top's status; a caught signal is default again in top after exec)
 cat >"$TMP/run_top.sh" <<EOF2
 #!/bin/bash
-trap : INT
+trap : INT TSTP
 n=\$1; shift
 stty -g >"$TMP/\$n.before"
 "$SCATTERCTL" -s "$SOCK" top "\$@" 2>"$TMP/\$n.err"
@@ -92,6 +93,17 @@ sed 's/^/# resized: /' "$TMP/cap3"
 expect_eq "resized: no line wider than 60" "$(awk '{ if (length($0) > m) m = length($0) } END { print (m <= 60) }' "$TMP/cap3")" 1
 expect_eq "resized: the footer on row 16" "$(sed -n 16p "$TMP/cap3" | grep -c '^q: quit')" 1
 check "resized: the header still on row 1" grep -q "^scatterd " <(head -n 1 "$TMP/cap3")
+
+# Ctrl-Z hands the terminal back as it was; SIGCONT takes it again and redraws
+tm send-keys -t B C-z
+for i in $(seq 1 50); do [ "$(tm display -p -t B '#{alternate_on}')" = 0 ] && break; sleep 0.1; done
+expect_eq "Ctrl-Z: main screen back" "$(tm display -p -t B '#{alternate_on}')" 0
+TOP_B=$(pgrep -P "$(tm display -p -t B '#{pane_pid}')" | head -n 1)
+expect_eq "Ctrl-Z: top (pid $TOP_B) stopped" "$(awk '{print $3}' "/proc/$TOP_B/stat")" T
+expect_eq "Ctrl-Z: cursor shown" "$(tm display -p -t B '#{cursor_flag}')" 1
+kill -CONT "$TOP_B"
+check "SIGCONT: top draws again" wait_for B "^HOST"
+expect_eq "SIGCONT: alternate screen again" "$(tm display -p -t B '#{alternate_on}')" 1
 
 # Ctrl-C
 tm send-keys -t B C-c
