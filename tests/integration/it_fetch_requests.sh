@@ -58,7 +58,8 @@ cat >"$TMP/in.jsonl" <<JSON
 {"url": "http://$E/s2", "session": "s35", "timeout": 20, "race": 2, "attempts": 3}
 {"url": "http://$E/s3", "method": "PATCH", "session": "s35", "body": "{\"k\": [1, 2]}"}
 JSON
-rc=0; ctl fetch -H 'X-Test: cli' -o "$TMP/j" --input-jsonl "$TMP/in.jsonl" 2>"$TMP/j.err" || rc=$?
+# leak detection on for the client here (lib.sh's ctl turns it off): the bad-line paths free all
+rc=0; CTL_ASAN_OPTIONS="" ctl fetch -H 'X-Test: cli' -o "$TMP/j" --input-jsonl "$TMP/in.jsonl" 2>"$TMP/j.err" || rc=$?
 expect_eq "--input-jsonl with one bad line: exit 1" "$rc" 1
 check "stderr names the file, line 6 and the field" grep -q "in.jsonl:6: field 'methd': unknown" "$TMP/j.err"
 expect_eq "record 1 (line 2): PUT" "$(echoed "$TMP/j/1.body" .method)" PUT
@@ -76,7 +77,7 @@ expect_eq "record 6: PATCH with a JSON body" "$(echoed "$TMP/j/6.body" '.method 
   "PATCH $(b64 '{"k": [1, 2]}')"
 
 # the same from standard input, results as JSON lines
-rc=0; ctl fetch -q --input-jsonl - --jsonl "$TMP/r.jsonl" <"$TMP/in.jsonl" || rc=$?
+rc=0; CTL_ASAN_OPTIONS="" ctl fetch -q --input-jsonl - --jsonl "$TMP/r.jsonl" <"$TMP/in.jsonl" 2>"$TMP/r.err" || rc=$?
 expect_eq "stdin: exit 1" "$rc" 1
 expect_eq "six results" "$(wc -l <"$TMP/r.jsonl")" 6
 expect_eq "five ok" "$(jq -s 'map(select(.ok)) | length' "$TMP/r.jsonl")" 5
@@ -89,5 +90,5 @@ expect_eq "race 2 asked on line 7 is ignored by the session (race 1)" "$(jq -r '
 
 daemon_stop
 expect_eq "scatterd exits 0 on SIGTERM" "$DRC" 0
-no_sanitizer_report "$TMP/scatterd.log" "$TMP/scatterd.out"
+no_sanitizer_report "$TMP/scatterd.log" "$TMP/scatterd.out" "$TMP/j.err" "$TMP/r.err"
 finish
