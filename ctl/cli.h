@@ -32,5 +32,6 @@ int cmd_hosts(const char *sock, int argc, char **argv);
 int cmd_config(const char *sock, int argc, char **argv);
 int cmd_raw(const char *sock, int argc, char **argv);
 int cmd_fetch(const char *sock, int argc, char **argv);
+int cmd_top(const char *sock, int argc, char **argv);
 
 #endif

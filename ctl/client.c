@@ -1059,6 +1059,8 @@ int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, cha
         proto_map_u64(&m, "max_attempts", req->max_attempts);
     if (req->race_width)
         proto_map_u64(&m, "race_width", req->race_width);
+    if (req->session && *req->session)
+        proto_map_str(&m, "session", req->session);
     if (proto_map_end(&m)) {
         msgpack_sbuffer_destroy(&sb);
         return -ENOMEM;

@@ -1,6 +1,9 @@
 /*
  * fetch: streams URLs through the client library with a bounded window. Input is read only
  * when a slot frees up, so memory stays at `window` tasks however long the input is.
+ * Each input is a URL (-i, arguments) or a JSON line (--input-jsonl) whose fields override the
+ * command line's settings (fetch_request.h); an input that yields no request (a bad line) is
+ * one failed outcome like any other, so the run goes on and the exit status tells.
  * Output per task: DIR/<n>.body for successes (-o) or one JSON line in completion order
  * (--jsonl). Progress goes to stderr: redrawn on a terminal, one plain line every 2 s otherwise.
  */
@@ -21,6 +24,7 @@
 #include "common/proto.h"
 #include "ctl/cli.h"
 #include "ctl/fetch_input.h"
+#include "ctl/fetch_request.h"
 #include "ctl/jsonconv.h"
 
 #define MAX_CODES 16
@@ -37,6 +41,9 @@ typedef struct {
     int64_t start, last_progress;
     uint64_t read, done, ok, failed;
     int input_done;
+    int jsonl_input;          /* the file holds JSON lines, not URLs */
+    const char *input_name;
+    uint64_t bad_lines;
     struct {
         char code[32];
         uint64_t n;
@@ -101,7 +108,7 @@ static void write_jsonl(run *r, uint64_t n, const char *url, const sc_result *re
 {
     json_t *o = json_object();
     json_object_set_new(o, "n", json_integer((json_int_t)n));
-    json_object_set_new(o, "url", jc_string(url, strlen(url)));
+    json_object_set_new(o, "url", url ? jc_string(url, strlen(url)) : json_null());
     int ok = res && res->ok;
     json_object_set_new(o, "ok", json_boolean(ok));
     json_object_set_new(o, "status", ok ? json_integer(res->status) : json_null());
@@ -179,99 +186,152 @@ static void finish(run *r, tag *t, const sc_result *res)
         write_jsonl(r, t->n, t->url, res, res->code, res->message);
 }
 
-static int parse_header(const char *arg, sc_header *h)
-{
-    const char *colon = strchr(arg, ':');
-    if (!colon || colon == arg)
-        return -1;
-    for (const char *p = arg; p < colon; p++)
-        if (*p == ' ' || *p == '\t')
-            return -1;
-    char *name = strndup(arg, (size_t)(colon - arg));
-    const char *v = colon + 1;
-    while (*v == ' ' || *v == '\t')
-        v++;
-    h->name = name;
-    h->value = v;
-    return name ? 0 : -1;
-}
-
 /* The command line of fetch. */
 typedef struct {
-    const char *input, *outdir, *jsonl, *method;
-    uint64_t race, timeout_ms, attempts, window;
-    int has_timeout, has_attempts, quiet;
-    sc_header hdr[PROTO_MAX_HEADERS];
-    size_t nh;
+    const char *input, *input_jsonl, *outdir, *jsonl, *data, *data_file;
+    uint64_t window;
+    int quiet;
+    fetch_spec defs; /* every task's settings unless its JSON line says otherwise */
 } fetch_opts;
+
+static int parse_method(const char *arg, fetch_spec *s)
+{
+    size_t n = strlen(arg);
+    int good = n >= 1 && n <= FR_METHOD_MAX;
+    for (size_t i = 0; good && i < n; i++)
+        good = arg[i] >= 'A' && arg[i] <= 'Z';
+    if (!good)
+        return cli_usage_error("fetch", "bad --method '%s': 1 to 16 upper-case letters A-Z", arg);
+    memcpy(s->method, arg, n + 1);
+    return EXIT_OK;
+}
 
 /* Parses the options (optind then points at the URLs). EXIT_OK or the exit code. */
 static int parse_options(int argc, char **argv, fetch_opts *o)
 {
+    enum { O_DATA_FILE = 256, O_HEADER_FILE, O_INPUT_JSONL, O_SESSION };
     static const struct option L[] = {
         {"input", required_argument, 0, 'i'},   {"output", required_argument, 0, 'o'},
         {"jsonl", required_argument, 0, 'J'},   {"race", required_argument, 0, 'r'},
         {"timeout", required_argument, 0, 't'}, {"attempts", required_argument, 0, 'a'},
         {"window", required_argument, 0, 'w'},  {"header", required_argument, 0, 'H'},
         {"method", required_argument, 0, 'X'},  {"quiet", no_argument, 0, 'q'},
+        {"data", required_argument, 0, 'd'},    {"data-file", required_argument, 0, O_DATA_FILE},
+        {"header-file", required_argument, 0, O_HEADER_FILE},
+        {"input-jsonl", required_argument, 0, O_INPUT_JSONL},
+        {"session", required_argument, 0, O_SESSION},
         {0, 0, 0, 0}};
+    fetch_spec *d = &o->defs;
     int ch, code = EXIT_OK;
+    char err[512];
     optind = 0;
-    while (!code && (ch = getopt_long(argc, argv, ":i:o:J:r:t:a:w:H:X:q", L, NULL)) != -1) {
+    while (!code && (ch = getopt_long(argc, argv, ":i:o:J:r:t:a:w:H:X:qd:", L, NULL)) != -1) {
         switch (ch) {
         case 'i': o->input = optarg; break;
+        case O_INPUT_JSONL: o->input_jsonl = optarg; break;
         case 'o': o->outdir = optarg; break;
         case 'J': o->jsonl = optarg; break;
         case 'q': o->quiet = 1; break;
-        case 'X':
-            o->method = optarg;
-            for (const char *p = optarg; *p; p++)
-                if (*p < 'A' || *p > 'Z')
-                    code = cli_usage_error("fetch", "bad --method '%s': upper-case letters only", optarg);
-            if (!*optarg || strlen(optarg) > 16)
-                code = cli_usage_error("fetch", "bad --method '%s': 1 to 16 upper-case letters", optarg);
+        case 'd': o->data = optarg; break;
+        case O_DATA_FILE: o->data_file = optarg; break;
+        case 'X': code = parse_method(optarg, d); break;
+        case 'r':
+            code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &d->race) ? EXIT_USAGE : code;
+            d->has_race = 1;
             break;
-        case 'r': code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &o->race) ? EXIT_USAGE : code; break;
         case 'a':
-            code = cli_uint("fetch", "--attempts", optarg, 0, UINT32_MAX, &o->attempts) ? EXIT_USAGE : code;
-            o->has_attempts = 1;
+            code = cli_uint("fetch", "--attempts", optarg, 0, UINT32_MAX, &d->attempts) ? EXIT_USAGE : code;
+            d->has_attempts = 1;
             break;
         case 'w': code = cli_uint("fetch", "--window", optarg, 1, SC_MAX_WINDOW, &o->window) ? EXIT_USAGE : code; break;
         case 't':
-            code = cli_seconds_ms("fetch", "--timeout", optarg, &o->timeout_ms) ? EXIT_USAGE : code;
-            if (o->timeout_ms > UINT32_MAX)
+            code = cli_seconds_ms("fetch", "--timeout", optarg, &d->timeout_ms) ? EXIT_USAGE : code;
+            if (!code && d->timeout_ms > UINT32_MAX)
                 code = cli_usage_error("fetch", "bad --timeout '%s': too long", optarg);
-            o->has_timeout = 1;
+            d->has_timeout = 1;
             break;
         case 'H':
-            if (o->nh == PROTO_MAX_HEADERS)
-                code = cli_usage_error("fetch", "too many -H (at most %d)", PROTO_MAX_HEADERS);
-            else if (parse_header(optarg, &o->hdr[o->nh]))
-                code = cli_usage_error("fetch", "bad -H '%s': expected 'Name: value'", optarg);
+            if (fr_add_header(d, optarg, strlen(optarg), err, sizeof err))
+                code = cli_usage_error("fetch", "bad -H '%s': %s", optarg, err);
+            break;
+        case O_HEADER_FILE:
+            if (fr_header_file(d, optarg, err, sizeof err))
+                code = cli_usage_error("fetch", "--header-file %s", err);
+            break;
+        case O_SESSION:
+            if (!*optarg || strlen(optarg) > FR_SESSION_MAX)
+                code = cli_usage_error("fetch", "bad --session '%s': 1 to %d bytes", optarg, FR_SESSION_MAX);
             else
-                o->nh++;
+                memcpy(d->session, optarg, strlen(optarg) + 1);
             break;
         default:
             code = cli_bad_option("fetch", ch, argv);
         }
     }
-    if (!code && o->outdir && o->jsonl)
-        code = cli_usage_error("fetch", "-o '%s' and --jsonl '%s' cannot be used together", o->outdir, o->jsonl);
-    if (!code && !o->input && optind >= argc)
-        code = cli_usage_error("fetch", "no URL given: pass URLs or -i FILE");
-    return code;
+    if (code)
+        return code;
+    if (o->outdir && o->jsonl)
+        return cli_usage_error("fetch", "-o '%s' and --jsonl '%s' cannot be used together", o->outdir, o->jsonl);
+    if (o->input && o->input_jsonl)
+        return cli_usage_error("fetch", "-i '%s' and --input-jsonl '%s' cannot be used together", o->input,
+                               o->input_jsonl);
+    if (o->data && o->data_file)
+        return cli_usage_error("fetch", "--data and --data-file '%s' cannot be used together", o->data_file);
+    const char *in = o->input ? o->input : o->input_jsonl;
+    if (o->data_file && in && strcmp(o->data_file, "-") == 0 && strcmp(in, "-") == 0)
+        return cli_usage_error("fetch", "--data-file - and %s - cannot both read standard input",
+                               o->input ? "-i" : "--input-jsonl");
+    if ((o->data || o->data_file) && strcmp(d->method, "HEAD") == 0)
+        return cli_usage_error("fetch", "-X HEAD cannot send a body (--data%s)", o->data ? "" : "-file");
+    if (!in && optind >= argc)
+        return cli_usage_error("fetch", "no URL given: pass URLs, -i FILE or --input-jsonl FILE");
+    return EXIT_OK;
 }
 
-/* Submits input URLs while the window has room. EXIT_OK, or EXIT_FAILED (input unreadable,
+/* A line that yields no request: one failed outcome, like a task the daemon refused. */
+static void reject(run *r, uint64_t n, const char *url, const char *code, const char *msg)
+{
+    r->done++;
+    count_failure(r, code);
+    if (r->jsonl)
+        write_jsonl(r, n, url, NULL, code, msg);
+}
+
+/* A bad --input-jsonl line fails alone, so one broken record does not cost a long batch;
+ * stderr names the first BAD_LINES_SHOWN, the jsonl results all of them. */
+#define BAD_LINES_SHOWN 20
+static void bad_line(run *r, const fetch_input *in, uint64_t n, const char *why)
+{
+    char msg[640];
+    snprintf(msg, sizeof msg, "line %" PRIu64 ": %s", in->lineno, why);
+    if (!r->quiet && r->bad_lines < BAD_LINES_SHOWN)
+        fprintf(stderr, "%sscatterctl fetch: --input-jsonl %s:%" PRIu64 ": %s\n", r->tty ? "\r\033[K" : "",
+                r->input_name, in->lineno, why);
+    else if (!r->quiet && r->bad_lines == BAD_LINES_SHOWN)
+        fprintf(stderr, "%sscatterctl fetch: more bad lines; --jsonl lists every one\n", r->tty ? "\r\033[K" : "");
+    r->bad_lines++;
+    reject(r, n, NULL, "bad_input", msg);
+}
+
+/* Submits input while the window has room. EXIT_OK, or EXIT_FAILED (input unreadable,
  * out of memory: the input then counts as done). */
-static int submit_more(run *r, sc_client *c, fetch_input *in, sc_request *req, unsigned win)
+static int submit_more(run *r, sc_client *c, fetch_input *in, const fetch_spec *defs, unsigned win)
 {
     int code = EXIT_OK;
-    char err[256];
+    char err[512];
     while (!r->input_done && sc_client_outstanding(c) < win) {
-        const char *url;
+        const char *text;
         uint64_t n;
-        int got = fetch_input_next(in, &url, &n);
+        int got = fetch_input_next(in, &text, &n);
+        if (got == -E2BIG) {
+            r->read++;
+            snprintf(err, sizeof err, "longer than %zu bytes", in->max_line);
+            if (r->jsonl_input)
+                bad_line(r, in, n, err);
+            else
+                reject(r, n, NULL, "too_large", err);
+            continue;
+        }
         if (got < 0) {
             fprintf(stderr, "scatterctl fetch: reading input: %s\n", strerror(-got));
             code = EXIT_FAILED;
@@ -281,23 +341,45 @@ static int submit_more(run *r, sc_client *c, fetch_input *in, sc_request *req, u
             break;
         }
         r->read++;
-        size_t ul = strlen(url);
+        fetch_spec line;
+        const fetch_spec *lp = NULL;
+        if (r->jsonl_input && in->from_file) {
+            if (fr_parse_jsonl(text, strlen(text), &line, err, sizeof err)) {
+                bad_line(r, in, n, err);
+                fr_spec_free(&line);
+                continue;
+            }
+            lp = &line;
+        }
+        sc_request req;
+        sc_header hbuf[PROTO_MAX_HEADERS];
+        if (fr_build(defs, lp, &req, hbuf, err, sizeof err)) {
+            if (lp)
+                bad_line(r, in, n, err);
+            else
+                reject(r, n, text, "bad_request", err);
+            if (lp)
+                fr_spec_free(&line);
+            continue;
+        }
+        if (!lp)
+            req.url = text;
+        size_t ul = strlen(req.url);
         tag *t = malloc(sizeof *t + ul + 1);
         if (!t) {
+            if (lp)
+                fr_spec_free(&line);
             r->input_done = 1;
             return EXIT_FAILED;
         }
         t->n = n;
-        memcpy(t->url, url, ul + 1);
-        req->url = t->url;
-        int rc = sc_submit(c, req, t, NULL, err, sizeof err);
+        memcpy(t->url, req.url, ul + 1);
+        int rc = sc_submit(c, &req, t, NULL, err, sizeof err);
+        if (lp)
+            fr_spec_free(&line);
         if (rc) {
-            /* refused before it left: still one outcome for this URL */
-            const char *ecode = rc == -EMSGSIZE ? "too_large" : "bad_request";
-            r->done++;
-            count_failure(r, ecode);
-            if (r->jsonl)
-                write_jsonl(r, n, url, NULL, ecode, err);
+            /* refused before it left: still one outcome for this input */
+            reject(r, n, t->url, rc == -EMSGSIZE ? "too_large" : "bad_request", err);
             free(t);
         }
     }
@@ -305,13 +387,13 @@ static int submit_more(run *r, sc_client *c, fetch_input *in, sc_request *req, u
 }
 
 /* Runs the whole input through the daemon, one outcome per URL. EXIT_OK or EXIT_FAILED. */
-static int fetch_all(run *r, sc_client *c, fetch_input *in, sc_request *req)
+static int fetch_all(run *r, sc_client *c, fetch_input *in, const fetch_spec *defs)
 {
     int code = EXIT_OK;
     unsigned win = sc_client_window(c);
     r->start = r->last_progress = now_ms();
     for (;;) {
-        if (submit_more(r, c, in, req, win))
+        if (submit_more(r, c, in, defs, win))
             code = EXIT_FAILED;
         if (r->input_done && sc_client_outstanding(c) == 0)
             break;
@@ -339,6 +421,32 @@ static int fetch_all(run *r, sc_client *c, fetch_input *in, sc_request *req)
     return code || r->failed ? EXIT_FAILED : EXIT_OK;
 }
 
+/* The command line's body, read once the daemon has said how large a body may be. */
+static int load_body(const fetch_opts *o, fetch_spec *d, sc_client *c)
+{
+    uint64_t max = sc_client_info(c)->max_request_body;
+    char err[512];
+    if (o->data_file) {
+        if (fr_body_file(d, o->data_file, (size_t)max, err, sizeof err)) {
+            fprintf(stderr, "scatterctl fetch: --data-file %s\n", err);
+            return EXIT_FAILED;
+        }
+    } else if (o->data) {
+        size_t n = strlen(o->data);
+        if (n > max) {
+            fprintf(stderr, "scatterctl fetch: --data of %zu bytes is larger than the daemon's max_request_body (%" PRIu64
+                            ")\n", n, max);
+            return EXIT_FAILED;
+        }
+        d->body = (uint8_t *)strdup(o->data);
+        if (!d->body)
+            return EXIT_FAILED;
+        d->body_len = n;
+        d->has_body = 1;
+    }
+    return EXIT_OK;
+}
+
 int cmd_fetch(const char *sock, int argc, char **argv)
 {
     fetch_opts o = {0};
@@ -347,12 +455,14 @@ int cmd_fetch(const char *sock, int argc, char **argv)
         fprintf(stderr, "scatterctl fetch: cannot create -o '%s': %s\n", o.outdir, strerror(errno));
         code = EXIT_FAILED;
     }
-    run r = {.outdir = o.outdir, .quiet = o.quiet, .tty = isatty(STDERR_FILENO)};
+    const char *input = o.input ? o.input : o.input_jsonl;
+    run r = {.outdir = o.outdir, .quiet = o.quiet, .tty = isatty(STDERR_FILENO), .jsonl_input = o.input_jsonl != NULL,
+             .input_name = input};
     fetch_input in;
     char err[256];
     memset(&in, 0, sizeof in);
-    if (!code && fetch_input_open(&in, argv + optind, argc - optind, o.input, err, sizeof err)) {
-        fprintf(stderr, "scatterctl fetch: -i: %s\n", err);
+    if (!code && fetch_input_open(&in, argv + optind, argc - optind, input, err, sizeof err)) {
+        fprintf(stderr, "scatterctl fetch: %s: %s\n", o.input ? "-i" : "--input-jsonl", err);
         code = EXIT_FAILED;
     }
     if (!code && o.jsonl) {
@@ -365,11 +475,14 @@ int cmd_fetch(const char *sock, int argc, char **argv)
     sc_client *c = NULL;
     if (!code)
         code = cli_connect(sock, "fetch", 0, (unsigned)o.window, &c);
+    if (!code)
+        code = load_body(&o, &o.defs, c);
     if (!code) {
-        sc_request req = {.method = o.method, .headers = o.hdr, .n_headers = o.nh, .race_width = (uint32_t)o.race,
-                          .timeout_ms = (uint32_t)o.timeout_ms, .has_timeout = o.has_timeout,
-                          .max_attempts = (uint32_t)o.attempts, .has_max_attempts = o.has_attempts};
-        code = fetch_all(&r, c, &in, &req);
+        /* a line can carry no more than a request frame; a JSON line may escape its body
+         * (base64: 4/3, \u escapes more), so it gets twice that */
+        uint64_t frame = sc_client_info(c)->max_frame;
+        in.max_line = (size_t)(o.input_jsonl ? 2 * frame : frame);
+        code = fetch_all(&r, c, &in, &o.defs);
     }
     if (r.jsonl && r.jsonl != stdout)
         fclose(r.jsonl);
@@ -377,7 +490,6 @@ int cmd_fetch(const char *sock, int argc, char **argv)
         fflush(stdout);
     sc_client_free(c);
     fetch_input_close(&in);
-    for (size_t i = 0; i < o.nh; i++)
-        free((char *)o.hdr[i].name);
+    fr_spec_free(&o.defs);
     return code;
 }

@@ -40,8 +40,44 @@ static char *usable(char *s)
     return s;
 }
 
+/* Reads one line into in->line without its LF. 1, 0 at EOF, -E2BIG (line consumed) or -errno. */
+static int read_line(fetch_input *in)
+{
+    size_t max = in->max_line ? in->max_line : FETCH_INPUT_MAX_LINE, len = 0;
+    int too_long = 0, c;
+    while ((c = getc_unlocked(in->f)) != EOF && c != '\n') {
+        if (too_long)
+            continue;
+        if (len == max) {
+            too_long = 1;
+            continue;
+        }
+        if (len + 1 >= in->linecap) {
+            size_t nc = in->linecap ? in->linecap * 2 : 256;
+            if (nc > max + 1)
+                nc = max + 1;
+            char *nl = realloc(in->line, nc);
+            if (!nl)
+                return -ENOMEM;
+            in->line = nl;
+            in->linecap = nc;
+        }
+        in->line[len++] = (char)c;
+    }
+    if (c == EOF && ferror(in->f))
+        return errno ? -errno : -EIO;
+    if (c == EOF && len == 0 && !too_long)
+        return 0;
+    in->lineno++;
+    if (too_long)
+        return -E2BIG;
+    in->line[len] = 0;
+    return 1;
+}
+
 int fetch_input_next(fetch_input *in, const char **url, uint64_t *n)
 {
+    in->from_file = 0;
     while (in->argi < in->nargs) {
         const char *a = in->args[in->argi++];
         if (!*a)
@@ -52,17 +88,22 @@ int fetch_input_next(fetch_input *in, const char **url, uint64_t *n)
     }
     while (in->f && !in->done) {
         errno = 0;
-        ssize_t len = getline(&in->line, &in->linecap, in->f);
-        if (len < 0) {
-            if (ferror(in->f))
-                return errno ? -errno : -EIO;
+        int rc = read_line(in);
+        if (rc == -E2BIG) {
+            in->from_file = 1;
+            *n = ++in->n;
+            return rc;
+        }
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
             in->done = 1;
             break;
         }
-        in->lineno++;
         char *u = usable(in->line);
         if (!u)
             continue;
+        in->from_file = 1;
         *url = u;
         *n = ++in->n;
         return 1;

@@ -4,6 +4,8 @@
  * Blank lines and lines whose first non-blank character is '#' are skipped; surrounding
  * whitespace (including a CR from CRLF files) is trimmed. URLs are numbered 1, 2, ... in that
  * order, skipped lines not counted: that number is fetch's n (DIR/<n>.body, the jsonl "n").
+ * A line longer than max_line bytes is not kept: it still gets its number, is consumed, and
+ * is reported as -E2BIG, so memory stays at max_line whatever the file holds.
  */
 #ifndef SCATTER_CTL_FETCH_INPUT_H
 #define SCATTER_CTL_FETCH_INPUT_H
@@ -20,12 +22,18 @@ typedef struct {
     size_t linecap;
     uint64_t n;       /* URLs returned so far */
     uint64_t lineno;  /* lines read from the file */
+    size_t max_line;  /* bytes a line may have; 0 = FETCH_INPUT_MAX_LINE */
+    int from_file;    /* the item last returned came from the file (not the arguments) */
     int done;
 } fetch_input;
 
+#define FETCH_INPUT_MAX_LINE (1u << 20)
+
 /* file may be NULL (arguments only). 0, or negative errno with a message in err. */
 int fetch_input_open(fetch_input *in, char *const *args, int nargs, const char *file, char *err, size_t errcap);
-/* 1 with *url (valid until the next call) and *n; 0 at the end; negative errno on a read error. */
+/* 1 with *url (the trimmed line, valid until the next call) and *n; 0 at the end; -E2BIG
+ * for a line over max_line (with *n and in->lineno set; call again for the next); another
+ * negative errno on a read error. */
 int fetch_input_next(fetch_input *in, const char **url, uint64_t *n);
 void fetch_input_close(fetch_input *in);
 

@@ -4,6 +4,7 @@
  */
 #include "ctl/jsonconv.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,59 @@ char *jc_base64(const void *data, size_t n)
     }
     out[o] = 0;
     return out;
+}
+
+static int b64_value(unsigned char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+int jc_unbase64(const char *s, size_t n, uint8_t **out, size_t *len)
+{
+    /* padding is optional, as many encoders leave it out; anything else outside the
+     * alphabet is an error rather than skipped, so a corrupt body never goes out */
+    while (n && s[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -EINVAL;
+    uint8_t *b = malloc(n / 4 * 3 + 3);
+    if (!b)
+        return -ENOMEM;
+    size_t o = 0;
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)s[i]);
+        if (v < 0) {
+            free(b);
+            return -EINVAL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        if (i % 4 == 3) {
+            b[o++] = (uint8_t)(acc >> 16);
+            b[o++] = (uint8_t)(acc >> 8);
+            b[o++] = (uint8_t)acc;
+            acc = 0;
+        }
+    }
+    if (n % 4 == 2) {
+        b[o++] = (uint8_t)(acc >> 4);
+    } else if (n % 4 == 3) {
+        b[o++] = (uint8_t)(acc >> 10);
+        b[o++] = (uint8_t)(acc >> 2);
+    }
+    *out = b;
+    *len = o;
+    return 0;
 }
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */

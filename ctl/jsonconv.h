@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 #include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef enum { JC_BIN_BASE64, JC_BIN_OMIT } jc_bin_mode;
 
@@ -22,5 +24,10 @@ json_t *jc_string(const char *s, size_t n);
 
 /* Base64 (RFC 4648, with padding) of n bytes into a new NUL-terminated string. */
 char *jc_base64(const void *data, size_t n);
+
+/* Decodes base64 (RFC 4648 alphabet, padding optional) of n characters into a new buffer
+ * (*out, *len; free it). 0, -EINVAL on a character outside the alphabet or a bad length,
+ * -ENOMEM. */
+int jc_unbase64(const char *s, size_t n, uint8_t **out, size_t *len);
 
 #endif

@@ -36,6 +36,7 @@ static const char HELP_MAIN[] =
     "  status    metrics snapshot: throughput, success rate, proxies, tasks, hosts, stalls\n"
     "  proxies   list proxies with their per-host health\n"
     "  hosts     list target hosts with their circuit state\n"
+    "  top       live view: throughput, success, pool, in flight, hosts (q quits)\n"
     "  config    print the configuration the daemon runs with (as scatter.ini)\n"
     "  fetch     run URLs through the daemon, bodies to files or results as JSON lines\n"
     "  raw       send one request written as JSON, print the reply as JSON\n"
@@ -99,10 +100,39 @@ static const char HELP_HOSTS[] =
     "Options:\n"
     "  --json   print the host list as JSON.\n";
 
+static const char HELP_TOP[] =
+    "Usage: scatterctl top [-d S] [-n N]\n"
+    "\n"
+    "A live view of the daemon, redrawn every second like top(1): throughput over 1 s, 10 s\n"
+    "and 60 s; the success share over the last minute and the average latency; the pool\n"
+    "(tasks pending / the daemon's pool capacity); attempts in flight; task totals; proxies\n"
+    "healthy / cooling / dead / total; then one row per target host with its circuit state\n"
+    "(closed, open in red, half_open in yellow), its healthy / cooling / dead proxies and its\n"
+    "success, failure and target-error counts. Hosts that do not fit the window are counted\n"
+    "in a last line. The numbers come from one 'status' request per refresh on one\n"
+    "connection; they are daemon-wide, whichever worker answers.\n"
+    "\n"
+    "On a terminal it uses the alternate screen and restores the terminal when it ends. Keys:\n"
+    "q quits. Ctrl-C, SIGTERM and SIGHUP quit the same way; a resized window is redrawn at\n"
+    "once; Ctrl-Z gives the terminal back as it was before stopping, and 'fg' resumes the\n"
+    "view. When standard output is not a terminal it prints plain frames without escape\n"
+    "codes, one unless -n says more (like 'top -b -n 1'), for logs and scripts.\n"
+    "\n"
+    "If the daemon goes away (stopped, or no answer within 3 s) top restores the terminal,\n"
+    "says so and exits 3.\n"
+    "\n"
+    "Options:\n"
+    "  -d, --delay S        seconds between refreshes, 0.1 to 3600 (default 1).\n"
+    "  -n, --iterations N   stop after N frames (default: until q on a terminal, 1 otherwise).\n"
+    "\n"
+    "Exit status: 0 quit by q, a signal, or after N frames; 1 the daemon refused the request;\n"
+    "2 usage error; 3 cannot connect to the daemon, or lost it.\n";
+
 static const char HELP_FETCH[] =
-    "Usage: scatterctl fetch [URL ...] [-i FILE] [-o DIR | --jsonl FILE] [--race K]\n"
-    "                        [--timeout S] [--attempts N] [--window N] [-X METHOD]\n"
-    "                        [-H 'Name: value']... [--quiet]\n"
+    "Usage: scatterctl fetch [URL ...] [-i FILE | --input-jsonl FILE] [-o DIR | --jsonl FILE]\n"
+    "                        [-X METHOD] [-H 'Name: value']... [--header-file FILE]\n"
+    "                        [-d STRING | --data-file FILE] [--session NAME] [--race K]\n"
+    "                        [--timeout S] [--attempts N] [--window N] [--quiet]\n"
     "\n"
     "Submits every URL to the daemon and waits for all results. URLs come from the arguments\n"
     "first, then from FILE, one per line; blank lines and lines starting with '#' are skipped.\n"
@@ -112,36 +142,73 @@ static const char HELP_FETCH[] =
     "resubmitted automatically; each URL gets exactly one outcome.\n"
     "\n"
     "Each URL has a number n: its 1-based position among all URLs given (arguments first,\n"
-    "then FILE; skipped lines are not counted, so for a file without blank or comment lines\n"
-    "n is the line number).\n"
+    "then the lines of FILE, URLs or JSON lines alike; skipped lines are not counted, so for\n"
+    "a file without blank or comment lines n is the line number).\n"
     "\n"
-    "Options:\n"
+    "Input:\n"
     "  -i, --input FILE     read URLs from FILE ('-' = standard input).\n"
+    "  --input-jsonl FILE   read one request per line from FILE ('-' = standard input): a JSON\n"
+    "                       object, see 'JSON lines' below. URL arguments, if any, come first\n"
+    "                       and use the command line's settings. -i and --input-jsonl are\n"
+    "                       mutually exclusive.\n"
+    "\n"
+    "Output:\n"
     "  -o, --output DIR     write each successful response body to DIR/<n>.body (DIR is\n"
     "                       created if missing). Failed tasks write nothing.\n"
     "  --jsonl FILE         write one JSON object per task, in completion order, to FILE\n"
     "                       ('-' = standard output), with the keys n, url, ok, status, proxy,\n"
     "                       attempts, race, latency_ms, elapsed_ms, error, message, bytes\n"
-    "                       (keys that do not apply to the outcome are null).\n"
+    "                       (keys that do not apply to the outcome are null; url is null\n"
+    "                       for an input line that did not make a request).\n"
     "                       -o and --jsonl are mutually exclusive.\n"
+    "  -q, --quiet          no progress, no summary, no bad-line messages.\n"
+    "\n"
+    "Request (every task's default; a JSON line's fields override them for its task):\n"
+    "  -X, --method METHOD  HTTP method, 1 to 16 upper-case letters (default GET, or POST\n"
+    "                       when there is a body). A GET with a body is sent as such (the\n"
+    "                       protocol allows a body with any method); HEAD with a body is a\n"
+    "                       usage error.\n"
+    "  -H, --header 'Name: value'\n"
+    "                       add a request header; repeatable.\n"
+    "  --header-file FILE   add the headers of FILE, one 'Name: value' per line; blank lines\n"
+    "                       and lines starting with '#' are skipped. An error names FILE:LINE.\n"
+    "                       With -H, at most 128 headers in all.\n"
+    "  -d, --data STRING    send STRING as the request body.\n"
+    "  --data-file FILE     send the bytes of FILE ('-' = standard input) as the request body,\n"
+    "                       unchanged (binary is fine). At most the daemon's max_request_body.\n"
+    "                       --data and --data-file are mutually exclusive.\n"
+    "  --session NAME       sticky session (1 to 63 bytes): every task of this name uses the\n"
+    "                       proxy pinned for its host until that proxy fails for it.\n"
     "  --race K             race each attempt over K proxies (1..64; default: the daemon's).\n"
     "  --timeout S          give up on a task after S seconds (fractions allowed; 0 = no\n"
     "                       deadline; default: the host's setting).\n"
     "  --attempts N         at most N rounds per task (0 = unlimited; default: the host's).\n"
     "  --window N           tasks outstanding at once (default: twice the daemon's pool\n"
     "                       capacity, at most 4096).\n"
-    "  -X, --method METHOD  HTTP method, upper-case letters (default GET).\n"
-    "  -H, --header 'Name: value'\n"
-    "                       add a request header; repeatable, at most 128.\n"
-    "  -q, --quiet          no progress and no summary.\n"
+    "\n"
+    "JSON lines (--input-jsonl): one object per line, for example\n"
+    "    {\"url\": \"https://api.example.com/items\", \"method\": \"POST\",\n"
+    "     \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": \"{\\\"q\\\": 1}\"}\n"
+    "(on one line). Keys: url (string, required); method (string); headers (an object of\n"
+    "strings, or an array of \"Name: value\" strings); body (string, sent as its UTF-8 bytes)\n"
+    "or body_base64 (string, for binary bodies); session (string); timeout (seconds, a\n"
+    "number); race (1..64); attempts (integer). null is the same as absent; other keys are\n"
+    "errors. A line's headers are added to the command line's, replacing those of the same\n"
+    "name (case-insensitive); its other fields replace the command line's. Blank lines and\n"
+    "lines starting with '#' are skipped, as with -i.\n"
+    "A bad line (not JSON, an unknown key, a wrong type) does not stop the run: it becomes a\n"
+    "failed task with error 'bad_input' and a message naming the line and the field, counted\n"
+    "in the summary and the exit status; standard error names the first 20. The other lines\n"
+    "run, so one broken record does not cost a long batch; check the exit status.\n"
     "\n"
     "Progress goes to standard error: a redrawn bar on a terminal (done/total once the whole\n"
     "input has been read, rate, success share, failures), otherwise one line every 2 seconds.\n"
     "At the end a summary gives the totals, failures by error code, the elapsed time and the\n"
     "rate.\n"
     "\n"
-    "Exit status: 0 every task succeeded; 1 at least one failed (or output could not be\n"
-    "written); 2 usage error; 3 cannot connect to the daemon.\n";
+    "Exit status: 0 every task succeeded; 1 at least one failed (a bad input line counts),\n"
+    "or output could not be written, or --data-file could not be read; 2 usage error; 3\n"
+    "cannot connect to the daemon.\n";
 
 static const char HELP_RAW[] =
     "Usage: scatterctl raw [--json] [--timeout S] JSON_MAP\n"
@@ -177,7 +244,7 @@ static const char *help_for(const char *cmd)
 {
     static const struct {
         const char *cmd, *text;
-    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"config", HELP_CONFIG}, {"fetch", HELP_FETCH},
+    } H[] = {{"status", HELP_STATUS}, {"proxies", HELP_PROXIES}, {"hosts", HELP_HOSTS}, {"config", HELP_CONFIG}, {"fetch", HELP_FETCH}, {"top", HELP_TOP},
              {"raw", HELP_RAW},       {"reload", HELP_SIGNAL},   {"stop", HELP_SIGNAL}};
     for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
         if (strcmp(cmd, H[i].cmd) == 0)
@@ -394,5 +461,7 @@ int main(int argc, char **argv)
         return cmd_fetch(sock, sargc, sargv);
     if (strcmp(cmd, "raw") == 0)
         return cmd_raw(sock, sargc, sargv);
+    if (strcmp(cmd, "top") == 0)
+        return cmd_top(sock, sargc, sargv);
     return cmd_signal(cmd, sargc, sargv);
 }

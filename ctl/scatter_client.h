@@ -65,6 +65,7 @@ typedef struct {
     uint32_t max_attempts;     /* sent only if has_max_attempts; 0 = unlimited */
     uint32_t race_width;       /* 0: the daemon's choice; else 1..64 */
     int has_timeout, has_max_attempts;
+    const char *session;       /* NULL or "": none; else a sticky session name, 1..63 bytes */
 } sc_request;
 
 /* One task's result. Owned by the caller after sc_next_result: free with sc_result_free. */

@@ -26,6 +26,19 @@ expect 2 "'x1'" fetch --window x1 http://a/
 expect 2 "'nocolon'" fetch -H nocolon http://a/
 expect 2 "cannot be used together" fetch -o /tmp/d --jsonl - http://a/
 expect 2 "no URL" fetch
+expect 2 "cannot be used together" fetch --data a --data-file /dev/null http://a/
+expect 2 "cannot be used together" fetch -i /dev/null --input-jsonl /dev/null
+expect 2 "cannot both read standard input" fetch --data-file - --input-jsonl -
+expect 2 "HEAD cannot send a body" fetch -X HEAD --data x http://a/
+expect 2 "'get'" fetch -X get http://a/
+expect 2 "sc_cli_no_headers: No such file" fetch --header-file /tmp/sc_cli_no_headers http://a/
+expect 2 "'--session'" fetch --session
+expect 2 "1 to 63 bytes" fetch --session "" http://a/
+expect 0 "--input-jsonl FILE" fetch --help
+expect 0 "q quits" top --help
+expect 2 "bad --delay '0.01'" top --delay 0.01
+expect 2 "'extra'" top extra
+expect 3 "cannot connect" top
 expect 2 "'--limit'" proxies --limit
 expect 2 "'extra'" status extra
 expect 2 "not a JSON object" raw '[1]'

@@ -91,12 +91,40 @@ static void streams_large_file(void **s)
     unlink(path);
 }
 
+/* A line over max_line keeps its number, is consumed whole, and costs no more memory. */
+static void long_line_refused(void **s)
+{
+    (void)s;
+    char *path = write_tmp("http://a/1\nhttp://a/0123456789\n\nhttp://a/3\n");
+    fetch_input in;
+    char err[128];
+    const char *url;
+    uint64_t n;
+    assert_int_equal(fetch_input_open(&in, NULL, 0, path, err, sizeof err), 0);
+    in.max_line = 12;
+    assert_int_equal(fetch_input_next(&in, &url, &n), 1);
+    assert_string_equal(url, "http://a/1");
+    assert_true(in.from_file);
+    assert_int_equal(fetch_input_next(&in, &url, &n), -E2BIG);
+    assert_int_equal(n, 2);
+    assert_int_equal(in.lineno, 2);
+    assert_int_equal(fetch_input_next(&in, &url, &n), 1);
+    assert_string_equal(url, "http://a/3");
+    assert_int_equal(n, 3);
+    assert_int_equal(in.lineno, 4);
+    assert_true(in.linecap <= 13);
+    assert_int_equal(fetch_input_next(&in, &url, &n), 0);
+    fetch_input_close(&in);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(args_then_file),
         cmocka_unit_test(args_only_and_missing_file),
         cmocka_unit_test(streams_large_file),
+        cmocka_unit_test(long_line_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,40 @@ static void base64_padding(void **s)
     }
 }
 
+/* Decoding inverts jc_base64 for every length; padding optional; bad input refused. */
+static void base64_decode(void **s)
+{
+    (void)s;
+    uint8_t data[64];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof data; n++) {
+        char *enc = jc_base64(data, n);
+        uint8_t *dec;
+        size_t len;
+        assert_int_equal(jc_unbase64(enc, strlen(enc), &dec, &len), 0);
+        assert_int_equal(len, n);
+        assert_memory_equal(dec, data, n);
+        free(dec);
+        size_t unpadded = strlen(enc);
+        while (unpadded && enc[unpadded - 1] == '=')
+            unpadded--;
+        assert_int_equal(jc_unbase64(enc, unpadded, &dec, &len), 0);
+        assert_int_equal(len, n);
+        free(dec);
+        free(enc);
+    }
+    uint8_t *dec;
+    size_t len;
+    assert_int_equal(jc_unbase64("YQ=", 3, &dec, &len), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal(dec[0], 'a');
+    free(dec);
+    assert_int_equal(jc_unbase64("Y", 1, &dec, &len), -EINVAL);     /* 6 bits are no byte */
+    assert_int_equal(jc_unbase64("YW J", 4, &dec, &len), -EINVAL);  /* blanks are not skipped */
+    assert_int_equal(jc_unbase64("YW-_", 4, &dec, &len), -EINVAL);  /* not the URL alphabet */
+}
+
 static void json_to_msgpack_round_trip(void **s)
 {
     (void)s;
@@ -102,6 +137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(all_types),
         cmocka_unit_test(base64_padding),
+        cmocka_unit_test(base64_decode),
         cmocka_unit_test(json_to_msgpack_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
