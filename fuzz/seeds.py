@@ -230,6 +230,51 @@ def persist_seeds():
     }
 
 
+def http_seeds():
+    """What clients write to the HTTP front door (docs/HTTP.md): one or more requests."""
+    T = b"127.0.0.10:18080"
+    def req(line, *headers, body=b""):
+        return line + b"\r\n" + b"".join(h + b"\r\n" for h in headers) + b"\r\n" + body
+    get = req(b"GET http://" + T + b"/item/1 HTTP/1.1", b"Host: " + T, b"User-Agent: curl/7.88.1", b"Accept: */*")
+    basic = b"Proxy-Authorization: Basic dXNlcjpzZWNyZXQ="  # user:secret
+    sess = b"Proxy-Authorization: Basic c2Vzc2lvbi1hYmM6c2VjcmV0"  # session-abc:secret
+    return {
+        "get": get,
+        "get-http10": req(b"GET http://" + T + b"/item/2 HTTP/1.0"),
+        "head": req(b"HEAD http://" + T + b"/item/3 HTTP/1.1", b"Host: " + T),
+        "post-length": req(b"POST http://" + T + b"/form HTTP/1.1", b"Host: " + T,
+                           b"Content-Type: application/x-www-form-urlencoded", b"Content-Length: 11",
+                           body=b"a=1&b=two&c"),
+        "post-chunked": req(b"POST http://" + T + b"/upload HTTP/1.1", b"Host: " + T,
+                            b"Transfer-Encoding: chunked",
+                            body=b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+        "connect": req(b"CONNECT 127.0.0.10:443 HTTP/1.1", b"Host: 127.0.0.10:443", basic)
+                   + b"\x16\x03\x01\x00\x05hello",
+        "connect-port-refused": req(b"CONNECT Example.COM:22 HTTP/1.1", b"Host: example.com:22"),
+        "connect-no-port": req(b"CONNECT example.com HTTP/1.1", b"Host: example.com"),
+        "pipelined": get + req(b"GET http://" + T + b"/item/4 HTTP/1.1", b"Host: " + T)
+                     + req(b"DELETE http://" + T + b"/item/5 HTTP/1.1", b"Host: " + T, b"Connection: close"),
+        "fetch": req(b"GET /fetch?url=https%3A%2F%2F127.0.0.10%3A18443%2Fitem%2F6%3Fq%3Da+b&x=1 HTTP/1.1",
+                     b"Host: 127.0.0.2:8118"),
+        "fetch-bad-scheme": req(b"GET /fetch?url=ftp%3A%2F%2Fx%2F HTTP/1.1", b"Host: x"),
+        "fetch-percent-end": req(b"GET /fetch?url=http%3A%2F%2Fx%2F% HTTP/1.1", b"Host: x"),
+        "scatter-headers": req(b"GET http://" + T + b"/item/7 HTTP/1.1", b"Host: " + T, b"X-Scatter-Race: 3",
+                               b"X-Scatter-Timeout: 5000", b"X-Scatter-Attempts: 0", b"X-Scatter-Scheme: https",
+                               b"X-Scatter-Session: crawl-1", b"Cookie: a=b"),
+        "scatter-bad-knob": req(b"GET http://" + T + b"/item/8 HTTP/1.1", b"X-Scatter-Race: 99",
+                                b"X-Scatter-Scheme: gopher"),
+        "session-user": req(b"GET http://" + T + b"/item/9 HTTP/1.1", b"Host: " + T, sess,
+                            b"Proxy-Connection: keep-alive", b"Connection: keep-alive, X-Drop", b"X-Drop: 1"),
+        "origin-form": req(b"GET /item/1 HTTP/1.1", b"Host: " + T),
+        "oversized-header": req(b"GET http://" + T + b"/ HTTP/1.1", b"X-Big: " + b"a" * 1500),
+        "many-headers": req(b"GET http://" + T + b"/ HTTP/1.1", *[b"X-H%d: v" % i for i in range(140)]),
+        "body-too-large": req(b"PUT http://" + T + b"/ HTTP/1.1", b"Content-Length: 600", body=b"b" * 600),
+        "folded-header": req(b"GET http://" + T + b"/ HTTP/1.1", b"X-Long: part one", b" part two"),
+        "garbage": b"HELLO WORLD\r\n\r\n\x00\xff\x16\x03\x01",
+        "bare-lf": b"GET http://" + T + b"/item/1 HTTP/1.1\nHost: x\n\n",
+    }
+
+
 def dict_lines(words):
     out = []
     for w in words:
@@ -259,9 +304,16 @@ def dicts():
                "\\u0000", "18446744073709551615", "9223372036854775807", "4294967295", "72057594037927935"]
     sources = ["socks5://", "socks5h://", "socks4://", "socks4a://", "http://", "@", ":", "[", "]:", "::ffff:",
                "localhost", ".localhost", "127.0.0.1", "::1", "fe80::", "#", "\r\n", "65535"]
+    http = ["GET ", "POST ", "HEAD ", "CONNECT ", "PUT ", "OPTIONS ", " HTTP/1.1\r\n", " HTTP/1.0\r\n", "\r\n",
+            "\r\n\r\n", "http://", "https://", "/fetch?url=", "&url=", "%3A%2F%2F", "%", "+", ":443", ":18080",
+            "Host: ", "Content-Length: ", "Transfer-Encoding: chunked", "0\r\n\r\n", "Connection: close",
+            "Connection: keep-alive", "Proxy-Connection: ", "Proxy-Authorization: Basic ", "dXNlcjpzZWNyZXQ=",
+            "c2Vzc2lvbi1hYmM6c2VjcmV0", "X-Scatter-Race: ", "X-Scatter-Timeout: ", "X-Scatter-Attempts: ",
+            "X-Scatter-Scheme: https", "X-Scatter-Session: ", "Upgrade: ", "Expect: 100-continue", "4294967296"]
     d = os.path.join(HERE, "dict")
     os.makedirs(d, exist_ok=True)
-    for name, words in (("proto", proto), ("config", config), ("persist", persist), ("sources", sources)):
+    for name, words in (("proto", proto), ("config", config), ("persist", persist), ("sources", sources),
+                        ("http", http)):
         with open(os.path.join(d, name + ".dict"), "w") as f:
             f.write("# libFuzzer dictionary of fuzz_%s, written by fuzz/seeds.py\n" % name)
             f.write(dict_lines(words))
@@ -269,7 +321,7 @@ def dicts():
 
 def main():
     for target, seeds in (("proto", proto_seeds()), ("sources", sources_seeds()),
-                          ("config", config_seeds()), ("persist", persist_seeds())):
+                          ("config", config_seeds()), ("persist", persist_seeds()), ("http", http_seeds())):
         d = os.path.join(HERE, "corpus", target)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():

@@ -7,7 +7,8 @@
 #   --quick   under 3 minutes: 3 runs of 600 tasks at 200 proxies, naive rotator only as
 #             peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles; §6 (HTTP front door: HAProxy's client switched to it, libcurl multi
-#             against msgpack) once per system, no open-loop latency.
+#             against msgpack) once per system, no open-loop latency; CONNECT tunnels
+#             (bench/connect_bench.sh --quick, ~10 s) once.
 #             The full run (default) takes ~15-25 minutes.
 #   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
 #   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present)
@@ -23,7 +24,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --no-deps) DEPS=0 ;;
     --worktree) WORKTREE=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -657,7 +658,8 @@ else:
                  f"the front door adds {f50 - m50:+.1f} ms at p50 (target < 2 ms: {'met' if f50 - m50 < 2 else 'missed'}) "
                  f"and {(f99 / m99 - 1) * 100 if m99 else 0:+.0f} % at p99 (target < 10 %: "
                  f"{'met' if m99 and f99 / m99 - 1 < 0.10 else 'missed'}).")
-L.append("\nCONNECT tunnels per second (item 4 of the issue's benchmarks) are not measured by this script yet.")
+L.append("\nCONNECT tunnels per second and their added latency against a direct SOCKS5 connect: the section "
+         "\"CONNECT tunnels\" (bench/connect_bench.sh, run after this report).")
 print("\n".join(L))
 PY
 )
@@ -811,5 +813,9 @@ meta = {"command": cmd, "date": datetime.datetime.now().astimezone().strftime("%
 print(json.dumps(meta))
 PY
 python3 "$LIB" report "$RES" "$W/meta.json" docs/BENCHMARKS.md bench/results.json
+# CONNECT tunnels (issue 12): its own section of docs/BENCHMARKS.md and key of results.json,
+# written after the report above (which rewrites results.json), on the same build
+log "CONNECT tunnels: bench/connect_bench.sh"
+bench/connect_bench.sh --bin "$B" --commit "$COMMIT" --cmd "$CMDLINE" $([ "$QUICK" = 1 ] && echo --quick || echo --runs "$RUNS")
 cp "$RES" "$W/results.copy.jsonl"
 log "done in $(( $(date +%s) - T0 )) s; work directory $W"

@@ -12,7 +12,7 @@
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 build="${SCATTER_FUZZ_BUILD:-$top/build-fuzzer}"
-all_targets=(proto config sources persist)
+all_targets=(proto config sources persist http)
 
 secs=60 smoke=0
 if [ "${1:-}" = "--smoke" ]; then

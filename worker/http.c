@@ -7,6 +7,7 @@
  * per worker (shared with the msgpack sockets), and every buffer counts in worker_buffer_budget.
  */
 #include "worker/http.h"
+#include "worker/http_req.h"
 #include "worker/task.h"
 #include "worker/tunnel.h"
 
@@ -30,12 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HTTP_MAX_HEADERS 128
 #define HTTP_READ_CHUNK 16384
-
-typedef struct {
-    size_t name_off, name_len, val_off, val_len;
-} hdr_ref;
 
 typedef struct http_conn {
     task_owner owner; /* first: the task layer's view of this client */
@@ -43,21 +39,11 @@ typedef struct http_conn {
     int fd;
     ev_io rio, wio;
     ev_timer hdr_w;           /* http_header_timeout from a request's first byte to its head's end */
-    http_parser p;
+    http_req rq;              /* the request being read (worker/http_req.h) */
     char *in;                 /* received, not yet parsed */
     size_t in_len, in_cap;
     char *out;                /* response bytes not yet written */
     size_t out_len, out_off, out_cap;
-    char *head;               /* the current request's URL and header bytes (http_max_header) */
-    size_t head_len, head_cap;
-    size_t url_len;           /* the URL is head[0..url_len) */
-    hdr_ref hdr[HTTP_MAX_HEADERS];
-    uint32_t n_hdr;
-    int in_value;             /* the last header callback was a value */
-    char *body;
-    size_t body_len, body_cap;
-    int refuse;               /* a limit broke while parsing: the status to answer (431, 413) */
-    int msg_done;             /* a whole request is parsed and waits */
     int busy;                 /* its task runs, or its response is being written */
     int keep_alive, head_method;
     int closing;              /* close once out is written */
@@ -73,7 +59,7 @@ static int process(http_conn *c);
 
 static void account(http_conn *c)
 {
-    size_t now = c->in_cap + c->out_cap + c->head_cap + c->body_cap;
+    size_t now = c->in_cap + c->out_cap + http_req_held(&c->rq);
     c->w->buffered += now - c->counted;
     c->counted = now;
 }
@@ -134,8 +120,7 @@ static void conn_free(http_conn *c)
     w->buffered -= c->counted;
     free(c->in);
     free(c->out);
-    free(c->head);
-    free(c->body);
+    http_req_free(&c->rq);
     free(c);
     worker_need_dispatch(w);
 }
@@ -145,16 +130,6 @@ static void start_writing(http_conn *c)
     account(c);
     if (!ev_is_active(&c->wio))
         ev_io_start(c->w->loop, &c->wio);
-}
-
-static void reset_request(http_conn *c)
-{
-    c->head_len = c->url_len = 0;
-    c->n_hdr = 0;
-    c->in_value = 0;
-    c->body_len = 0;
-    c->refuse = 0;
-    c->msg_done = 0;
 }
 
 /* ---- responses ---- */
@@ -302,251 +277,20 @@ static const task_owner_ops HTTP_TASK_OPS = {
     .backlogged = backlogged,
 };
 
-/* ---- parsing ---- */
+/* ---- parsing (worker/http_req.c) ---- */
 
-static http_conn *conn_of(http_parser *p)
+/* The header timer runs from a request's first byte to its head's end. */
+static void on_req_begin(http_req *r)
 {
-    return p->data;
-}
-
-static int head_add(http_conn *c, const char *at, size_t n)
-{
-    if (c->head_len + n > c->w->cfg->http_max_header ||
-        grow(&c->head, &c->head_cap, c->head_len + n, c->w->cfg->http_max_header)) {
-        c->refuse = 431;
-        return -1;
-    }
-    memcpy(c->head + c->head_len, at, n);
-    c->head_len += n;
-    return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    http_conn *c = conn_of(p);
-    reset_request(c);
+    http_conn *c = r->owner;
     ev_timer_set(&c->hdr_w, c->w->cfg->http_header_timeout_ms / 1000.0, 0.);
     ev_timer_start(c->w->loop, &c->hdr_w);
-    return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static void on_req_head(http_req *r)
 {
-    http_conn *c = conn_of(p);
-    if (head_add(c, at, n))
-        return -1;
-    c->url_len += n;
-    return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-    http_conn *c = conn_of(p);
-    if (c->in_value || c->n_hdr == 0) {
-        if (c->n_hdr == HTTP_MAX_HEADERS) {
-            c->refuse = 431;
-            return -1;
-        }
-        c->hdr[c->n_hdr++] = (hdr_ref){.name_off = c->head_len};
-        c->in_value = 0;
-    }
-    if (head_add(c, at, n))
-        return -1;
-    c->hdr[c->n_hdr - 1].name_len += n;
-    return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-    http_conn *c = conn_of(p);
-    hdr_ref *h = &c->hdr[c->n_hdr - 1];
-    if (!c->in_value) {
-        h->val_off = c->head_len;
-        c->in_value = 1;
-    }
-    if (head_add(c, at, n))
-        return -1;
-    h->val_len += n;
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    http_conn *c = conn_of(p);
+    http_conn *c = r->owner;
     ev_timer_stop(c->w->loop, &c->hdr_w);
-    if (p->content_length != ULLONG_MAX && p->content_length > c->w->cfg->max_request_body) {
-        c->refuse = 413;
-        return -1;
-    }
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-    http_conn *c = conn_of(p);
-    if (c->body_len + n > c->w->cfg->max_request_body ||
-        grow(&c->body, &c->body_cap, c->body_len + n, (size_t)c->w->cfg->max_request_body + 1)) {
-        c->refuse = 413;
-        return -1;
-    }
-    memcpy(c->body + c->body_len, at, n);
-    c->body_len += n;
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    http_conn *c = conn_of(p);
-    c->msg_done = 1;
-    http_parser_pause(p, 1); /* one request at a time */
-    return 0;
-}
-
-static const http_parser_settings SETTINGS = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-/* ---- a request becomes a task ---- */
-
-static int hdr_is(const http_conn *c, const hdr_ref *h, const char *name)
-{
-    return h->name_len == strlen(name) && strncasecmp(c->head + h->name_off, name, h->name_len) == 0;
-}
-
-static const hdr_ref *find_hdr(const http_conn *c, const char *name)
-{
-    for (uint32_t i = 0; i < c->n_hdr; i++)
-        if (hdr_is(c, &c->hdr[i], name))
-            return &c->hdr[i];
-    return NULL;
-}
-
-/* A knob header's value as a number in [lo, hi]: 1 found, 0 absent, -1 bad. */
-static int knob(const http_conn *c, const char *name, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    const hdr_ref *h = find_hdr(c, name);
-    if (!h)
-        return 0;
-    char v[16];
-    if (h->val_len == 0 || h->val_len >= sizeof v)
-        return -1;
-    memcpy(v, c->head + h->val_off, h->val_len);
-    v[h->val_len] = '\0';
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    if (*end || x < lo || x > hi)
-        return -1;
-    *out = (uint32_t)x;
-    return 1;
-}
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = (char)(ch | 0x20);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* The url parameter of an origin-form /fetch?url=..., percent-decoded into out. 0 or -1. */
-static int fetch_param(const char *target, size_t n, char *out, size_t cap)
-{
-    if (n < 7 || memcmp(target, "/fetch?", 7) != 0)
-        return -1;
-    const char *q = target + 7, *end = target + n;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *pe = amp ? amp : end;
-        if (pe - q > 4 && memcmp(q, "url=", 4) == 0) {
-            size_t k = 0;
-            for (const char *s = q + 4; s < pe; s++) {
-                char ch = *s;
-                if (ch == '%' && pe - s > 2 && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-                    ch = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-                    s += 2;
-                } else if (ch == '+') {
-                    ch = ' ';
-                }
-                if (k + 1 >= cap || ch == '\0')
-                    return -1;
-                out[k++] = ch;
-            }
-            out[k] = '\0';
-            return 0;
-        }
-        q = pe + 1;
-    }
-    return -1;
-}
-
-/* The Proxy-Authorization Basic credential, decoded ("user:password") into out. 0, or -1 if
- * there is none or it is not valid base64 of a NUL-free text that fits. */
-static int proxy_credential(const http_conn *c, char *out, size_t cap)
-{
-    static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const hdr_ref *h = find_hdr(c, "Proxy-Authorization");
-    if (!h || h->val_len < 7 || strncasecmp(c->head + h->val_off, "Basic ", 6) != 0)
-        return -1;
-    const char *v = c->head + h->val_off + 6;
-    size_t vl = h->val_len - 6, k = 0;
-    while (vl && *v == ' ') {
-        v++;
-        vl--;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < vl && v[i] != '='; i++) {
-        const char *pos = v[i] ? strchr(B64, v[i]) : NULL;
-        if (!pos)
-            return -1;
-        acc = (acc << 6) | (uint32_t)(pos - B64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            char ch = (char)((acc >> bits) & 0xffu);
-            if (ch == '\0' || k + 1 >= cap)
-                return -1;
-            out[k++] = ch;
-        }
-    }
-    out[k] = '\0';
-    return 0;
-}
-
-/* With http_auth set: its user:password, or a session user (session-NAME, docs/HTTP.md
- * "Sessions") with its password. */
-static int auth_ok(const http_conn *c)
-{
-    const char *want = c->w->cfg->http_auth;
-    if (!want[0])
-        return 1;
-    char cred[2 * CFG_STR_MAX];
-    if (proxy_credential(c, cred, sizeof cred))
-        return 0;
-    if (strcmp(cred, want) == 0)
-        return 1;
-    const char *wp = strchr(want, ':'), *cp = strchr(cred, ':');
-    return wp && cp && strncmp(cred, "session-", 8) == 0 && cp > cred + 8 && strcmp(cp, wp) == 0;
-}
-
-/* The request's sticky session: X-Scatter-Session, else the NAME of a Proxy-Authorization user
- * session-NAME (decoded into buf, which must outlive the returned string). n = 0: none. */
-static proto_str session_of(const http_conn *c, char *buf, size_t cap)
-{
-    const hdr_ref *h = find_hdr(c, "X-Scatter-Session");
-    if (h)
-        return (proto_str){c->head + h->val_off, (uint32_t)h->val_len};
-    if (proxy_credential(c, buf, cap) || strncmp(buf, "session-", 8) != 0)
-        return (proto_str){"", 0};
-    const char *colon = strchr(buf, ':');
-    size_t n = colon ? (size_t)(colon - buf) : strlen(buf);
-    return (proto_str){buf + 8, (uint32_t)(n - 8)};
 }
 
 /* 1 if the URL names this listener itself (a request loop). */
@@ -579,44 +323,18 @@ static int names_us(const http_conn *c, const char *url)
     return port == lport && (strcmp(host, ip) == 0 || strcasecmp(host, "localhost") == 0);
 }
 
-/* 1 if port is in the comma-separated list. */
-static int port_allowed(const char *list, unsigned port)
-{
-    for (const char *p = list; *p;) {
-        char *end;
-        unsigned long v = strtoul(p, &end, 10);
-        if (end != p && v == port)
-            return 1;
-        p = strchr(p, ',');
-        if (!p)
-            break;
-        p++;
-    }
-    return 0;
-}
-
 /* CONNECT host:port: the connection becomes a tunnel (worker/tunnel.c), which answers. -1 if
  * c is gone (handed over), 0 if it was answered here. */
 static int handle_connect(http_conn *c)
 {
     worker_ctx *w = c->w;
     char key[SHM_HOST_NAME_MAX];
-    size_t tl = c->url_len;
-    const char *colon = tl ? memrchr(c->head, ':', tl) : NULL;
-    char *end = NULL;
-    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (!colon || colon == c->head || end != c->head + tl || port == 0 || port > 65535 || tl >= sizeof key) {
-        respond_error(c, 400, "bad_request", "scatter: CONNECT needs host:port");
+    unsigned long port;
+    http_refusal why;
+    if (http_req_connect_target(&c->rq, w->cfg->connect_ports, key, sizeof key, &port, &why)) {
+        respond_error(c, why.status, why.code, "%s", why.msg);
         return 0;
     }
-    if (!port_allowed(w->cfg->connect_ports, (unsigned)port)) {
-        respond_error(c, 403, "bad_request", "scatter: CONNECT to port %lu is not allowed (connect_ports = %s)", port,
-                      w->cfg->connect_ports);
-        return 0;
-    }
-    for (size_t i = 0; i < tl; i++)
-        key[i] = (char)tolower((unsigned char)c->head[i]);
-    key[tl] = '\0';
     char url[SHM_HOST_NAME_MAX + 16];
     snprintf(url, sizeof url, "http://%s/", key);
     if (names_us(c, url)) {
@@ -645,88 +363,45 @@ static int handle_connect(http_conn *c)
 static int handle_request(http_conn *c)
 {
     worker_ctx *w = c->w;
-    c->keep_alive = http_should_keep_alive(&c->p);
-    c->head_method = c->p.method == HTTP_HEAD;
-    if (!auth_ok(c)) {
+    int method = http_req_method(&c->rq);
+    c->keep_alive = http_req_keep_alive(&c->rq);
+    c->head_method = method == HTTP_HEAD;
+    if (!http_req_auth_ok(&c->rq, w->cfg->http_auth)) {
         respond_error(c, 407, "bad_request", "scatter: proxy authentication required (http_auth)");
         return 0;
     }
-    if (c->p.method == HTTP_CONNECT)
+    if (method == HTTP_CONNECT)
         return handle_connect(c);
     char url[8192];
-    const char *target = c->head;
-    size_t tl = c->url_len;
-    if (tl >= 7 && strncasecmp(target, "http://", 7) == 0) {
-        if (tl >= sizeof url) {
-            respond_error(c, 414, "too_large", "scatter: request target of %zu bytes is too long", tl);
-            return 0;
-        }
-        memcpy(url, target, tl);
-        url[tl] = '\0';
-    } else if (fetch_param(target, tl, url, sizeof url) == 0) {
-        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-            respond_error(c, 400, "bad_request", "scatter: /fetch?url= takes an http:// or https:// URL");
-            return 0;
-        }
-    } else {
-        respond_error(c, 400, "bad_request",
-                      "scatter: this is a proxy: send absolute-form requests (GET http://host/path HTTP/1.1) or "
-                      "GET /fetch?url=<percent-encoded URL>");
+    http_refusal why;
+    if (http_req_url(&c->rq, url, sizeof url, &why)) {
+        respond_error(c, why.status, why.code, "%s", why.msg);
         return 0;
-    }
-    const hdr_ref *scheme = find_hdr(c, "X-Scatter-Scheme");
-    if (scheme) {
-        if (scheme->val_len == 5 && strncasecmp(c->head + scheme->val_off, "https", 5) == 0 &&
-            strncmp(url, "http://", 7) == 0) {
-            if (strlen(url) + 2 > sizeof url) {
-                respond_error(c, 414, "too_large", "scatter: URL too long");
-                return 0;
-            }
-            memmove(url + 5, url + 4, strlen(url + 4) + 1);
-            url[4] = 's';
-        } else if (!(scheme->val_len == 4 && strncasecmp(c->head + scheme->val_off, "http", 4) == 0)) {
-            respond_error(c, 400, "bad_request", "scatter: X-Scatter-Scheme must be http or https");
-            return 0;
-        }
     }
     if (names_us(c, url)) {
         respond_error(c, 400, "bad_request", "scatter: the request names this proxy itself (a loop)");
         return 0;
     }
     task_submission s = {.id = 0, .url = {url, (uint32_t)strlen(url)}};
-    const char *m = http_method_str((enum http_method)c->p.method);
+    const char *m = http_method_str((enum http_method)method);
     s.method = (proto_str){m, (uint32_t)strlen(m)};
-    s.body = (proto_str){c->body ? c->body : "", (uint32_t)c->body_len};
-    int r1 = knob(c, "X-Scatter-Race", 1, SC_RACE_MAX, &s.race_width);
-    int r2 = knob(c, "X-Scatter-Timeout", 1, 86400000u, &s.timeout_ms);
-    int r3 = knob(c, "X-Scatter-Attempts", 0, 1000000u, &s.max_attempts);
-    if (r1 < 0 || r2 < 0 || r3 < 0) {
-        respond_error(c, 400, "bad_request", "scatter: bad %s (X-Scatter-Race 1-%u, X-Scatter-Timeout ms, "
-                                             "X-Scatter-Attempts 0-1000000)",
-                      r1 < 0 ? "X-Scatter-Race" : r2 < 0 ? "X-Scatter-Timeout" : "X-Scatter-Attempts", SC_RACE_MAX);
+    s.body = (proto_str){c->rq.body ? c->rq.body : "", (uint32_t)c->rq.body_len};
+    http_knobs k;
+    if (http_req_knobs(&c->rq, &k, &why)) {
+        respond_error(c, why.status, why.code, "%s", why.msg);
         return 0;
     }
-    s.has_race_width = r1 > 0;
-    s.has_timeout = r2 > 0;
-    s.has_max_attempts = r3 > 0;
+    s.race_width = k.race_width;
+    s.timeout_ms = k.timeout_ms;
+    s.max_attempts = k.max_attempts;
+    s.has_race_width = k.has_race_width;
+    s.has_timeout = k.has_timeout;
+    s.has_max_attempts = k.has_max_attempts;
     char cred[2 * CFG_STR_MAX];
-    s.session = session_of(c, cred, sizeof cred);
+    s.session = http_req_session(&c->rq, cred, sizeof cred);
     /* the client's end-to-end headers; the task layer drops framing and hop-by-hop ones */
     proto_str hn[HTTP_MAX_HEADERS], hv[HTTP_MAX_HEADERS];
-    uint32_t nh = 0;
-    for (uint32_t i = 0; i < c->n_hdr; i++) {
-        const hdr_ref *h = &c->hdr[i];
-        if (h->name_len >= 10 && strncasecmp(c->head + h->name_off, "x-scatter-", 10) == 0)
-            continue;
-        /* the URL is authoritative for a proxy (RFC 9112 3.2.2): Host names it, or the
-         * listener itself for /fetch; libcurl writes the target's */
-        if (hdr_is(c, h, "Host"))
-            continue;
-        hn[nh] = (proto_str){c->head + h->name_off, (uint32_t)h->name_len};
-        hv[nh] = (proto_str){c->head + h->val_off, (uint32_t)h->val_len};
-        nh++;
-    }
-    s.n_headers = nh;
+    s.n_headers = http_req_forward_headers(&c->rq, hn, hv);
     s.hname = hn;
     s.hval = hv;
     char err[400];
@@ -737,7 +412,6 @@ static int handle_request(http_conn *c)
                       err);
         return 0;
     }
-    (void)w;
     return 0;
 }
 
@@ -746,28 +420,19 @@ static int handle_request(http_conn *c)
 static int process(http_conn *c)
 {
     while (!c->busy && !c->closing && c->in_len) {
-        size_t n = http_parser_execute(&c->p, &SETTINGS, c->in, c->in_len);
-        enum http_errno he = HTTP_PARSER_ERRNO(&c->p);
+        size_t n;
+        http_refusal why;
+        http_read rd = http_req_feed(&c->rq, c->in, c->in_len, &n, &why);
         memmove(c->in, c->in + n, c->in_len - n);
         c->in_len -= n;
-        if (he == HPE_PAUSED)
-            http_parser_pause(&c->p, 0);
-        else if (he != HPE_OK) {
+        if (rd == HTTP_READ_BAD) {
             c->keep_alive = 0;
             c->closing = 1;
             ev_timer_stop(c->w->loop, &c->hdr_w);
-            if (c->refuse == 431)
-                respond_error(c, 431, "too_large", "scatter: request line and headers exceed http_max_header = %u bytes",
-                              c->w->cfg->http_max_header);
-            else if (c->refuse == 413)
-                respond_error(c, 413, "too_large", "scatter: request body exceeds max_request_body = %u bytes",
-                              c->w->cfg->max_request_body);
-            else
-                respond_error(c, 400, "bad_request", "scatter: malformed request: %s", http_errno_description(he));
+            respond_error(c, why.status, why.code, "%s", why.msg);
             return 0;
         }
-        if (c->msg_done) {
-            c->msg_done = 0;
+        if (rd == HTTP_READ_DONE) {
             c->busy = 1;
             if (handle_request(c) < 0)
                 return -1;
@@ -871,8 +536,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->fd = fd;
         c->owner.ops = &HTTP_TASK_OPS;
         c->owner.w = w;
-        http_parser_init(&c->p, HTTP_REQUEST);
-        c->p.data = c;
+        http_req_init(&c->rq, w->cfg->http_max_header, w->cfg->max_request_body, c);
+        c->rq.on_begin = on_req_begin;
+        c->rq.on_head = on_req_head;
         ev_io_init(&c->rio, read_cb, fd, EV_READ);
         ev_io_init(&c->wio, write_cb, fd, EV_WRITE);
         c->rio.data = c->wio.data = c;
