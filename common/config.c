@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE } ktype;
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE, T_LOGFMT } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
 
 typedef struct {
@@ -84,7 +84,12 @@ static const cfg_key KEYS[] = {
     {"log_level", SEC_SCATTER, T_LEVEL, G(log_level), "info", 0, 3, 1,
      "error, warn, info or debug."},
     {"log_file", SEC_SCATTER, T_STR, G(log_file), "", 0, 0, 0,
-     "Append logs to this file (a symlink there is refused); empty = standard error."},
+     "Append logs to this file (a symlink there is refused); empty = standard error.\n"
+     "SIGUSR1 makes the master and every worker reopen it (for logrotate: rename, then signal)."},
+    {"log_format", SEC_SCATTER, T_LOGFMT, G(log_format), "text", 0, 1, 0,
+     "text: \"TIME LEVEL who: message\" lines. json: one object per line with time, level,\n"
+     "process (master, worker or fetch), worker (its index, or null), pid and message.\n"
+     "Fixed at start, so a file never mixes the two."},
     /* ---- limits ---- */
     {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
      "Tasks pending at once across all workers; beyond it submit answers pool_full."},
@@ -360,6 +365,7 @@ static const char *type_hint(const cfg_key *k)
     case T_STATUS: return STATUS_HINT;
     case T_ANCHOR: return "response or sent";
     case T_RACEMODE: return "hedged or all";
+    case T_LOGFMT: return "text or json";
     }
     return "?";
 }
@@ -401,6 +407,12 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
         log_level l;
         rc = log_level_parse(v, &l);
         u = (uint32_t)l;
+        break;
+    }
+    case T_LOGFMT: {
+        log_format f;
+        rc = log_format_parse(v, &f);
+        u = (uint32_t)f;
         break;
     }
     case T_STATUS:
@@ -902,6 +914,7 @@ static void print_value(const scatter_config *c, const cfg_host *h, const cfg_ke
     case T_WEIGHT: fprintf(f, "%g", u / 1000.0); break;
     case T_ANCHOR: fputs(u ? "sent" : "response", f); break;
     case T_RACEMODE: fputs(u ? "hedged" : "all", f); break;
+    case T_LOGFMT: fputs(log_format_name((log_format)u), f); break;
     }
 }
 

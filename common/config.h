@@ -55,6 +55,7 @@ typedef struct {
     char pid_file[CFG_STR_MAX];
     uint32_t log_level;               /* log_level */
     char log_file[CFG_STR_MAX];
+    uint32_t log_format;              /* log_format: text or json */
     uint32_t max_proxies, max_hosts;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;

@@ -50,6 +50,7 @@ static const char USAGE[] =
     "  SIGTERM, SIGINT  graceful stop: stop accepting, let in-flight tasks finish for up to\n"
     "                   shutdown_grace, answer the rest shutting_down, save state, exit 0\n"
     "  SIGHUP           reload the configuration (reloadable keys) and refresh the sources\n"
+    "  SIGUSR1          reopen log_file in the master and every worker (after logrotate)\n"
     "\n"
     "Exit status: 0 clean stop; 1 runtime failure (socket in use, no memory, ...);\n"
     "2 bad command line or configuration (the message names the key, the line and the value).\n";
@@ -124,10 +125,27 @@ static void reload(master_ctx *m)
     ev_timer_again(m->loop, &m->refresh_w);
 }
 
+/* SIGUSR1: logrotate renamed log_file; the master and every worker open it again, so the
+ * next lines go to a new file at the configured path. */
+static void reopen_log(master_ctx *m)
+{
+    if (!m->cfg->log_file[0])
+        return; /* standard error: nothing to reopen */
+    int rc = log_reopen(&m->log, m->cfg->log_file);
+    if (rc)
+        LOGE(&m->log, "SIGUSR1: cannot reopen log_file '%s': %s; still writing to the old file",
+             m->cfg->log_file, strerror(-rc));
+    else
+        LOGI(&m->log, "log file reopened (SIGUSR1)");
+    sup_signal_workers(m, SIGUSR1);
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 {
     master_ctx *m = sw->data;
-    if (sw->signum == SIGHUP) {
+    if (sw->signum == SIGUSR1) {
+        reopen_log(m);
+    } else if (sw->signum == SIGHUP) {
         if (!m->stopping)
             reload(m);
     } else {
@@ -363,10 +381,12 @@ static void init_watchers(master_ctx *m)
     ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
     ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
-    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m;
+    ev_signal_init(&m->sigusr1_w, signal_cb, SIGUSR1);
+    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m->sigusr1_w.data = m;
     ev_signal_start(m->loop, &m->sigterm_w);
     ev_signal_start(m->loop, &m->sigint_w);
     ev_signal_start(m->loop, &m->sighup_w);
+    ev_signal_start(m->loop, &m->sigusr1_w);
     ev_child_init(&m->child_w, sup_child_cb, 0, 0);
     m->child_w.data = m;
     ev_child_start(m->loop, &m->child_w);
@@ -416,13 +436,13 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     }
     int logfd = 2;
     if (m->cfg->log_file[0]) {
-        logfd = open(m->cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+        logfd = log_open_file(m->cfg->log_file);
         if (logfd < 0) {
-            fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(errno));
+            fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(-logfd));
             return 2;
         }
     }
-    log_init(&m->log, (log_level)m->cfg->log_level, logfd, "master");
+    log_init(&m->log, (log_level)m->cfg->log_level, (log_format)m->cfg->log_format, logfd, "master", 0);
     m->n_workers = m->cfg->workers ? m->cfg->workers : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (m->n_workers < 1)
         m->n_workers = 1;

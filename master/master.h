@@ -67,7 +67,7 @@ typedef struct master_ctx {
     int listen_fd;
     int ready_fd;               /* pipe to the process that launched a detaching daemon; -1 */
     struct ev_loop *loop;
-    ev_signal sigterm_w, sigint_w, sighup_w;
+    ev_signal sigterm_w, sigint_w, sighup_w, sigusr1_w;
     ev_child child_w;
     ev_timer refresh_w, metrics_w, circuit_w, restart_w, stop_w, save_w;
     uint32_t n_workers;
