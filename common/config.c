@@ -90,6 +90,16 @@ static const cfg_key KEYS[] = {
      "text: \"TIME LEVEL who: message\" lines. json: one object per line with time, level,\n"
      "process (master, worker or fetch), worker (its index, or null), pid and message.\n"
      "Fixed at start, so a file never mixes the two."},
+    {"user", SEC_SCATTER, T_STR, G(user), "", 0, 0, 0,
+     "Started as root, the master opens its sockets, pid file, log file and state file, then\n"
+     "switches to this user (and its groups) before it fetches sources or starts the workers;\n"
+     "empty = keep running as the starting user. An unknown user is an error. Set by a non-root\n"
+     "user, it must name that user (scatterd cannot switch, and says so). The runtime directory\n"
+     "is made this user's; the state file's directory and, for SIGUSR1, log_file must be\n"
+     "writable by it, and the config file readable (SIGHUP reads it again)."},
+    {"group", SEC_SCATTER, T_STR, G(group), "", 0, 0, 0,
+     "The group to switch to with `user` (supplementary groups are dropped, or set to the\n"
+     "user's); empty = the user's primary group. An unknown group is an error."},
     /* ---- limits ---- */
     {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
      "Tasks pending at once across all workers; beyond it submit answers pool_full."},
@@ -780,6 +790,11 @@ static int apply_section(scatter_config *c, cfg_host *h, dictionary *d, const ke
 
 int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
 {
+    return cfg_load_as(c, path, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
+}
+
+int cfg_load_as(scatter_config *c, const char *path, unsigned uid, const char *xdg, char *err, size_t cap)
+{
     cfg_defaults(c);
     snprintf(c->path, sizeof c->path, "%s", path);
     key_lines kl = {0};
@@ -854,7 +869,7 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
     if (rc == 0)
         rc = check_metrics(c, err, cap);
     if (rc == 0)
-        rc = cfg_resolve_paths(c, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
+        rc = cfg_resolve_paths(c, uid, xdg, err, cap);
     iniparser_freedict(d);
     free(kl.v);
     free(kl.secs);

@@ -39,6 +39,8 @@ static const char USAGE[] =
     "  -w, --workers N           worker processes (overrides `workers`; 0 = one per CPU)\n"
     "  -f, --foreground          stay in the foreground (default: detach and run in background)\n"
     "  -l, --log-level LEVEL     error, warn, info or debug (overrides `log_level`)\n"
+    "  -u, --user USER[:GROUP]   started as root, run as USER (and GROUP) once the sockets and\n"
+    "                            files are open (overrides `user` and `group`)\n"
     "      --check               validate the configuration and exit (0 valid, 2 invalid)\n"
     "      --print-config        print the effective configuration (after -c) and exit\n"
     "      --print-default-config\n"
@@ -90,7 +92,8 @@ static void reload(master_ctx *m)
         cfg_free(nc);
         return;
     }
-    if (cfg_load(fresh, m->cfg->path, err, sizeof err)) {
+    /* after a switch to `user`, relative paths still resolve as they did for the start's uid */
+    if (cfg_load_as(fresh, m->cfg->path, m->start_euid, m->start_xdg, err, sizeof err)) {
         LOGE(&m->log, "reload refused, keeping the running config: %s", err);
         cfg_free(fresh);
         cfg_free(nc);
@@ -247,11 +250,12 @@ int main(int argc, char **argv)
         {"foreground", no_argument, 0, 'f'},   {"log-level", required_argument, 0, 'l'},
         {"check", no_argument, 0, 1},          {"print-config", no_argument, 0, 2},
         {"print-default-config", no_argument, 0, 3}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
-    const char *path = NULL, *level = NULL;
+        {"version", no_argument, 0, 'V'},      {"user", required_argument, 0, 'u'},
+        {0, 0, 0, 0}};
+    const char *path = NULL, *level = NULL, *user = NULL;
     long workers = -1;
     int fg = 0, check = 0, print = 0, opt;
-    while ((opt = getopt_long(argc, argv, "c:w:fl:hV", LONG, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:w:fl:u:hV", LONG, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'w': {
@@ -265,6 +269,7 @@ int main(int argc, char **argv)
         }
         case 'f': fg = 1; break;
         case 'l': level = optarg; break;
+        case 'u': user = optarg; break;
         case 1: check = 1; break;
         case 2: print = 1; break;
         case 3: {
@@ -295,6 +300,7 @@ int main(int argc, char **argv)
         return 1;
     }
     m->ready_fd = -1;
+    m->opt_user = user;
     int rc = run(m, path, level, workers, fg, check, print);
     cfg_snapshot_destroy(m->cfgsnap);
     cfg_free(m->cfg);
@@ -331,6 +337,20 @@ static int load_config(master_ctx *m, const char *path, const char *level, long 
             fprintf(stderr, "scatterd: %s: [host:%s] sources: %s\n", path, m->cfg->hosts[i].name, err);
             return 2;
         }
+    if (m->opt_user) {
+        const char *colon = strchr(m->opt_user, ':');
+        size_t ulen = colon ? (size_t)(colon - m->opt_user) : strlen(m->opt_user);
+        if (ulen == 0 || ulen >= sizeof m->cfg->user || (colon && (!colon[1] || strlen(colon + 1) >= sizeof m->cfg->group))) {
+            fprintf(stderr, "scatterd: --user '%s': expected USER or USER:GROUP\n", m->opt_user);
+            return 2;
+        }
+        snprintf(m->cfg->user, sizeof m->cfg->user, "%.*s", (int)ulen, m->opt_user);
+        snprintf(m->cfg->group, sizeof m->cfg->group, "%s", colon ? colon + 1 : "");
+    }
+    if (priv_resolve(m->cfg, &m->priv, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -420,6 +440,14 @@ static void finish_stop(master_ctx *m)
     curl_global_cleanup();
 }
 
+/* A start that fails once the pid file is written: it must not outlive us. */
+static int start_failed(master_ctx *m, int code)
+{
+    if (m->cfg->pid_file[0])
+        unlink(m->cfg->pid_file);
+    return ready(m, code);
+}
+
 static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print)
 {
     char err[1024];
@@ -434,12 +462,24 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         printf("%s: ok\n", path);
         return 0;
     }
+    if (priv_check_start(m->cfg, &m->priv, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s\n", err);
+        return 2;
+    }
+    m->start_euid = (unsigned)geteuid();
+    m->start_xdg = getenv("XDG_RUNTIME_DIR");
     int logfd = 2;
     if (m->cfg->log_file[0]) {
         logfd = log_open_file(m->cfg->log_file);
         if (logfd < 0) {
             fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(-logfd));
             return 2;
+        }
+        /* the user reopens it on SIGUSR1 when logrotate did not rotate it (yet) */
+        if (m->priv.active && fchown(logfd, m->priv.uid, m->priv.gid) != 0) {
+            fprintf(stderr, "scatterd: log_file '%s': cannot give it to uid %u: %s\n", m->cfg->log_file,
+                    (unsigned)m->priv.uid, strerror(errno));
+            return 1;
         }
     }
     log_init(&m->log, (log_level)m->cfg->log_level, (log_format)m->cfg->log_format, logfd, "master", 0);
@@ -457,13 +497,27 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (create_shared(m))
         return ready(m, 1);
-    if (m->cfg->runtime_dir[0] && paths_ensure_dir(m->cfg->runtime_dir, geteuid(), err, sizeof err)) {
+    /* with `user`, the runtime directory is the user's: its workers create their sockets there,
+     * and the master removes the socket and pid file at exit */
+    if (m->cfg->runtime_dir[0] && m->priv.active && priv_own_dir(&m->priv, m->cfg->runtime_dir, err, sizeof err)) {
+        LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file), [scatter] user: %s", err);
+        return ready(m, 1);
+    }
+    if (m->cfg->runtime_dir[0] &&
+        paths_ensure_dir(m->cfg->runtime_dir, m->priv.active ? m->priv.uid : geteuid(), err, sizeof err)) {
         LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file): %s", err);
         return ready(m, 1);
     }
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
         return ready(m, 1);
+    /* root listened (clients check SO_PEERCRED: root is trusted); the file is the user's, so
+     * socket_mode's group bits name the user's group */
+    if (m->priv.active && lchown(m->cfg->socket_path, m->priv.uid, m->priv.gid) != 0) {
+        LOGE(&m->log, "socket_path '%s': cannot give it to uid %u: %s", m->cfg->socket_path, (unsigned)m->priv.uid,
+             strerror(errno));
+        return ready(m, 1);
+    }
     if (listen_check_http(m->cfg->http_listen, &m->log))
         return ready(m, 1);
     /* state file: after the socket (a second daemon stops there, before touching the file),
@@ -474,6 +528,24 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     m->loop = EV_DEFAULT;
     if (mgmt_start(m))
         return ready(m, 1);
+    /* the pid file before the switch: root's, so root's scatterctl trusts it */
+    if (write_pidfile(m->cfg->pid_file, &m->log))
+        return ready(m, 1);
+    if (m->priv.active) {
+        if (priv_drop(&m->priv, err, sizeof err)) {
+            LOGE(&m->log, "[scatter] user = '%s', group = '%s': cannot switch: %s", m->cfg->user, m->cfg->group,
+                 err);
+            return start_failed(m, 1);
+        }
+        char who[CFG_NAME_MAX + 32];
+        snprintf(who, sizeof who, "uid %u", (unsigned)m->priv.uid);
+        if (!m->state_save_disabled && priv_check_writable("state_file", m->cfg->state_file, who, err, sizeof err)) {
+            LOGE(&m->log, "%s", err);
+            return start_failed(m, 1);
+        }
+        LOGI(&m->log, "running as uid %u, gid %u ([scatter] user = '%s', group = '%s')", (unsigned)getuid(),
+             (unsigned)getgid(), m->cfg->user, m->cfg->group);
+    }
     init_watchers(m);
     src_refresh(m, 0);
     src_wait(m, SRC_STARTUP_WAIT_MS);
@@ -482,6 +554,8 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         mgmt_stop(m);
         close(m->listen_fd);
         unlink(m->cfg->socket_path);
+        if (m->cfg->pid_file[0])
+            unlink(m->cfg->pid_file);
         LOGI(&m->log, "stopped during start-up");
         shm_destroy(&m->tbl);
         curl_global_cleanup();
@@ -490,12 +564,10 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     }
     if (hosts_apply_config(m, err, sizeof err)) {
         LOGE(&m->log, "%s", err);
-        return ready(m, 2);
+        return start_failed(m, 2);
     }
-    if (write_pidfile(m->cfg->pid_file, &m->log))
-        return ready(m, 1);
     if (sup_start_all(m))
-        return ready(m, 1);
+        return start_failed(m, 1);
     ready(m, 0);
     if (m->n_sources && !ev_is_active(&m->refresh_w)) /* a SIGHUP during start-up armed it */
         ev_timer_start(m->loop, &m->refresh_w);
