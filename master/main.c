@@ -15,6 +15,7 @@
 #include "shm/session.h"
 
 #include <curl/curl.h>
+#include <systemd/sd-daemon.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -62,6 +63,8 @@ static void stop_everything(master_ctx *m)
     if (m->stopping)
         return;
     m->stopping = 1;
+    sd_notify(0, "STOPPING=1"); /* systemd: no-ops without NOTIFY_SOCKET, as are the others */
+    ev_timer_stop(m->loop, &m->notify_w);
     atomic_store(&m->tbl.hdr->shutting_down, 1u);
     LOGI(&m->log, "stopping: %u workers, grace %u ms", sup_running(m), m->cfg->shutdown_grace_ms);
     ev_timer_stop(m->loop, &m->restart_w);
@@ -82,7 +85,24 @@ static void stop_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     sup_signal_workers(m, SIGKILL);
 }
 
+static void reload_config(master_ctx *m);
+
+/* systemd sees the reload begin and end (a refused one too: the running config stays). */
 static void reload(master_ctx *m)
+{
+    if (!m->sd_ready) { /* a SIGHUP during start-up: READY=1 is notify_cb's to send */
+        reload_config(m);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+    reload_config(m);
+    sd_notify(0, "READY=1");
+}
+
+static void reload_config(master_ctx *m)
 {
     scatter_config *fresh = cfg_alloc(), *nc = cfg_alloc();
     char err[1024];
@@ -154,6 +174,20 @@ static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
     } else {
         stop_everything(m);
     }
+}
+
+/* READY=1 once the socket is open (it is, before any worker) and every worker runs its loop
+ * with its sockets watched (each stores its pid in its slot just before). */
+static void notify_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    for (uint32_t i = 0; i < m->n_workers; i++)
+        if (!m->workers[i].pid || atomic_load(&m->tbl.hdr->workers[i].serving_pid) != m->workers[i].pid)
+            return;
+    ev_timer_stop(loop, tw);
+    m->sd_ready = 1;
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s with %u workers", m->cfg->socket_path, m->n_workers);
+    LOGD(&m->log, "all %u workers serving; readiness sent to systemd", m->n_workers);
 }
 
 static void refresh_cb(struct ev_loop *loop, ev_timer *tw, int revents)
@@ -414,6 +448,8 @@ static void init_watchers(master_ctx *m)
     m->restart_w.data = m;
     ev_init(&m->stop_w, stop_timeout_cb);
     m->stop_w.data = m;
+    ev_timer_init(&m->notify_w, notify_cb, 0.005, 0.005);
+    m->notify_w.data = m;
     double ri = m->cfg->source_refresh_interval_ms / 1000.0, mi = m->cfg->metrics_log_interval_ms / 1000.0;
     ev_timer_init(&m->refresh_w, refresh_cb, ri, ri);
     ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
@@ -573,6 +609,8 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         ev_timer_start(m->loop, &m->refresh_w);
     ev_timer_start(m->loop, &m->metrics_w);
     ev_timer_start(m->loop, &m->circuit_w);
+    if (getenv("NOTIFY_SOCKET")) /* under systemd (Type=notify); otherwise nobody is told */
+        ev_timer_start(m->loop, &m->notify_w);
     persist_master_start(m);
     LOGI(&m->log, "scatterd %s listening on %s with %u workers (pid %d)", SCATTER_VERSION, m->cfg->socket_path,
          m->n_workers, (int)getpid());

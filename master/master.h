@@ -80,6 +80,8 @@ typedef struct master_ctx {
     ev_signal sigterm_w, sigint_w, sighup_w, sigusr1_w;
     ev_child child_w;
     ev_timer refresh_w, metrics_w, circuit_w, restart_w, stop_w, save_w;
+    ev_timer notify_w;          /* under systemd: polls until every worker serves, then READY=1 */
+    int sd_ready;               /* READY=1 was sent: reloads are reported (RELOADING=1, READY=1) */
     uint32_t n_workers;
     worker_slot workers[SHM_MAX_WORKERS];
     int stopping;

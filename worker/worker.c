@@ -407,6 +407,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     w->sig_w.data = w;
     ev_io_start(w->loop, &w->sig_w);
     LOGI(&w->log, "started (pid %d)", (int)getpid());
+    /* every socket is watched: the master may report the daemon ready */
+    atomic_store(&tbl->hdr->workers[index - 1].serving_pid, (int32_t)getpid());
 
     ev_run(w->loop, 0);
 
