@@ -124,7 +124,8 @@ while True:
     print(json.dumps({"t": time.time(), "msg": m}), flush=True)
     if "STOPPING=1" in m.split("\n"): break
 PY
-EXTRA_PIDS+=($!)
+LISTENER2=$!
+EXTRA_PIDS+=($LISTENER2)
 for i in $(seq 1 50); do [ -S "$NOTIFY" ] && [ "$(stat -c %Y "$NOTIFY")" -ge "$(date +%s -d '-5 sec')" ] && break; sleep 0.1; done
 sleep 0.3
 # an http source that accepts and never answers: start-up waits its full 500 ms for it
@@ -143,8 +144,19 @@ kill -HUP "$DPID"
 for i in $(seq 1 50); do grep -q READY=1 "$TMP/notify2.jsonl" 2>/dev/null && break; sleep 0.1; done
 sleep 0.3
 daemon_stop
-wait "${EXTRA_PIDS[-1]}" 2>/dev/null || true
+wait "$LISTENER2" 2>/dev/null || true
 seq2=$(python3 -c 'import json,sys; print(",".join(("READY" if "READY=1" in m else "RELOADING" if "RELOADING=1" in m else "STOPPING" if "STOPPING=1" in m else "other") for m in (json.loads(l)["msg"] for l in open(sys.argv[1]))))' "$TMP/notify2.jsonl")
 expect_eq "a SIGHUP before readiness: one READY=1, sent when serving" "$seq2" "READY,STOPPING"
+# the slow source held the workers back 500 ms: a READY=1 sent at the socket's opening would
+# come long before their "started" lines
+late=$(python3 - "$TMP/notify2.jsonl" "$TMP/scatterd.log" <<'PY'
+import datetime, json, sys
+ready = next(json.loads(l)["t"] for l in open(sys.argv[1]) if "READY=1" in json.loads(l)["msg"])
+st = [datetime.datetime.strptime(l.split(" ")[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+      for l in open(sys.argv[2]) if " worker " in l and ": started (pid" in l]
+print("ok" if len(st) == 2 and max(st) <= ready + 0.001 else "READY at %.3f, started at %s" % (ready, st))
+PY
+)
+expect_eq "  READY=1 after both workers started (500 ms after the socket opened)" "$late" ok
 no_sanitizer_report "$TMP/scatterd.log" "$TMP/scatterd.out" "$TMP/scatterd2.out"
 finish
