@@ -89,6 +89,49 @@ expect_eq "the state file saved by nobody" "$(stat -c %U "$TMP/state/state.json"
 check "socket and pid file removed at exit by nobody" bash -c "[ ! -e '$SOCK' ] && [ ! -e '$TMP/run/scatterd.pid' ]"
 no_sanitizer_report "$LOG" "$LOG.1" "$TMP/scatterd.out"
 
+# the packaged layout: default (relative) socket_path and pid_file, so /run/scatter, which
+# systemd's RuntimeDirectory= makes root's 0750; here in a private mount namespace with its own
+# /run, so no other daemon's /run/scatter is touched. The master gives the directory to nobody,
+# a SIGHUP reload resolves the relative paths as root did at start, and root's scatterctl
+# finds and stops it by the defaults.
+if unshare -m --propagation private true 2>/dev/null; then
+  grep -v '^socket_path = \|^pid_file = \|^user = \|^group = ' "$TMP/scatter.ini" >"$TMP/rel.ini"
+  chmod 0644 "$TMP/rel.ini"
+  export SCATTERD SCATTERCTL TMP
+  rc=0
+  unshare -m --propagation private bash -c '
+    set -u
+    mount -t tmpfs tmpfs /run || exit 90
+    install -d -m 0750 /run/scatter
+    : >"$TMP/rel.log"
+    sed -i "s|^log_file = .*|log_file = \"$TMP/rel.log\"|" "$TMP/rel.ini"
+    "$SCATTERD" -f -c "$TMP/rel.ini" --user nobody:nogroup >"$TMP/rel.out" 2>&1 </dev/null &
+    d=$!
+    trap "kill -KILL $d 2>/dev/null" EXIT
+    for i in $(seq 1 100); do [ -S /run/scatter/scatter.sock ] && grep -q "started 2 workers" "$TMP/rel.log" && break; sleep 0.1; done
+    echo "dir $(stat -c %U:%G:%a /run/scatter)"
+    echo "sock $(stat -c %U /run/scatter/scatter.sock) pid $(stat -c %U /run/scatter/scatterd.pid)"
+    ASAN_OPTIONS=detect_leaks=0 timeout 10 "$SCATTERCTL" status --json >/dev/null 2>&1 && echo "status ok"
+    ASAN_OPTIONS=detect_leaks=0 timeout 10 "$SCATTERCTL" reload >/dev/null 2>&1 && echo "reload sent"
+    for i in $(seq 1 50); do grep -q "config reloaded\|reload refused" "$TMP/rel.log" && break; sleep 0.1; done
+    grep -q "config reloaded" "$TMP/rel.log" && ! grep -q "reload refused" "$TMP/rel.log" && echo "reload ok"
+    ASAN_OPTIONS=detect_leaks=0 timeout 10 "$SCATTERCTL" stop >/dev/null 2>&1 && echo "stop sent"
+    rc=124; for i in $(seq 1 150); do kill -0 $d 2>/dev/null || break; sleep 0.1; done
+    wait $d; echo "exit $?"
+    echo "left $(ls /run/scatter | tr "\n" " ")"
+  ' >"$TMP/rel.res" 2>&1 || rc=$?
+  sed 's/^/# /' "$TMP/rel.res"
+  expect_eq "runtime dir /run/scatter (root's 0750, as systemd makes it) given to nobody" "$(awk '$1 == "dir" {print $2}' "$TMP/rel.res")" "nobody:nogroup:750"
+  expect_eq "  socket nobody's, pid file root's" "$(awk '$1 == "sock" {print $2, $3, $4}' "$TMP/rel.res")" "nobody pid root"
+  check "  root's scatterctl status by the default socket" grep -qx "status ok" "$TMP/rel.res"
+  check "  a reload with relative paths is accepted after the switch" grep -qx "reload ok" "$TMP/rel.res"
+  check "  root's scatterctl stop by the default pid file" grep -qx "stop sent" "$TMP/rel.res"
+  expect_eq "  exit 0, socket and pid file removed" "$(grep -E '^(exit|left)' "$TMP/rel.res" | tr '\n' ' ')" "exit 0 left  "
+  [ "$(grep -c . "$TMP/rel.res")" -gt 3 ] || { cat "$TMP/rel.out" "$TMP/rel.log" 2>/dev/null | tail -20; }
+else
+  echo "# no mount namespace here (unshare -m failed): the /run/scatter case is not run"
+fi
+
 # errors: unknown user / group (also --check), a state directory nobody cannot write, and a
 # non-root start asking for another user
 bad() { # bad NAME LINE... -> $TMP/bad.ini: the good config with these lines instead of user/group
