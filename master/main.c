@@ -498,7 +498,7 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         printf("%s: ok\n", path);
         return 0;
     }
-    if (priv_check_start(m->cfg, &m->priv, err, sizeof err)) {
+    if (priv_check_start(m->cfg, &m->priv, err, sizeof err) || priv_check_ports(m->cfg, &m->priv, err, sizeof err)) {
         fprintf(stderr, "scatterd: %s\n", err);
         return 2;
     }

@@ -158,6 +158,9 @@ void mgmt_close_inherited(master_ctx *m);
  * `key`) is writable by us. All 0 or -1 with err; none logs. */
 int priv_resolve(const scatter_config *c, priv_target *t, char *err, size_t cap);
 int priv_check_start(const scatter_config *c, priv_target *t, char *err, size_t cap);
+/* A switch to a non-root user with an http_listen port below 1024 (the workers bind it after
+ * the switch): -1 with err naming the key. */
+int priv_check_ports(const scatter_config *c, const priv_target *t, char *err, size_t cap);
 int priv_own_dir(const priv_target *t, const char *dir, char *err, size_t cap);
 int priv_drop(const priv_target *t, char *err, size_t cap);
 int priv_check_writable(const char *key, const char *file, const char *who, char *err, size_t cap);

@@ -7,6 +7,9 @@
  * target's and root cannot be regained.
  */
 #include "master/master.h"
+#include "common/listen_addr.h"
+
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,6 +118,25 @@ int priv_check_start(const scatter_config *c, priv_target *t, char *err, size_t 
                     "gid %u; start it as root or remove the key", c->path, c->group[0] ? c->group : c->user,
                     (unsigned)getegid());
     return 0; /* already the configured user and group */
+}
+
+int priv_check_ports(const scatter_config *c, const priv_target *t, char *err, size_t cap)
+{
+    if (!t->active || !t->set_user || t->uid == 0 || !c->http_listen[0])
+        return 0;
+    struct sockaddr_storage ss;
+    unsigned len;
+    char why[256];
+    if (listen_addr_parse(c->http_listen, &ss, &len, why, sizeof why))
+        return 0; /* cfg_load refused a bad value already */
+    unsigned port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    /* the workers bind it, after the switch: without root a port below 1024 is refused, and a
+     * daemon without its HTTP front end would only say so in a warning */
+    if (port < 1024)
+        return perr(err, cap, "%s: [scatter] http_listen = '%s': the workers bind it as user '%s', who cannot "
+                    "bind a port below 1024; use a port of 1024 or more", c->path, c->http_listen, t->user);
+    return 0;
 }
 
 int priv_own_dir(const priv_target *t, const char *dir, char *err, size_t cap)

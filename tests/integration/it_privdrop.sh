@@ -151,6 +151,11 @@ bad
 rc=0; out=$("$SCATTERD" --check -c "$TMP/bad.ini" --user nobody:no-such-group-33 2>&1) || rc=$?
 expect_eq "--user USER:GROUP overrides the keys (unknown group: exit 2)" "$rc" 2
 check "  the message names the group" grep -q "group = 'no-such-group-33': no such group" <<<"$out"
+bad 'user = "nobody"' 'http_listen = "127.2.33.2:80"'
+sed -i '0,/^http_listen = "127.2.33.2:8118"$/{//d}' "$TMP/bad.ini"
+rc=0; out=$("$SCATTERD" -f -c "$TMP/bad.ini" 2>&1) || rc=$?
+expect_eq "http_listen on port 80 with user = nobody: exit 2" "$rc" 2
+check "  the message names http_listen and the 1024 limit" grep -q "http_listen = '127.2.33.2:80': the workers bind it as user 'nobody', who cannot bind a port below 1024" <<<"$out"
 bad 'user = "root"'
 rc=0; out=$(setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups "$SCATTERD" -f -c "$TMP/bad.ini" 2>&1) || rc=$?
 expect_eq "non-root start with user = root: exit 2" "$rc" 2
