@@ -529,6 +529,9 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* a logrotate SIGUSR1 before the loop's handler is set must not end the start-up (its
+     * default action); the workers are forked after the handler replaced this */
+    signal(SIGUSR1, SIG_IGN);
     raise_fd_limit(m);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (create_shared(m))
