@@ -2,8 +2,9 @@
 # it_logs — log_format = json and SIGUSR1 (logrotate): every line of the master, the workers
 # and a source fetch is one JSON object with time, level, process, worker, pid and message;
 # a message with a double quote, a backslash and a control byte comes back byte for byte; after
-# the file is renamed and the master gets SIGUSR1, the master and both workers write to a new
-# file at the same path and nothing more to the renamed one.
+# logrotate runs the shipped dist/logrotate/scatterd (rename, create, SIGUSR1 to the master by
+# its pid file), the master and both workers write to the new file at the same path and
+# nothing more to the renamed one.
 source "$(dirname "$0")/lib.sh"
 it_init 32
 command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
@@ -55,9 +56,14 @@ expect_ge "every line parses as a JSON object with the documented fields" "${n/x
 expect_eq "lines from the master, both workers and a source fetch" "$procs $workers" "fetch,master,worker 1,2"
 expect_ge "a message with '\"', '\\\\' and \\x01 round-trips exactly" "${odd/x/0}" 1
 
-# logrotate's create mode: rename, then SIGUSR1 to the master (as dist/logrotate/scatterd does)
-mv "$LOG" "$LOG.1"
-kill -USR1 "$(cat "$TMP/scatterd.pid")"
+# the shipped dist/logrotate/scatterd, run by logrotate, with this test's paths (and root in
+# place of the scatter user): rename, create, then SIGUSR1 to the pid in the pid file
+command -v logrotate >/dev/null || { echo "logrotate is required (bash scripts/deps.sh)" >&2; exit 1; }
+sed -e "s|^/var/log/scatter/\*.log {|$TMP/*.log {|" -e "s|create 0640 scatter adm|create 0640 root root|" \
+    -e "s|/run/scatter/scatterd.pid|$TMP/scatterd.pid|" "$SCATTER_TOP/dist/logrotate/scatterd" >"$TMP/logrotate.conf"
+check "the logrotate file was adapted (paths, user)" bash -c "grep -q '^$TMP/\*.log {' '$TMP/logrotate.conf' && grep -q '$TMP/scatterd.pid' '$TMP/logrotate.conf'"
+logrotate -f -s "$TMP/logrotate.state" "$TMP/logrotate.conf" >"$TMP/logrotate.out" 2>&1 || { cat "$TMP/logrotate.out"; fail "logrotate -f ran"; }
+check "logrotate renamed the log to scatterd.log.1 and created a new one" test -s "$LOG.1" -a -f "$LOG"
 for i in $(seq 1 50); do
   [ "$(grep -c 'log file reopened (SIGUSR1)' "$LOG" 2>/dev/null || true)" -ge 3 ] && break
   sleep 0.1
