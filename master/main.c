@@ -567,6 +567,9 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     m->loop = EV_DEFAULT;
     if (mgmt_start(m))
         return ready(m, 1);
+    /* the signal handlers before the pid file: a `scatterctl stop` that finds it gets a
+     * graceful stop, not the default action */
+    init_watchers(m);
     /* the pid file before the switch: root's, so root's scatterctl trusts it */
     if (write_pidfile(m->cfg->pid_file, &m->log))
         return ready(m, 1);
@@ -585,7 +588,6 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         LOGI(&m->log, "running as uid %u, gid %u ([scatter] user = '%s', group = '%s')", (unsigned)getuid(),
              (unsigned)getgid(), m->cfg->user, m->cfg->group);
     }
-    init_watchers(m);
     src_refresh(m, 0);
     src_wait(m, SRC_STARTUP_WAIT_MS);
     if (m->stopping) {
