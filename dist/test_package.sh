@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# package_deb: `cpack -G DEB` from the build tree gives a .deb with exactly the expected files
+# package_deb: `cpack -G DEB` and `cmake --install` from the build tree gives a .deb with exactly the expected files
 # where Debian expects them (binaries in /usr/sbin and /usr/bin, /etc/scatter/scatter.ini and
 # the logrotate file as conffiles, the man pages, the unit, the sysusers file, the Python
 # package in /usr/lib/python3/dist-packages), maintainer scripts that parse, and a Depends
@@ -97,6 +97,19 @@ v=$(cd / && PYTHONPATH="$root/usr/lib/python3/dist-packages" /usr/bin/python3 -c
 expect_eq "the installed Python package imports from dist-packages" "$v" "$root/usr/lib/python3/dist-packages/scatter_client"
 grep -q '^ExecStart=/usr/sbin/scatterd -f -c /etc/scatter/scatter.ini' "$root/usr/lib/systemd/system/scatterd.service" \
   && ok "the unit runs the installed binary with the installed config" || fail "unit ExecStart"
+
+# cmake --install: the same files for the prefix /usr (config in /etc), and <prefix>/etc for
+# another prefix
+DESTDIR="$TMP/di" cmake --install "$SCATTER_BUILD" --prefix /usr >/dev/null
+(cd "$TMP/di" && find . -type f | sed 's|^\./||' | sort) >"$TMP/di.files"
+if diff <(awk '{print $3}' "$TMP/want" | sort) "$TMP/di.files" >"$TMP/di.diff"; then
+  ok "cmake --install --prefix /usr installs the package's files at the same paths (config in /etc/scatter)"
+else fail "cmake --install --prefix /usr differs from the package"; sed 's/^/# /' "$TMP/di.diff"; fi
+cmake --install "$SCATTER_BUILD" --prefix "$TMP/opt" >/dev/null
+check_files=("$TMP/opt/etc/scatter/scatter.ini" "$TMP/opt/etc/logrotate.d/scatterd" "$TMP/opt/sbin/scatterd" \
+             "$TMP/opt/bin/scatterctl" "$TMP/opt/share/man/man5/scatter.ini.5" "$TMP/opt/lib/python3/dist-packages/scatter_client/__init__.py")
+missing=""; for f in "${check_files[@]}"; do [ -f "$f" ] || missing="$missing $f"; done
+expect_eq "cmake --install --prefix P: the config in P/etc/scatter, the rest under P" "$missing" ""
 
 if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed"; exit 1; fi
 echo "all checks passed"
