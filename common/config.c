@@ -26,7 +26,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE } ktype;
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE, T_LOGFMT } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
 
 typedef struct {
@@ -84,7 +84,22 @@ static const cfg_key KEYS[] = {
     {"log_level", SEC_SCATTER, T_LEVEL, G(log_level), "info", 0, 3, 1,
      "error, warn, info or debug."},
     {"log_file", SEC_SCATTER, T_STR, G(log_file), "", 0, 0, 0,
-     "Append logs to this file (a symlink there is refused); empty = standard error."},
+     "Append logs to this file (a symlink there is refused); empty = standard error.\n"
+     "SIGUSR1 makes the master and every worker reopen it (for logrotate: rename, then signal)."},
+    {"log_format", SEC_SCATTER, T_LOGFMT, G(log_format), "text", 0, 1, 0,
+     "text: \"TIME LEVEL who: message\" lines. json: one object per line with time, level,\n"
+     "process (master, worker or fetch), worker (its index, or null), pid and message.\n"
+     "Fixed at start, so a file never mixes the two."},
+    {"user", SEC_SCATTER, T_STR, G(user), "", 0, 0, 0,
+     "Started as root, the master opens its sockets, pid file, log file and state file, then\n"
+     "switches to this user (and its groups) before it fetches sources or starts the workers;\n"
+     "empty = keep running as the starting user. An unknown user is an error. Set by a non-root\n"
+     "user, it must name that user (scatterd cannot switch, and says so). The runtime directory\n"
+     "is made this user's; the state file's directory and, for SIGUSR1, log_file must be\n"
+     "writable by it, and the config file readable (SIGHUP reads it again)."},
+    {"group", SEC_SCATTER, T_STR, G(group), "", 0, 0, 0,
+     "The group to switch to with `user` (supplementary groups are dropped, or set to the\n"
+     "user's); empty = the user's primary group. An unknown group is an error."},
     /* ---- limits ---- */
     {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
      "Tasks pending at once across all workers; beyond it submit answers pool_full."},
@@ -363,6 +378,7 @@ static const char *type_hint(const cfg_key *k)
     case T_STATUS: return STATUS_HINT;
     case T_ANCHOR: return "response or sent";
     case T_RACEMODE: return "hedged or all";
+    case T_LOGFMT: return "text or json";
     }
     return "?";
 }
@@ -404,6 +420,12 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
         log_level l;
         rc = log_level_parse(v, &l);
         u = (uint32_t)l;
+        break;
+    }
+    case T_LOGFMT: {
+        log_format f;
+        rc = log_format_parse(v, &f);
+        u = (uint32_t)f;
         break;
     }
     case T_STATUS:
@@ -771,6 +793,11 @@ static int apply_section(scatter_config *c, cfg_host *h, dictionary *d, const ke
 
 int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
 {
+    return cfg_load_as(c, path, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
+}
+
+int cfg_load_as(scatter_config *c, const char *path, unsigned uid, const char *xdg, char *err, size_t cap)
+{
     cfg_defaults(c);
     snprintf(c->path, sizeof c->path, "%s", path);
     key_lines kl = {0};
@@ -845,7 +872,7 @@ int cfg_load(scatter_config *c, const char *path, char *err, size_t cap)
     if (rc == 0)
         rc = check_metrics(c, err, cap);
     if (rc == 0)
-        rc = cfg_resolve_paths(c, (unsigned)geteuid(), getenv("XDG_RUNTIME_DIR"), err, cap);
+        rc = cfg_resolve_paths(c, uid, xdg, err, cap);
     iniparser_freedict(d);
     free(kl.v);
     free(kl.secs);
@@ -905,6 +932,7 @@ static void print_value(const scatter_config *c, const cfg_host *h, const cfg_ke
     case T_WEIGHT: fprintf(f, "%g", u / 1000.0); break;
     case T_ANCHOR: fputs(u ? "sent" : "response", f); break;
     case T_RACEMODE: fputs(u ? "hedged" : "all", f); break;
+    case T_LOGFMT: fputs(log_format_name((log_format)u), f); break;
     }
 }
 

@@ -55,6 +55,9 @@ typedef struct {
     char pid_file[CFG_STR_MAX];
     uint32_t log_level;               /* log_level */
     char log_file[CFG_STR_MAX];
+    uint32_t log_format;              /* log_format: text or json */
+    char user[CFG_NAME_MAX];          /* drop privileges to this user after start ("" = do not) */
+    char group[CFG_NAME_MAX];         /* ... and this group ("" = the user's primary group) */
     uint32_t max_proxies, max_hosts;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
@@ -98,6 +101,9 @@ void cfg_defaults(scatter_config *c);
  * [scatter] section or without any key is an error (an empty or binary file would otherwise
  * mean "every default"). Ends with cfg_resolve_paths(c, geteuid(), $XDG_RUNTIME_DIR). */
 int cfg_load(scatter_config *c, const char *path, char *err, size_t errcap);
+/* cfg_load, resolving relative paths for `uid` and `xdg` rather than this process's own: a
+ * master that dropped root (`user =`) reloads with the paths it started with. */
+int cfg_load_as(scatter_config *c, const char *path, unsigned uid, const char *xdg, char *err, size_t errcap);
 /* Makes a relative socket_path / pid_file absolute inside the runtime directory of `uid`
  * (common/paths.h) and records that directory in c->runtime_dir. 0, or -1 with err naming
  * the file and key (XDG_RUNTIME_DIR unset for a non-root uid). */

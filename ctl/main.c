@@ -233,7 +233,9 @@ static const char HELP_SIGNAL[] =
     "\n"
     "Nothing is signalled unless the pidfile is a regular file (not a symlink) owned by root\n"
     "or you and writable by nobody else, and the pid is a process named scatterd running as\n"
-    "root or you; otherwise the command says which check failed and exits 1.\n"
+    "root or you, or, for a daemon that switched users (`user =`), a root-owned pidfile in\n"
+    "a directory owned by the user the process runs as; otherwise the command says which\n"
+    "check failed and exits 1.\n"
     "\n"
     "Options:\n"
     "  --pidfile FILE   the master's pidfile (the pid_file key of scatter.ini). Default: the\n"
@@ -250,6 +252,20 @@ static const char *help_for(const char *cmd)
         if (strcmp(cmd, H[i].cmd) == 0)
             return H[i].text;
     return NULL;
+}
+
+/* The owner of the directory holding `path`; (unsigned)-1 if it cannot be read. */
+static unsigned dir_owner(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0';
+    struct stat st;
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? (unsigned)st.st_uid : (unsigned)-1;
 }
 
 /* The uid line of /proc/PID/status: real and effective uid. 0 or -errno. */
@@ -379,7 +395,10 @@ static int cmd_signal(const char *cmd, int argc, char **argv)
         fprintf(stderr, "scatterctl %s: pid %ld (from %s) is '%s', not scatterd; not signalling it\n", cmd, pid,
                 pidfile, name);
         rc = -EPERM;
-    } else if ((ruid != 0 && ruid != me) || (euid != 0 && euid != me)) {
+    } else if (((ruid != 0 && ruid != me) || (euid != 0 && euid != me)) &&
+               !(st.st_uid == 0 && ruid == euid && ruid == dir_owner(pidfile))) {
+        /* the exception: a daemon that switched to `user =` wrote its pid file as root into
+         * the runtime directory it gave that user, and runs as the directory's owner */
         fprintf(stderr, "scatterctl %s: pid %ld (from %s) runs as uid %u, neither root nor you (uid %u); "
                 "not signalling it\n", cmd, pid, pidfile, ruid != 0 && ruid != me ? ruid : euid, me);
         rc = -EPERM;

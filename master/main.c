@@ -15,6 +15,7 @@
 #include "shm/session.h"
 
 #include <curl/curl.h>
+#include <systemd/sd-daemon.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -39,6 +40,8 @@ static const char USAGE[] =
     "  -w, --workers N           worker processes (overrides `workers`; 0 = one per CPU)\n"
     "  -f, --foreground          stay in the foreground (default: detach and run in background)\n"
     "  -l, --log-level LEVEL     error, warn, info or debug (overrides `log_level`)\n"
+    "  -u, --user USER[:GROUP]   started as root, run as USER (and GROUP) once the sockets and\n"
+    "                            files are open (overrides `user` and `group`)\n"
     "      --check               validate the configuration and exit (0 valid, 2 invalid)\n"
     "      --print-config        print the effective configuration (after -c) and exit\n"
     "      --print-default-config\n"
@@ -50,6 +53,7 @@ static const char USAGE[] =
     "  SIGTERM, SIGINT  graceful stop: stop accepting, let in-flight tasks finish for up to\n"
     "                   shutdown_grace, answer the rest shutting_down, save state, exit 0\n"
     "  SIGHUP           reload the configuration (reloadable keys) and refresh the sources\n"
+    "  SIGUSR1          reopen log_file in the master and every worker (after logrotate)\n"
     "\n"
     "Exit status: 0 clean stop; 1 runtime failure (socket in use, no memory, ...);\n"
     "2 bad command line or configuration (the message names the key, the line and the value).\n";
@@ -59,6 +63,8 @@ static void stop_everything(master_ctx *m)
     if (m->stopping)
         return;
     m->stopping = 1;
+    sd_notify(0, "STOPPING=1"); /* systemd: no-ops without NOTIFY_SOCKET, as are the others */
+    ev_timer_stop(m->loop, &m->notify_w);
     atomic_store(&m->tbl.hdr->shutting_down, 1u);
     LOGI(&m->log, "stopping: %u workers, grace %u ms", sup_running(m), m->cfg->shutdown_grace_ms);
     ev_timer_stop(m->loop, &m->restart_w);
@@ -79,7 +85,24 @@ static void stop_timeout_cb(struct ev_loop *loop, ev_timer *tw, int revents)
     sup_signal_workers(m, SIGKILL);
 }
 
+static void reload_config(master_ctx *m);
+
+/* systemd sees the reload begin and end (a refused one too: the running config stays). */
 static void reload(master_ctx *m)
+{
+    if (!m->sd_ready) { /* a SIGHUP during start-up: READY=1 is notify_cb's to send */
+        reload_config(m);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+    reload_config(m);
+    sd_notify(0, "READY=1");
+}
+
+static void reload_config(master_ctx *m)
 {
     scatter_config *fresh = cfg_alloc(), *nc = cfg_alloc();
     char err[1024];
@@ -89,7 +112,8 @@ static void reload(master_ctx *m)
         cfg_free(nc);
         return;
     }
-    if (cfg_load(fresh, m->cfg->path, err, sizeof err)) {
+    /* after a switch to `user`, relative paths still resolve as they did for the start's uid */
+    if (cfg_load_as(fresh, m->cfg->path, m->start_euid, m->start_xdg, err, sizeof err)) {
         LOGE(&m->log, "reload refused, keeping the running config: %s", err);
         cfg_free(fresh);
         cfg_free(nc);
@@ -124,15 +148,46 @@ static void reload(master_ctx *m)
     ev_timer_again(m->loop, &m->refresh_w);
 }
 
+/* SIGUSR1: logrotate renamed log_file; the master and every worker open it again, so the
+ * next lines go to a new file at the configured path. */
+static void reopen_log(master_ctx *m)
+{
+    if (!m->cfg->log_file[0])
+        return; /* standard error: nothing to reopen */
+    int rc = log_reopen(&m->log, m->cfg->log_file);
+    if (rc)
+        LOGE(&m->log, "SIGUSR1: cannot reopen log_file '%s': %s; still writing to the old file",
+             m->cfg->log_file, strerror(-rc));
+    else
+        LOGI(&m->log, "log file reopened (SIGUSR1)");
+    sup_signal_workers(m, SIGUSR1);
+}
+
 static void signal_cb(struct ev_loop *loop, ev_signal *sw, int revents)
 {
     master_ctx *m = sw->data;
-    if (sw->signum == SIGHUP) {
+    if (sw->signum == SIGUSR1) {
+        reopen_log(m);
+    } else if (sw->signum == SIGHUP) {
         if (!m->stopping)
             reload(m);
     } else {
         stop_everything(m);
     }
+}
+
+/* READY=1 once the socket is open (it is, before any worker) and every worker runs its loop
+ * with its sockets watched (each stores its pid in its slot just before). */
+static void notify_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    master_ctx *m = tw->data;
+    for (uint32_t i = 0; i < m->n_workers; i++)
+        if (!m->workers[i].pid || atomic_load(&m->tbl.hdr->workers[i].serving_pid) != m->workers[i].pid)
+            return;
+    ev_timer_stop(loop, tw);
+    m->sd_ready = 1;
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s with %u workers", m->cfg->socket_path, m->n_workers);
+    LOGD(&m->log, "all %u workers serving; readiness sent to systemd", m->n_workers);
 }
 
 static void refresh_cb(struct ev_loop *loop, ev_timer *tw, int revents)
@@ -229,11 +284,12 @@ int main(int argc, char **argv)
         {"foreground", no_argument, 0, 'f'},   {"log-level", required_argument, 0, 'l'},
         {"check", no_argument, 0, 1},          {"print-config", no_argument, 0, 2},
         {"print-default-config", no_argument, 0, 3}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
-    const char *path = NULL, *level = NULL;
+        {"version", no_argument, 0, 'V'},      {"user", required_argument, 0, 'u'},
+        {0, 0, 0, 0}};
+    const char *path = NULL, *level = NULL, *user = NULL;
     long workers = -1;
     int fg = 0, check = 0, print = 0, opt;
-    while ((opt = getopt_long(argc, argv, "c:w:fl:hV", LONG, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:w:fl:u:hV", LONG, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'w': {
@@ -247,6 +303,7 @@ int main(int argc, char **argv)
         }
         case 'f': fg = 1; break;
         case 'l': level = optarg; break;
+        case 'u': user = optarg; break;
         case 1: check = 1; break;
         case 2: print = 1; break;
         case 3: {
@@ -277,6 +334,7 @@ int main(int argc, char **argv)
         return 1;
     }
     m->ready_fd = -1;
+    m->opt_user = user;
     int rc = run(m, path, level, workers, fg, check, print);
     cfg_snapshot_destroy(m->cfgsnap);
     cfg_free(m->cfg);
@@ -313,6 +371,20 @@ static int load_config(master_ctx *m, const char *path, const char *level, long 
             fprintf(stderr, "scatterd: %s: [host:%s] sources: %s\n", path, m->cfg->hosts[i].name, err);
             return 2;
         }
+    if (m->opt_user) {
+        const char *colon = strchr(m->opt_user, ':');
+        size_t ulen = colon ? (size_t)(colon - m->opt_user) : strlen(m->opt_user);
+        if (ulen == 0 || ulen >= sizeof m->cfg->user || (colon && (!colon[1] || strlen(colon + 1) >= sizeof m->cfg->group))) {
+            fprintf(stderr, "scatterd: --user '%s': expected USER or USER:GROUP\n", m->opt_user);
+            return 2;
+        }
+        snprintf(m->cfg->user, sizeof m->cfg->user, "%.*s", (int)ulen, m->opt_user);
+        snprintf(m->cfg->group, sizeof m->cfg->group, "%s", colon ? colon + 1 : "");
+    }
+    if (priv_resolve(m->cfg, &m->priv, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s\n", err);
+        return 2;
+    }
     return 0;
 }
 
@@ -363,10 +435,12 @@ static void init_watchers(master_ctx *m)
     ev_signal_init(&m->sigterm_w, signal_cb, SIGTERM);
     ev_signal_init(&m->sigint_w, signal_cb, SIGINT);
     ev_signal_init(&m->sighup_w, signal_cb, SIGHUP);
-    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m;
+    ev_signal_init(&m->sigusr1_w, signal_cb, SIGUSR1);
+    m->sigterm_w.data = m->sigint_w.data = m->sighup_w.data = m->sigusr1_w.data = m;
     ev_signal_start(m->loop, &m->sigterm_w);
     ev_signal_start(m->loop, &m->sigint_w);
     ev_signal_start(m->loop, &m->sighup_w);
+    ev_signal_start(m->loop, &m->sigusr1_w);
     ev_child_init(&m->child_w, sup_child_cb, 0, 0);
     m->child_w.data = m;
     ev_child_start(m->loop, &m->child_w);
@@ -374,6 +448,8 @@ static void init_watchers(master_ctx *m)
     m->restart_w.data = m;
     ev_init(&m->stop_w, stop_timeout_cb);
     m->stop_w.data = m;
+    ev_timer_init(&m->notify_w, notify_cb, 0.005, 0.005);
+    m->notify_w.data = m;
     double ri = m->cfg->source_refresh_interval_ms / 1000.0, mi = m->cfg->metrics_log_interval_ms / 1000.0;
     ev_timer_init(&m->refresh_w, refresh_cb, ri, ri);
     ev_timer_init(&m->metrics_w, metrics_cb, mi, mi);
@@ -400,6 +476,14 @@ static void finish_stop(master_ctx *m)
     curl_global_cleanup();
 }
 
+/* A start that fails once the pid file is written: it must not outlive us. */
+static int start_failed(master_ctx *m, int code)
+{
+    if (m->cfg->pid_file[0])
+        unlink(m->cfg->pid_file);
+    return ready(m, code);
+}
+
 static int run(master_ctx *m, const char *path, const char *level, long workers, int fg, int check, int print)
 {
     char err[1024];
@@ -414,15 +498,27 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         printf("%s: ok\n", path);
         return 0;
     }
+    if (priv_check_start(m->cfg, &m->priv, err, sizeof err) || priv_check_ports(m->cfg, &m->priv, err, sizeof err)) {
+        fprintf(stderr, "scatterd: %s\n", err);
+        return 2;
+    }
+    m->start_euid = (unsigned)geteuid();
+    m->start_xdg = getenv("XDG_RUNTIME_DIR");
     int logfd = 2;
     if (m->cfg->log_file[0]) {
-        logfd = open(m->cfg->log_file, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+        logfd = log_open_file(m->cfg->log_file);
         if (logfd < 0) {
-            fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(errno));
+            fprintf(stderr, "scatterd: log_file '%s': %s\n", m->cfg->log_file, strerror(-logfd));
             return 2;
         }
+        /* the user reopens it on SIGUSR1 when logrotate did not rotate it (yet) */
+        if (m->priv.active && fchown(logfd, m->priv.uid, m->priv.gid) != 0) {
+            fprintf(stderr, "scatterd: log_file '%s': cannot give it to uid %u: %s\n", m->cfg->log_file,
+                    (unsigned)m->priv.uid, strerror(errno));
+            return 1;
+        }
     }
-    log_init(&m->log, (log_level)m->cfg->log_level, logfd, "master");
+    log_init(&m->log, (log_level)m->cfg->log_level, (log_format)m->cfg->log_format, logfd, "master", 0);
     m->n_workers = m->cfg->workers ? m->cfg->workers : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     if (m->n_workers < 1)
         m->n_workers = 1;
@@ -433,17 +529,34 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* a logrotate SIGUSR1 before the loop's handler is set must not end the start-up (its
+     * default action); the workers are forked after the handler replaced this */
+    signal(SIGUSR1, SIG_IGN);
     raise_fd_limit(m);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (create_shared(m))
         return ready(m, 1);
-    if (m->cfg->runtime_dir[0] && paths_ensure_dir(m->cfg->runtime_dir, geteuid(), err, sizeof err)) {
+    /* with `user`, the runtime directory is the user's: its workers create their sockets there,
+     * and the master removes the socket and pid file at exit */
+    if (m->cfg->runtime_dir[0] && m->priv.active && priv_own_dir(&m->priv, m->cfg->runtime_dir, err, sizeof err)) {
+        LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file), [scatter] user: %s", err);
+        return ready(m, 1);
+    }
+    if (m->cfg->runtime_dir[0] &&
+        paths_ensure_dir(m->cfg->runtime_dir, m->priv.active ? m->priv.uid : geteuid(), err, sizeof err)) {
         LOGE(&m->log, "runtime directory (for the relative socket_path / pid_file): %s", err);
         return ready(m, 1);
     }
     m->listen_fd = listen_open(m->cfg->socket_path, m->cfg->socket_mode, &m->log);
     if (m->listen_fd < 0)
         return ready(m, 1);
+    /* root listened (clients check SO_PEERCRED: root is trusted); the file is the user's, so
+     * socket_mode's group bits name the user's group */
+    if (m->priv.active && lchown(m->cfg->socket_path, m->priv.uid, m->priv.gid) != 0) {
+        LOGE(&m->log, "socket_path '%s': cannot give it to uid %u: %s", m->cfg->socket_path, (unsigned)m->priv.uid,
+             strerror(errno));
+        return ready(m, 1);
+    }
     if (listen_check_http(m->cfg->http_listen, &m->log))
         return ready(m, 1);
     /* state file: after the socket (a second daemon stops there, before touching the file),
@@ -454,7 +567,27 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     m->loop = EV_DEFAULT;
     if (mgmt_start(m))
         return ready(m, 1);
+    /* the signal handlers before the pid file: a `scatterctl stop` that finds it gets a
+     * graceful stop, not the default action */
     init_watchers(m);
+    /* the pid file before the switch: root's, so root's scatterctl trusts it */
+    if (write_pidfile(m->cfg->pid_file, &m->log))
+        return ready(m, 1);
+    if (m->priv.active) {
+        if (priv_drop(&m->priv, err, sizeof err)) {
+            LOGE(&m->log, "[scatter] user = '%s', group = '%s': cannot switch: %s", m->cfg->user, m->cfg->group,
+                 err);
+            return start_failed(m, 1);
+        }
+        char who[CFG_NAME_MAX + 32];
+        snprintf(who, sizeof who, "uid %u", (unsigned)m->priv.uid);
+        if (!m->state_save_disabled && priv_check_writable("state_file", m->cfg->state_file, who, err, sizeof err)) {
+            LOGE(&m->log, "%s", err);
+            return start_failed(m, 1);
+        }
+        LOGI(&m->log, "running as uid %u, gid %u ([scatter] user = '%s', group = '%s')", (unsigned)getuid(),
+             (unsigned)getgid(), m->cfg->user, m->cfg->group);
+    }
     src_refresh(m, 0);
     src_wait(m, SRC_STARTUP_WAIT_MS);
     if (m->stopping) {
@@ -462,6 +595,8 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
         mgmt_stop(m);
         close(m->listen_fd);
         unlink(m->cfg->socket_path);
+        if (m->cfg->pid_file[0])
+            unlink(m->cfg->pid_file);
         LOGI(&m->log, "stopped during start-up");
         shm_destroy(&m->tbl);
         curl_global_cleanup();
@@ -470,17 +605,17 @@ static int run(master_ctx *m, const char *path, const char *level, long workers,
     }
     if (hosts_apply_config(m, err, sizeof err)) {
         LOGE(&m->log, "%s", err);
-        return ready(m, 2);
+        return start_failed(m, 2);
     }
-    if (write_pidfile(m->cfg->pid_file, &m->log))
-        return ready(m, 1);
     if (sup_start_all(m))
-        return ready(m, 1);
+        return start_failed(m, 1);
     ready(m, 0);
     if (m->n_sources && !ev_is_active(&m->refresh_w)) /* a SIGHUP during start-up armed it */
         ev_timer_start(m->loop, &m->refresh_w);
     ev_timer_start(m->loop, &m->metrics_w);
     ev_timer_start(m->loop, &m->circuit_w);
+    if (getenv("NOTIFY_SOCKET")) /* under systemd (Type=notify); otherwise nobody is told */
+        ev_timer_start(m->loop, &m->notify_w);
     persist_master_start(m);
     LOGI(&m->log, "scatterd %s listening on %s with %u workers (pid %d)", SCATTER_VERSION, m->cfg->socket_path,
          m->n_workers, (int)getpid());

@@ -59,6 +59,16 @@ typedef struct {
 
 struct cfg_snapshot;
 
+/* `user =` / `group =` resolved (privdrop.c). */
+typedef struct {
+    int wanted;                 /* user or group is set */
+    int active;                 /* started as root: switch once the root-only work is done */
+    int set_user;               /* `user` given: setuid too (else only the groups change) */
+    uid_t uid;
+    gid_t gid;
+    char user[CFG_NAME_MAX];
+} priv_target;
+
 typedef struct master_ctx {
     scatter_config *cfg;
     struct cfg_snapshot *cfgsnap; /* where workers take the config from on a reload */
@@ -67,9 +77,11 @@ typedef struct master_ctx {
     int listen_fd;
     int ready_fd;               /* pipe to the process that launched a detaching daemon; -1 */
     struct ev_loop *loop;
-    ev_signal sigterm_w, sigint_w, sighup_w;
+    ev_signal sigterm_w, sigint_w, sighup_w, sigusr1_w;
     ev_child child_w;
     ev_timer refresh_w, metrics_w, circuit_w, restart_w, stop_w, save_w;
+    ev_timer notify_w;          /* under systemd: polls until every worker serves, then READY=1 */
+    int sd_ready;               /* READY=1 was sent: reloads are reported (RELOADING=1, READY=1) */
     uint32_t n_workers;
     worker_slot workers[SHM_MAX_WORKERS];
     int stopping;
@@ -80,6 +92,11 @@ typedef struct master_ctx {
     uint32_t src_done, src_ok;  /* fetches finished / succeeded since src_running was last 0 */
     int state_save_disabled;    /* the state file could not be read: our saves must not replace it */
     struct mgmt_state *mgmt;    /* the management endpoints (mgmt.c); NULL when metrics_listen is off */
+    priv_target priv;
+    const char *opt_user;       /* --user USER[:GROUP], overriding `user` / `group`; NULL */
+    /* who resolved the relative paths at start: a reload after the switch resolves as it did */
+    unsigned start_euid;
+    char *start_xdg;            /* getenv("XDG_RUNTIME_DIR") at start, or NULL */
 } master_ctx;
 
 /* sources.c: parse `sources` into ctx->sources; 0 or -1 with err. */
@@ -132,6 +149,21 @@ int mgmt_start(master_ctx *m);
 void mgmt_stop(master_ctx *m);
 /* In a child just forked from the master: closes the inherited listener and client sockets. */
 void mgmt_close_inherited(master_ctx *m);
+
+/* privdrop.c. priv_resolve: looks up `user` and `group` (0, or -1 with err naming the key:
+ * unknown user or group). priv_check_start: the start may switch (root), or already runs as
+ * them; -1 with err otherwise. priv_own_dir: makes a root-owned (or the user's) directory the
+ * user's, creating it 0750 if missing. priv_drop: initgroups/setgroups, setgid, setuid,
+ * checked. priv_check_writable: after the switch, the directory of `file` (the value of
+ * `key`) is writable by us. All 0 or -1 with err; none logs. */
+int priv_resolve(const scatter_config *c, priv_target *t, char *err, size_t cap);
+int priv_check_start(const scatter_config *c, priv_target *t, char *err, size_t cap);
+/* A switch to a non-root user with an http_listen port below 1024 (the workers bind it after
+ * the switch): -1 with err naming the key. */
+int priv_check_ports(const scatter_config *c, const priv_target *t, char *err, size_t cap);
+int priv_own_dir(const priv_target *t, const char *dir, char *err, size_t cap);
+int priv_drop(const priv_target *t, char *err, size_t cap);
+int priv_check_writable(const char *key, const char *file, const char *who, char *err, size_t cap);
 
 /* report.c: the periodic metrics line. */
 void report_metrics(master_ctx *m, uint64_t now_ms);

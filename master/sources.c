@@ -324,6 +324,9 @@ static void __attribute__((noreturn)) fetch_child(master_ctx *m, uint32_t i, int
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
+    /* a fetch lives seconds: it keeps the log file it inherited, and a SIGUSR1 sent to the
+     * whole group (systemctl kill) must not end it */
+    signal(SIGUSR1, SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -335,6 +338,7 @@ static void __attribute__((noreturn)) fetch_child(master_ctx *m, uint32_t i, int
         if (k != i && m->fetches[k].fd >= 0 && m->fetches[k].pid)
             close(m->fetches[k].fd);
     logger lg = m->log;
+    log_set_process(&lg, "fetch", 0);
     const source *s = &m->fetches[i].src;
     FILE *out = fdopen(wfd, "w");
     if (!out)

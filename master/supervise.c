@@ -29,6 +29,7 @@ static int spawn(master_ctx *m, uint32_t i)
     sigaddset(&ss, SIGTERM);
     sigaddset(&ss, SIGINT);
     sigaddset(&ss, SIGHUP);
+    sigaddset(&ss, SIGUSR1);
     sigaddset(&ss, SIGCHLD);
     sigprocmask(SIG_BLOCK, &ss, &old);
     pid_t pid = fork();

@@ -5,6 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl procps
       libcurl4-openssl-dev libev-dev libmsgpack-dev libiniparser-dev libjansson-dev libcmocka-dev libhttp-parser-dev
       libssl-dev
+      libsystemd-dev  # sd_notify: scatterd's readiness under systemd (Type=notify)
+      systemd dpkg-dev groff-base man-db logrotate  # it_systemd (systemd-analyze), package_deb (cpack -G DEB uses dpkg-shlibdeps), man_pages (groff, man), it_logs (dist/logrotate/scatterd run by logrotate)
       microsocks jq socat
       python3-msgpack python3-pytest  # clients/python: the client and its tests (py_client)
       python3-requests  # it_http_front, it_https: requests through the HTTP front end and CONNECT

@@ -176,6 +176,8 @@ typedef struct {
     _Atomic int64_t owed_inflight;  /* the worker of this slot (atomic add); master zeroes it once reaped */
     _Atomic uint32_t clients_msgpack; /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
     _Atomic uint32_t clients_http;    /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
+    _Atomic int32_t serving_pid;    /* the worker of this slot: its pid once its loop serves (the
+                                     * master's readiness, sd_notify READY=1) */
 } shm_worker_slot;
 
 typedef struct {

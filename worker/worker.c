@@ -1,6 +1,7 @@
 /*
  * Worker process main: builds the context, runs the libev loop, handles SIGTERM (graceful
- * stop with the grace period), SIGHUP (re-read the config the master already validated).
+ * stop with the grace period), SIGHUP (re-read the config the master already validated),
+ * SIGUSR1 (reopen log_file after logrotate).
  * A worker uses its own loop (ev_loop_new), never the default loop inherited from the master
  * (after fork that loop still holds the master's watchers and its SIGCHLD handling), and
  * dies with the master (PR_SET_PDEATHSIG).
@@ -305,6 +306,20 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
     }
 }
 
+/* SIGUSR1, forwarded by the master: our copy of the log descriptor is our own since the
+ * fork, so each worker opens log_file again itself. */
+static void reopen_log(worker_ctx *w)
+{
+    if (!w->cfg->log_file[0])
+        return;
+    int rc = log_reopen(&w->log, w->cfg->log_file);
+    if (rc)
+        LOGE(&w->log, "SIGUSR1: cannot reopen log_file '%s': %s; still writing to the old file", w->cfg->log_file,
+             strerror(-rc));
+    else
+        LOGI(&w->log, "log file reopened (SIGUSR1)");
+}
+
 /* Signals arrive through a signalfd: libev's signal ownership is process-wide state inherited
  * from the master's default loop, so a worker must not attach the same signals to its loop.
  * The master forks with these signals blocked and they stay blocked here. */
@@ -315,6 +330,8 @@ static void signal_cb(struct ev_loop *loop, ev_io *io, int revents)
     while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP)
             reload(w);
+        else if (si.ssi_signo == SIGUSR1)
+            reopen_log(w);
         else
             begin_stop(w);
     }
@@ -370,9 +387,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
         atomic_fetch_and(&tbl->hosts[i].live_workers, ~(1ULL << (index - 1)));
     }
     w->own_fd = -1;
-    char who[32];
-    snprintf(who, sizeof who, "worker %u", index);
-    log_init(&w->log, parent_log->level, parent_log->fd, who);
+    w->log = *parent_log;
+    log_set_process(&w->log, "worker", index);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     w->rnd = rng_seed(((uint64_t)ts.tv_nsec << 20) ^ ((uint64_t)getpid() << 1) ^ 0x9E3779B97F4A7C15ULL);
@@ -406,6 +422,7 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     sigaddset(&ss, SIGTERM);
     sigaddset(&ss, SIGINT);
     sigaddset(&ss, SIGHUP);
+    sigaddset(&ss, SIGUSR1);
     sigprocmask(SIG_BLOCK, &ss, NULL);
     w->sig_fd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w->sig_fd < 0) {
@@ -416,6 +433,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     w->sig_w.data = w;
     ev_io_start(w->loop, &w->sig_w);
     LOGI(&w->log, "started (pid %d)", (int)getpid());
+    /* every socket is watched: the master may report the daemon ready */
+    atomic_store(&tbl->hdr->workers[index - 1].serving_pid, (int32_t)getpid());
 
     ev_run(w->loop, 0);
 

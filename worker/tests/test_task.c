@@ -52,7 +52,7 @@ static int setup(void **state)
     w->tbl = &e->tbl;
     w->loop = ev_loop_new(EVFLAG_AUTO);
     w->hosts = calloc(4, sizeof *w->hosts);
-    log_init(&w->log, LOG_ERROR, open("/dev/null", O_WRONLY), "test");
+    log_init(&w->log, LOG_ERROR, LOG_TEXT, open("/dev/null", O_WRONLY), "test", 0);
     e->fo.owner.ops = &FAKE;
     e->fo.owner.w = w;
     *state = e;

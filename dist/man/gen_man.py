@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Writes scatter's man pages from the programs themselves, at build time, so no second copy
+of the text can drift from the code:
+
+  scatterd.8     from `scatterd --help`
+  scatterctl.1   from `scatterctl --help` and `scatterctl COMMAND --help` for each command
+  scatter.ini.5  from `scatterd --print-default-config` (the key table of common/config.c:
+                 every key, its help text, default and flags)
+
+Only the few words no --help carries (NAME lines, FILES, SEE ALSO) are written here.
+
+usage: gen_man.py SCATTERD SCATTERCTL VERSION OUTDIR
+"""
+import os
+import re
+import subprocess
+import sys
+
+DATE = "2026"  # fixed, so a rebuild of the same sources gives the same pages
+
+
+def run(*argv):
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")  # a sanitizer build runs here too
+    return subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def esc(s):
+    """Roff-escapes running text: backslashes, and a line that starts with a control char."""
+    s = s.replace("\\", "\\e").replace("-", "\\-")
+    return s
+
+
+def line(s):
+    s = esc(s)
+    return "\\&" + s if s[:1] in (".", "'") else s
+
+
+def bold_opts(s):
+    """'-c, --config FILE' -> bold options, italic arguments."""
+    out = []
+    for part in re.split(r"(, | \| |\|)", s):
+        if part in (", ", " | ", "|"):
+            out.append(esc(part))
+            continue
+        words = part.split(" ", 1)
+        w = "\\fB" + esc(words[0]) + "\\fR"
+        if len(words) > 1:
+            w += " \\fI" + esc(words[1]) + "\\fR"
+        out.append(w)
+    return "".join(out)
+
+
+ITEM = re.compile(r"^  (\S(?:.*?\S)?)(?: {2,}(\S.*))?$")
+
+
+def help_to_roff(text, heading_map, top_level=True):
+    """A --help text: 'Usage:' lines, paragraphs, 'Heading:' lists of '  item   text' entries
+    (continuations indented deeper), and an 'Exit status:' paragraph."""
+    lines = text.rstrip("\n").split("\n")
+    out, i = [], 0
+    synopsis = []
+    while i < len(lines) and (lines[i].startswith("Usage:") or (synopsis and lines[i].startswith(" "))):
+        synopsis.append(lines[i][len("Usage:"):].strip() if lines[i].startswith("Usage:") else lines[i].strip())
+        i += 1
+    sh = ".SH" if top_level else ".SS"
+    body, section = [], "DESCRIPTION"
+    if top_level:
+        out.append(".SH SYNOPSIS")
+        for s in synopsis:
+            out.append(".nf" if s is synopsis[0] else "")
+            out.append(line(s))
+        out = [o for o in out if o != ""]
+        out.append(".fi")
+        out.append(".SH DESCRIPTION")
+    else:
+        out.append(".PP")
+        out.append(".nf")
+        for s in synopsis:
+            out.append("\\fB" + esc(s) + "\\fR")
+        out.append(".fi")
+    in_list, literal = False, False
+    for raw in lines[i:]:
+        if raw.strip() == "":
+            if literal:
+                out.append(".fi")
+                literal = False
+            out.append(".PP")
+            continue
+        m = re.match(r"^([A-Z][A-Za-z ]*):\s*(.*)$", raw)
+        if m and not raw.startswith(" ") and (m.group(2) == "" or m.group(1) == "Exit status"):
+            if literal:
+                out.append(".fi")
+                literal = False
+            name = heading_map.get(m.group(1), m.group(1).upper())
+            out.append((sh if top_level else ".PP\n.B") + " " + (name if top_level else esc(m.group(1))))
+            in_list = m.group(2) == ""
+            if m.group(2):
+                out.append(line(m.group(2)))
+            continue
+        if in_list:
+            indent = len(raw) - len(raw.lstrip(" "))
+            it = ITEM.match("  " + raw.lstrip(" "))
+            # an entry: a name at the list's indentation, or an option indented a little more
+            # ("      --check" beside "  -c, --config"); deeper lines continue the entry before
+            if it and (indent == 2 or (indent <= 8 and raw.lstrip().startswith("-"))):
+                out.append(".TP")
+                out.append(bold_opts(it.group(1)))
+                if it.group(2):
+                    out.append(line(it.group(2)))
+                continue
+            out.append(line(raw.strip()))
+            continue
+        if raw.startswith("    "):
+            if not literal:
+                out.append(".PP\n.RS\n.nf")
+                literal = True
+            out.append(line(raw.strip()))
+            continue
+        if literal:
+            out.append(".fi\n.RE\n.PP")
+            literal = False
+        out.append(line(raw.strip()))
+    if literal:
+        out.append(".fi")
+    # two .PP in a row, or .PP before a heading, make groff warn about nothing
+    res = []
+    for o in out:
+        if o == ".PP" and res and (res[-1] == ".PP" or res[-1].startswith(".SH") or res[-1].startswith(".SS")):
+            continue
+        res.append(o)
+    while res and res[-1] == ".PP":
+        res.pop()
+    return "\n".join(res)
+
+
+def header(name, sec, version, title):
+    return "\n".join([
+        '.\\" Generated by dist/man/gen_man.py from the program\'s own --help or key table; do not edit.',
+        '.TH %s %s "%s" "scatter %s" "%s"' % (name.upper(), sec, DATE, version, title),
+        ".SH NAME",
+    ])
+
+
+def scatterd_page(scatterd, version):
+    h = run(scatterd, "--help")
+    head, _, rest = h.partition("\n\n")
+    desc, _, rest2 = rest.partition("\n\n")
+    summary = desc.split(":")[0].strip()
+    body = help_to_roff(head + "\n\n" + rest, {"Options": "OPTIONS", "Signals": "SIGNALS",
+                                                "Exit status": "EXIT STATUS"})
+    return "\n".join([
+        header("scatterd", 8, version, "System Manager's Manual"),
+        "scatterd \\- " + esc(summary),
+        body,
+        ".SH FILES",
+        ".TP", "\\fI/etc/scatter/scatter.ini\\fR", "the configuration (see \\fBscatter.ini\\fR(5)).",
+        ".TP", "\\fI/run/scatter/scatter.sock\\fR, \\fI/run/scatter/scatterd.pid\\fR",
+        "the default socket and pid file when started as root.",
+        ".TP", "\\fI/lib/systemd/system/scatterd.service\\fR", "the systemd unit (Type=notify).",
+        ".SH SEE ALSO",
+        "\\fBscatterctl\\fR(1), \\fBscatter.ini\\fR(5), \\fBsystemd.service\\fR(5)",
+        "",
+    ])
+
+
+def scatterctl_page(scatterctl, version):
+    h = run(scatterctl, "--help")
+    cmds = []
+    m = re.search(r"\nCommands:\n((?:  .*\n?)+)", h)
+    for l in (m.group(1).splitlines() if m else []):
+        name = l.split()[0]
+        if name != "help":
+            cmds.append(name)
+    parts = [header("scatterctl", 1, version, "User Commands"),
+             "scatterctl \\- " + esc(h.split("\n\n")[1].strip().rstrip(".").replace("Control and use", "control and use")),
+             help_to_roff(h, {"Global options": "OPTIONS", "Commands": "COMMANDS", "Exit status": "EXIT STATUS"})]
+    parts.append(".SH COMMAND DETAILS")
+    seen = set()
+    for c in cmds:
+        t = run(scatterctl, c, "--help")
+        if t in seen:  # reload and stop share one text
+            continue
+        seen.add(t)
+        parts.append(".SS " + esc(c))
+        parts.append(help_to_roff(t, {}, top_level=False))
+    parts += [".SH ENVIRONMENT", ".TP", "\\fBSCATTER_SOCKET\\fR", "the daemon's socket, when \\fB\\-s\\fR is not given.",
+              ".SH SEE ALSO", "\\fBscatterd\\fR(8), \\fBscatter.ini\\fR(5)", ""]
+    return "\n".join(parts)
+
+
+def ini_page(scatterd, version):
+    text = run(scatterd, "--print-default-config")
+    out = [header("scatter.ini", 5, version, "File Formats Manual"),
+           "scatter.ini \\- configuration file of \\fBscatterd\\fR(8)",
+           ".SH SYNOPSIS", "\\fI/etc/scatter/scatter.ini\\fR", ".SH DESCRIPTION"]
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and lines[i].startswith("; "):
+        if "--print-default-config" not in lines[i]:  # the generated file's own title
+            out.append(line(lines[i][2:]))
+        i += 1
+    out.append(".PP")
+    out.append("Sections: \\fB[scatter]\\fR (global keys, and the defaults of the keys marked "
+               "\\(lqper host\\(rq), \\fB[rate_limit]\\fR, and \\fB[host:\\fR\\fINAME\\fR\\fB]\\fR "
+               "(overrides for one target host). "
+               "\\fBscatterd \\-\\-print\\-default\\-config\\fR prints this whole file with every default.")
+    comment, tail = [], []
+    in_tail = False
+    for l in lines[i:]:
+        sec = re.match(r"^\[(.*)\]$", l)
+        if sec:
+            out.append('.SH "THE [%s] SECTION"' % esc(sec.group(1)))
+            comment = []
+            continue
+        if l.startswith("; Per-host overrides"):
+            in_tail = True
+        if in_tail:
+            if l.startswith(";"):
+                tail.append(l[2:] if l.startswith("; ") else l[1:])
+            continue
+        if l.startswith("; default: "):
+            flags = l[len("; default: "):]
+            comment.append(("default", flags))
+            continue
+        if l.startswith(";"):
+            comment.append(("help", l[2:] if l.startswith("; ") else l[1:]))
+            continue
+        kv = re.match(r"^([a-z_]+) = (.*)$", l)
+        if kv:
+            out.append(".TP")
+            out.append("\\fB%s\\fR = \\fI%s\\fR" % (esc(kv.group(1)), esc(kv.group(2))))
+            helps = [c[1] for c in comment if c[0] == "help"]
+            for h in helps:
+                out.append(line(h))
+            for kind, v in comment:
+                if kind == "default":
+                    out.append(".br")
+                    out.append("\\fIDefault:\\fR " + esc(v) + ".")
+            comment = []
+    out.append(".SH HOST SECTIONS")
+    out.append(line(tail[0]) if tail else "")
+    out.append(".PP\n.RS\n.nf")
+    out += [line(t) for t in tail[1:]]
+    out.append(".fi\n.RE")
+    out += [".SH SIGNALS",
+            "SIGHUP makes \\fBscatterd\\fR read the file again: keys marked \\(lqreloadable\\(rq take "
+            "effect, the others keep their value until a restart; a file that does not load is "
+            "refused and the running configuration kept. SIGUSR1 reopens \\fBlog_file\\fR.",
+            ".SH SEE ALSO", "\\fBscatterd\\fR(8), \\fBscatterctl\\fR(1)", ""]
+    return "\n".join(out)
+
+
+def main():
+    scatterd, scatterctl, version, outdir = sys.argv[1:5]
+    pages = {"man8/scatterd.8": scatterd_page(scatterd, version),
+             "man1/scatterctl.1": scatterctl_page(scatterctl, version),
+             "man5/scatter.ini.5": ini_page(scatterd, version)}
+    for rel, text in pages.items():
+        path = os.path.join(outdir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()
