@@ -35,6 +35,8 @@ typedef struct attempt {
     uint64_t sent_ms;             /* when the request was written; 0 = never */
     uint64_t first_byte_ms;       /* when its response began; 0 = not yet */
     int resend_refused;           /* libcurl wanted to send the request a second time (race.c) */
+    ev_timer give_up_w;           /* the attempt's own timeout (race.c: a sent request is orphaned) */
+    int gave_up;                  /* give_up_w fired */
     char *body;
     size_t len, cap;
     char *hdrs;                   /* raw response header block of the final response */
