@@ -184,9 +184,10 @@ uint32_t worker_select(host_rt *h, uint32_t k, uint64_t now_ms, uint32_t *out, s
 }
 
 #define HOME_GRACE_MS 20
-/* 3 % of the score range: a worker prefers its own pairs among near-equals (select.h). At
- * 20,000 proxies with two workers, without it each worker used the whole fleet and half the
- * attempts opened a new tunnel (its idle cache holds ~9,500). */
+/* 3 % of the score range: a worker prefers its own pairs among near-equals (select.h), so its
+ * idle tunnels are the ones it reuses. A small effect, measured once at 20,000 proxies x 2
+ * workers (bench/fleet.sh): 79,718 new TCP connections and 0.070 CPU s per 1,000 tasks with
+ * it, 84,268 and 0.079 without. */
 #define HOME_BONUS 30000
 
 static void apply_params(worker_ctx *w)
