@@ -58,8 +58,8 @@ uint32_t policy_claim_k(const policy_race *r, int probe, uint64_t room, uint32_t
 int policy_adapts(const policy_race *r, uint32_t n);
 
 /* The success target, in thousandths, for a round: abundant while what is left to spare beyond
- * this round (claimable pairs, and room under max_inflight: the caller passes the smaller)
- * exceeds POLICY_ABUNDANT_FACTOR times the host's queued tasks, or in
+ * this round (the claimable pairs left, or 0 when the worker is CPU-bound) exceeds
+ * POLICY_ABUNDANT_FACTOR times the host's queued tasks, or in
  * a task's last POLICY_LAST_ROUNDS rounds (rounds_done: rounds started before this one;
  * max_attempts 0 = unlimited); scarce otherwise. */
 uint32_t policy_target_permille(uint32_t spare, uint32_t queued, uint32_t rounds_done, uint32_t max_attempts);

@@ -146,9 +146,10 @@ int race_init(worker_ctx *w)
             curl_share_setopt(w->curl_share[i], CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)
             return -1;
     }
-    /* libcurl's cap counts the connections in use too: room for the attempts in flight on
-     * top of the idle budget, or the idle ones get evicted as soon as traffic is high */
-    uint64_t cap = (uint64_t)race_idle_budget(w) + w->cfg->max_inflight;
+    /* libcurl's cap counts the connections in use too. Raising it by max_inflight ran the
+     * workers out of descriptors when every attempt opened a new tunnel (20,000 proxies x 10
+     * targets: 325 tasks/s and violations, against 5,181 and none with the budget alone) */
+    uint64_t cap = (uint64_t)race_idle_budget(w);
     uint32_t per_share = (uint32_t)((cap + RACE_SHARES - 1) / RACE_SHARES);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)per_share);
     return 0;
@@ -306,6 +307,7 @@ static void detach(attempt *a)
             }
     } else {
         LIST_UNLINK(w->orphans, a, oprev, onext);
+        w->n_orphans--;
     }
     w->inflight--;
     shm_inflight_add(w->tbl, w->index, -1);
@@ -346,8 +348,35 @@ void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
     curl_easy_setopt(e, CURLOPT_SHARE, w->curl_share[race_share_of(proxy)]);
 }
 
+/* Detaches a from its task only: the transfer runs on, with no task to answer, until the first
+ * byte of its answer (write_cb, header_cb abort it then) or its libcurl timeout, and detach()
+ * anchors the pair at whichever comes first. */
+static void orphan(attempt *a)
+{
+    task *t = a->t;
+    worker_ctx *w = a->w;
+    ev_timer_stop(w->loop, &a->give_up_w);
+    for (uint32_t i = 0; i < t->n_running; i++)
+        if (t->att[i] == a) {
+            t->att[i] = t->att[--t->n_running];
+            break;
+        }
+    a->t = NULL;
+    LIST_PUSH(w->orphans, a, oprev, onext);
+    w->n_orphans++;
+}
+
+/* Orphans still count against max_inflight (each holds a connection and a pair), so at most a
+ * quarter of it waits that way; past that an attempt is closed as before, anchored now. With
+ * no bound, a target flooded with connects (SYN retries: every attempt stuck for seconds) filled
+ * max_inflight with orphans and the throughput fell to a tenth (bench/fleet.sh, 10 targets). */
+static int may_orphan(const worker_ctx *w, const attempt *a)
+{
+    return a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent &&
+           w->n_orphans < (w->cfg->max_inflight + 3) / 4;
+}
+
 static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc);
-static void orphan(attempt *a);
 
 /* The attempt's own timeout: ends it as libcurl's timeout did, except that a sent request is
  * orphaned, not closed (attempt_done). */
@@ -451,7 +480,7 @@ void race_abort_all(task *t)
     while (t->n_running) {
         attempt *a = t->att[0];
         atomic_fetch_add(&w->tbl->hdr->c.attempts_cancelled, 1);
-        if (a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent) {
+        if (may_orphan(w, a)) {
             orphan(a);
             continue;
         }
@@ -497,23 +526,6 @@ static void describe_transport(attempt *a, CURLcode rc, health_outcome o, char *
         snprintf(buf, cap, "%s: %.140s", o == OUTCOME_TARGET_UNREACHABLE ? "target tls" : "proxy",
                  a->errbuf[0] ? a->errbuf : curl_easy_strerror(rc));
     }
-}
-
-/* Detaches a from its task only: the transfer runs on, with no task to answer, until the first
- * byte of its answer (write_cb, header_cb abort it then) or its libcurl timeout, and detach()
- * anchors the pair at whichever comes first. */
-static void orphan(attempt *a)
-{
-    task *t = a->t;
-    worker_ctx *w = a->w;
-    ev_timer_stop(w->loop, &a->give_up_w);
-    for (uint32_t i = 0; i < t->n_running; i++)
-        if (t->att[i] == a) {
-            t->att[i] = t->att[--t->n_running];
-            break;
-        }
-    a->t = NULL;
-    LIST_PUSH(w->orphans, a, oprev, onext);
 }
 
 static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
@@ -567,7 +579,7 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
      * Closing now would anchor the pair now, and a late arrival could then land within one
      * interval of the pair's next use (the fleet benchmark at 20,000 proxies saw 37 that way).
      * Kept open, it is anchored at its answer's first byte; the task goes on without it. */
-    int orphaned = a->gave_up && a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent;
+    int orphaned = a->gave_up && may_orphan(w, a);
     if (orphaned)
         orphan(a);
     else

@@ -96,7 +96,9 @@ typedef struct worker_ctx {
     uint64_t refused;             /* clients refused since the last log line about it */
     uint64_t refused_log_ms;
     uint64_t rnd;                 /* xorshift state */
-    struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
+    struct attempt *orphans;      /* sent race losers and timed-out attempts waiting for their
+                                   * first answer byte (race.c) */
+    uint32_t n_orphans;
 } worker_ctx;
 
 
