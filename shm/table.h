@@ -194,6 +194,9 @@ typedef struct {
     _Atomic uint64_t host_full_ms;  /* atomic: last time a registration found max_hosts slots taken */
     _Atomic uint32_t hash_tombs;    /* lock: tombstones in the hash (reclaimed hosts); rebuilt at max_hosts */
     _Atomic uint64_t started_ms;    /* master */
+    _Atomic uint32_t shard_k, shard_n; /* master, at start: shard = K/N (docs/SCALING.md) */
+    _Atomic uint64_t shard_dropped; /* master: proxies of the sources outside the shard, as of each
+                                     * source's last complete fetch */
     shm_worker_slot workers[SHM_MAX_WORKERS];
     shm_counters c;
 } shm_header;

@@ -9,6 +9,8 @@
 #include "shm/metrics.h"
 #include "shm/ratelimit.h"
 
+#include <stdio.h>
+
 void status_pack_hosts(proto_map *m, const shm_table *t, uint64_t now_ms)
 {
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
@@ -56,6 +58,10 @@ void status_pack(proto_map *m, const shm_table *t, uint64_t now_ms, uint32_t wor
     proto_map_u64(&sub, "cooling", pc.cooling);
     proto_map_u64(&sub, "dead", pc.dead);
     proto_map_end(&sub);
+    char shard[32];
+    snprintf(shard, sizeof shard, "%u/%u", atomic_load(&h->shard_k), atomic_load(&h->shard_n));
+    proto_map_str(m, "shard", shard);
+    proto_map_u64(m, "shard_dropped", atomic_load(&h->shard_dropped));
 
     proto_map_sub(m, "tasks", &sub);
     int64_t pending = atomic_load(&c->pending);
