@@ -94,6 +94,7 @@ typedef struct worker_ctx {
     uint64_t refused_log_ms;
     uint64_t rnd;                 /* xorshift state */
     struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
+    struct redis_front *redis;    /* the Redis stream consumer (worker/redis.c); NULL = off */
 } worker_ctx;
 
 
