@@ -39,6 +39,8 @@
 #define ENTRY_ID_MAX 48
 /* ids of our own entries refreshed by one XCLAIM: bounds its argv */
 #define REFRESH_MAX 512
+/* a blocking read unanswered this long past its BLOCK time: the connection is dead */
+#define READ_STALL_MS 5000
 
 typedef struct rtask {
     struct rtask *prev, *next;  /* the held list */
@@ -63,6 +65,7 @@ typedef struct redis_front {
     int was_up;                 /* ever connected: the next "connected" line is a reconnection */
     int down_logged;            /* the current outage was logged */
     int reading, claiming, stopping;
+    uint64_t read_since_ms;     /* when the outstanding XREADGROUP was sent */
     uint32_t backoff_ms;
     ev_timer retry_w;           /* the next connection attempt */
     ev_timer claim_w;           /* XAUTOCLAIM and the refresh of our own entries */
@@ -467,6 +470,12 @@ static void claim_tick(struct ev_loop *loop, ev_timer *tw, int revents)
     if (!wr_usable(f) || f->stopping)
         return;
     uint64_t now = shm_now_ms();
+    /* a Redis that stopped answering (a stopped process, a cut link) closes nothing: a read
+     * blocked far past its BLOCK time means the connection is dead */
+    if (f->reading && now - f->read_since_ms > 1000 + READ_STALL_MS) {
+        go_down(f, "no answer to XREADGROUP");
+        return;
+    }
     refresh_own(f, now);
     uint32_t n = room(f);
     if (f->claiming || n == 0 || !f->group_ready)
@@ -504,8 +513,10 @@ void redis_front_poll(worker_ctx *w)
     snprintf(count, sizeof count, "%u", n);
     const char *argv[] = {"XREADGROUP", "GROUP", GROUP, f->consumer, "COUNT", count, "BLOCK", BLOCK_MS,
                           "STREAMS", w->cfg->redis_stream, ">"};
-    if (redisAsyncCommandArgv(f->rd, read_cb, NULL, 11, argv, NULL) == REDIS_OK)
+    if (redisAsyncCommandArgv(f->rd, read_cb, NULL, 11, argv, NULL) == REDIS_OK) {
         f->reading = 1;
+        f->read_since_ms = shm_now_ms();
+    }
 }
 
 /* ---- connection state ---- */

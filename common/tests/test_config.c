@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "common/config.h"
+#include "common/redis_url.h"
 
 static char path[64];
 
@@ -61,6 +62,34 @@ static void shard_and_redis_keys(void **s)
     cfg_free(c);
     cfg_free(d);
     cfg_free(o);
+}
+
+static void redis_urls(void **s)
+{
+    (void)s;
+    redis_url u;
+    char why[160];
+    assert_int_equal(redis_url_parse("redis://10.0.0.5", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 6379);
+    assert_string_equal(u.password, "");
+    assert_int_equal(u.db, 0);
+    assert_int_equal(redis_url_parse("redis://user:s3cr@t@db.example:6380/2", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "db.example");
+    assert_string_equal(u.password, "s3cr@t");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_int_equal(redis_url_parse("redis://[::1]:7000", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 7000);
+    static const char *const bad[] = {"rediss://h", "redis://", "redis://h:0", "redis://h:x", "redis://pw@h",
+                                      "redis://[::1", "redis://h/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (redis_url_parse(bad[i], &u, why, sizeof why) == 0)
+            fail_msg("%s was accepted", bad[i]);
+    /* the shard hash is part of the configuration's meaning: it must never change */
+    assert_true(fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
 }
 
 static void defaults_are_documented_values(void **s)
@@ -399,6 +428,7 @@ int main(void)
     const struct CMUnitTest t[] = {
         cmocka_unit_test(defaults_are_documented_values),
         cmocka_unit_test(shard_and_redis_keys),
+        cmocka_unit_test(redis_urls),
         cmocka_unit_test(shipped_ini_loads_and_matches_defaults),
         cmocka_unit_test(reload_merge_follows_the_table),
         cmocka_unit_test(host_sections_with_ports),
