@@ -76,6 +76,7 @@ typedef struct redis_front {
     uint32_t writes;            /* commands on wr whose replies have not come */
     uint64_t taken, claimed, answered, dropped, bad; /* since start, for the stop line */
     int write_err_logged;
+    int backlog;                /* a task was held back for the writer's backlog */
 } redis_front;
 
 static void connect_both(redis_front *f);
@@ -118,6 +119,10 @@ static void write_cb(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     if (f->writes)
         f->writes--;
+    if (f->backlog && f->wr && sdslen(f->wr->c.obuf) < CONN_OUT_HIGH) {
+        f->backlog = 0;
+        worker_need_dispatch(f->w); /* tasks skipped while Redis lagged may start */
+    }
     if (r && r->type == REDIS_REPLY_ERROR && !f->write_err_logged) {
         /* one line per connection: a wrong reply_to repeats for every result */
         LOGW(&f->w->log, "redis: %s failed: %.*s (further write errors on this connection are not logged)",
@@ -241,9 +246,15 @@ static void forget(task_owner *o, task *t)
     (void)t; /* the rtask went with the delivery */
 }
 
+/* Results Redis has not taken yet: past CONN_OUT_HIGH no stream task starts (as for a socket
+ * client that does not read), so a slow Redis bounds what this worker holds for it. */
 static int backlogged(const task_owner *o)
 {
-    return 0; /* results go to Redis as they come; its replies bound the writer */
+    redis_front *f = (redis_front *)o;
+    int b = f->wr && f->state == R_UP && f->wr->c.obuf && sdslen(f->wr->c.obuf) >= CONN_OUT_HIGH;
+    if (b)
+        f->backlog = 1;
+    return b;
 }
 
 static const task_owner_ops REDIS_TASK_OPS = {
