@@ -790,8 +790,12 @@ static int check_redis(const scatter_config *c, char *err, size_t cap)
         return 0;
     redis_url u;
     char why[160];
-    if (redis_url_parse(c->redis_url, &u, why, sizeof why))
-        return err_at(err, cap, "%s: [scatter] redis_url = '%s': %s", c->path, c->redis_url, why);
+    if (redis_url_parse(c->redis_url, &u, why, sizeof why)) {
+        /* the message goes to logs and terminals: never the password */
+        const char *at = strrchr(c->redis_url, '@');
+        return err_at(err, cap, "%s: [scatter] redis_url = '%s%s': %s", c->path, at ? "redis://***" : "",
+                      at ? at : c->redis_url, why);
+    }
     if (!c->redis_stream[0] || strpbrk(c->redis_stream, " \t\r\n"))
         return err_at(err, cap, "%s: [scatter] redis_stream = '%s': expected a stream name without spaces", c->path,
                       c->redis_stream);

@@ -96,7 +96,8 @@ int rq_open(const char *url, const char *stream, unsigned window, rq_client **ou
         return -ENOMEM;
     char why[160];
     if (redis_url_parse(url, &c->url, why, sizeof why)) {
-        snprintf(err, cap, "bad --redis '%s': %s", url, why);
+        const char *at = strrchr(url, '@'); /* never echo a password */
+        snprintf(err, cap, "bad --redis '%s%s': %s", at ? "redis://***" : "", at ? at : url, why);
         free(c);
         return -EINVAL;
     }

@@ -51,6 +51,9 @@ static void shard_and_redis_keys(void **s)
     assert_non_null(strstr(err, "redis_url = 'http://x': expected redis://"));
     assert_int_not_equal(load_text(d, "[scatter]\nredis_url = redis://h:99999\n", err, sizeof err), 0);
     assert_non_null(strstr(err, "port"));
+    assert_int_not_equal(load_text(d, "[scatter]\nredis_url = redis://:hunter2@h:0\n", err, sizeof err), 0);
+    assert_null(strstr(err, "hunter2"));
+    assert_non_null(strstr(err, "redis://***@h:0"));
     assert_int_equal(load_text(d, "[scatter]\nshard = 0/3\nredis_url = redis://10.0.0.1\n", err, sizeof err), 0);
     int n = cfg_reload_merge(c, d, o, fixed, sizeof fixed);
     assert_true(n >= 2);

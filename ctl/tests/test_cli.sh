@@ -38,6 +38,7 @@ expect 0 "--input-jsonl FILE" fetch --help
 expect 0 "--redis URL" fetch --help
 expect 2 "needs --redis" fetch --stream s http://a/
 expect 2 "bad --redis 'http://x'" fetch --redis http://x http://a/
+expect 2 "bad --redis 'redis://\*\*\*@h:0'" fetch --redis redis://:hunter2@h:0 http://a/
 expect 2 "bad --stream" fetch --redis redis://127.0.0.1:1 --stream "a b" http://a/
 expect 0 "q quits" top --help
 expect 2 "bad --delay '0.01'" top --delay 0.01
