@@ -156,6 +156,7 @@ static void answer(redis_front *f, const char *reply_to, const char *entry, cons
 {
     if (!wr_usable(f)) {
         f->dropped++;
+        atomic_fetch_add(&f->w->tbl->hdr->c.redis_left, 1);
         return;
     }
     char maxlen[16];
@@ -166,6 +167,7 @@ static void answer(redis_front *f, const char *reply_to, const char *entry, cons
         f->writes++;
     ack_entry(f, entry);
     f->answered++;
+    atomic_fetch_add(&f->w->tbl->hdr->c.redis_answered, 1);
 }
 
 static void reply_begin(msgpack_sbuffer *sb, proto_map *m, uint64_t id, int ok)
@@ -229,6 +231,7 @@ static void deliver_failure(task_owner *o, task *t, const task_failure *tf)
         /* this instance stops before the task ended: leave the entry pending, so another
          * instance claims and runs it, rather than answer the client shutting_down */
         f->dropped++;
+        atomic_fetch_add(&f->w->tbl->hdr->c.redis_left, 1);
         held_drop(f, rt);
         return;
     }
@@ -318,10 +321,14 @@ static void take_entry(redis_front *f, const redisReply *e, int claimed)
     rt->touched_ms = shm_now_ms();
     LIST_PUSH(f->held, rt, prev, next);
     f->n_held++;
-    if (claimed)
+    shm_counters *c = &w->tbl->hdr->c;
+    if (claimed) {
         f->claimed++;
-    else
+        atomic_fetch_add(&c->redis_claimed, 1);
+    } else {
         f->taken++;
+        atomic_fetch_add(&c->redis_read, 1);
+    }
 
     char err[400];
     if (!task_f) {
@@ -558,6 +565,8 @@ static void go_down(redis_front *f, const char *why)
         return;
     }
     int was = f->state;
+    if (was == R_UP)
+        atomic_store(&f->w->tbl->hdr->workers[f->w->index - 1].redis_up, 0u);
     f->state = R_DOWN;
     f->rd_ready = f->wr_ready = f->group_ready = 0;
     f->reading = f->claiming = 0;
@@ -582,6 +591,7 @@ static void check_up(redis_front *f)
     if (f->state == R_UP || !f->rd_ready || !f->wr_ready)
         return;
     f->state = R_UP;
+    atomic_store(&f->w->tbl->hdr->workers[f->w->index - 1].redis_up, 1u);
     f->backoff_ms = BACKOFF_MIN_MS;
     f->write_err_logged = 0;
     LOGI(&f->w->log, "redis: %s %s:%d, stream %s, consumer %s", f->was_up ? "reconnected to" : "connected to",
@@ -797,6 +807,7 @@ void redis_front_free(worker_ctx *w)
     ev_timer_stop(w->loop, &f->claim_w);
     ev_timer_stop(w->loop, &f->retry_w);
     ev_timer_stop(w->loop, &f->room_w);
+    atomic_store(&w->tbl->hdr->workers[w->index - 1].redis_up, 0u);
     f->state = R_DOWN;
     f->down_logged = 1;
     free_ctx(f, &f->rd);

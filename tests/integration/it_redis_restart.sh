@@ -33,6 +33,7 @@ done
 lost=$(cat "$TMP"/i*/scatterd.log | grep -c "redis: connection to .* lost" || true)
 grep -h "redis: connection to .* lost" "$TMP"/i*/scatterd.log | head -n 1 | sed 's/^/# /'
 expect_eq "every worker logged the loss once" "$lost" 4
+expect_eq "status while redis is down: no worker connected" "$(ictl 0 status --json | jq -r .redis.connected_workers)" 0
 sleep 1.5
 echo "# restarting redis (answered so far: $(wc -l <"$TMP/out.jsonl"))"
 redis_up --appendonly yes --appendfsync always
@@ -42,6 +43,9 @@ check "fetch --redis exit status 0 or 1 (got $frc)" test "$frc" -le 1
 check "the client reconnected" grep -q "reconnected to redis" "$TMP/fetch.err"
 back=$(cat "$TMP"/i*/scatterd.log | grep -c "redis: reconnected to" || true)
 expect_eq "every worker logged the reconnection once" "$back" 4
+for k in 0 1; do
+  expect_eq "i$k status after the restart: both workers connected" "$(ictl "$k" status --json | jq -r .redis.connected_workers)" 2
+done
 expect_eq "no worker logged a failed attempt per retry" \
   "$(cat "$TMP"/i*/scatterd.log | grep -c "redis: cannot connect" || true)" 0
 expect_eq "every task answered: jsonl lines" "$(wc -l <"$TMP/out.jsonl")" "$N"

@@ -64,6 +64,11 @@ for k in 0 1; do
   expect_eq "i$k status shows its shard" "$(jq -r .shard "$TMP/st$k.json")" "$k/2"
 done
 expect_eq "tasks ended by the two instances add up to the tasks (none ran twice)" "$ran" $((N + 1))
+ans=$(( $(jq -r .redis.answered "$TMP/st0.json") + $(jq -r .redis.answered "$TMP/st1.json") ))
+expect_eq "stream entries answered by the two instances (status redis.answered) add up to the tasks" "$ans" "$N"
+for k in 0 1; do
+  expect_eq "i$k: both workers connected to redis (status)" "$(jq -r .redis.connected_workers "$TMP/st$k.json")" 2
+done
 expect_eq "proxies of the two shards add up to the farm" $((p[0] + p[1])) 200
 expect_eq "i0 dropped what i1 kept" "$(jq -r .shard_dropped "$TMP/st0.json")" "${p[1]}"
 for k in 0 1; do

@@ -35,6 +35,7 @@ check "fetch --redis exit status 0 or 1 (got $frc)" test "$frc" -le 1
 grep "redis: claimed" "$TMP/i1/scatterd.log" | head -n 3 | sed 's/^/# i1: /'
 claimed=$(grep -o 'claimed [0-9]* entries' "$TMP/i1/scatterd.log" | awk '{s += $2} END {print s + 0}')
 expect_ge "instance 1 claimed the dead instance's entries" "$claimed" 1
+expect_eq "status redis.claimed counts what the log says" "$(ictl 1 status --json | jq -r .redis.claimed)" "$claimed"
 expect_eq "every task answered: jsonl lines" "$(wc -l <"$TMP/out.jsonl")" "$N"
 expect_eq "each task once in the output (distinct n)" "$(jq -r .n "$TMP/out.jsonl" | sort -u | wc -l)" "$N"
 expect_ge "ok tasks >= 99%" "$(jq -r 'select(.ok) | .n' "$TMP/out.jsonl" | wc -l)" $((N * 99 / 100))
