@@ -13,8 +13,8 @@ N=${IT_REDIS_TASKS:-5000}
 
 farm_up --proxies 200 --mix "good=85,flaky=10,refuse=5" --seed 40 --interval-ms 500 --urls "$N"
 redis_up --appendonly no
-inst_ini 0 0/2
-inst_ini 1 1/2
+inst_ini 0 0/2 "redis_batch = 64"
+inst_ini 1 1/2 "redis_batch = 64"
 inst_up 0
 inst_up 1
 for k in 0 1; do
@@ -79,6 +79,13 @@ for k in 0 1; do
   expect_le "i$k's share of the tasks is close to its share of the proxies (per mille apart)" "$diff" 150
 done
 
+curl -s --noproxy '*' --max-time 5 "http://$NET.30:9118/metrics" >"$TMP/metrics0.txt" || true
+check "i0 /metrics names its shard" grep -q '^scatter_shard{k="0",n="2"} 1$' "$TMP/metrics0.txt"
+check "i0 /metrics counts answered stream entries" grep -q '^scatter_redis_entries_total{event="answered"} [1-9]' "$TMP/metrics0.txt"
+if command -v promtool >/dev/null; then
+  check "i0 /metrics passes promtool check metrics" bash -c "promtool check metrics <'$TMP/metrics0.txt' >/dev/null 2>&1"
+fi
+
 # no proxy used by both
 jq -r '.proxies[].url' "$TMP/px0.json" | sort >"$TMP/u0"
 jq -r '.proxies[].url' "$TMP/px1.json" | sort >"$TMP/u1"
@@ -99,9 +106,9 @@ done <"$TMP/farm_used"
 echo "# farm: $(wc -l <"$TMP/farm_used") sources sent requests; i0 used $(wc -l <"$TMP/used0"), i1 $(wc -l <"$TMP/used1")"
 expect_eq "every source the farm saw is in exactly one shard (in both)" "$both" 0
 expect_eq "every source the farm saw is in exactly one shard (in none)" "$none" 0
-# (an instance also counts attempts that never reached a target: refused proxies)
-expect_eq "every source the farm saw was used by an instance, by its own counters" \
-  "$(cat "$TMP/used0" "$TMP/used1" | sort -u | comm -23 "$TMP/farm_used" - | wc -l)" 0
+# (not checked: that the instances' own counters name every source the farm saw: a race loser
+# cancelled after it was sent reaches the target but charges nobody, so its proxy may show no
+# count; the shard lists above are what bounds which proxies an instance can use at all)
 
 expect_eq "reply streams removed" "$(rcli --scan --pattern 'scatter:reply:*' | wc -l)" 0
 expect_eq "task stream empty (entries deleted once answered)" "$(rcli XLEN it:tasks)" 0
