@@ -18,16 +18,20 @@
 #   --runs N   runs per configuration (default 3; --quick: 1), interleaved a, b, c
 #   --bin DIR  a Release build tree with master/scatterd, ctl/scatterctl and
 #              tests/farm/scatter-farm (default: build the working tree into build-bench/)
+#   --commit C, --cmd TEXT   what the report names as the commit and the command (scripts/bench.sh
+#              passes its own; default: git HEAD, "+ working tree" if dirty, and this command)
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
 CMDLINE="bench/redis_bench.sh${*:+ $*}"
-QUICK=0 BIN="" RUNS=""
+QUICK=0 BIN="" RUNS="" COMMIT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1; shift ;;
     --bin) BIN="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --commit) COMMIT="$2"; shift 2 ;;
+    --cmd) CMDLINE="$2"; shift 2 ;;
     -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "redis_bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -50,7 +54,7 @@ if [ -z "$BIN" ]; then
 fi
 SCATTERD="$BIN/master/scatterd" CTL="$BIN/ctl/scatterctl"
 export SCATTER_FARM="$BIN/tests/farm/scatter-farm"
-COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + working tree')"
+[ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + working tree')"
 
 PIDS=() FARM="" RPID=""
 cleanup() {
