@@ -9,6 +9,7 @@
 #include "worker/worker.h"
 #include "worker/conn.h"
 #include "worker/http.h"
+#include "worker/redis.h"
 #include "worker/tunnel.h"
 #include "worker/policy.h"
 
@@ -237,6 +238,7 @@ static void begin_stop(worker_ctx *w)
     if (w->stopping)
         return;
     w->stopping = 1;
+    redis_front_stop(w);
     /* the shared socket stays watched: a client that connects during the grace is answered
      * shutting_down instead of waiting in the backlog for a close */
     ev_io_stop(w->loop, &w->own_w);
@@ -256,6 +258,7 @@ static void final_flush(worker_ctx *w)
     /* end whatever is left, then give clients a moment to read their last replies */
     for (conn *c = w->conns; c; c = c->next)
         task_owner_cancel_all(&c->owner, ERR_SHUTTING_DOWN, "the daemon stopped before the task finished");
+    redis_front_abandon(w); /* left pending in the group: another instance claims them */
     for (conn *c = w->conns, *n; c; c = n) {
         n = c->next;
         conn_send(c, &(msgpack_sbuffer){0});
@@ -302,12 +305,13 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *pw, int revents)
         ev_timer_set(&w->trim_w, 0.5, 0.);
         ev_timer_start(loop, &w->trim_w);
     }
+    redis_front_poll(w);
     if (w->dispatch_needed)
         sched_dispatch(w); /* stopping too: in-flight tasks may still finish their races in the grace period */
     if (w->stopping && w->n_tasks == 0) {
         if (!w->stop_deadline_ms)
             final_flush(w);
-        if (!w->conns && !w->http_conns && !w->tunnels)
+        if (!w->conns && !w->http_conns && !w->tunnels && !redis_front_busy(w))
             ev_break(loop, EVBREAK_ALL);
     }
     w->poll_enter = ev_time(); /* the loop waits from here to busy_cb */
@@ -429,6 +433,8 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     open_own_socket(w); /* without it clients still reach us through the shared socket */
     if (http_listen_start(w) < 0)
         LOGW(&w->log, "the HTTP front end is off in this worker"); /* the msgpack sockets still serve */
+    if (redis_front_start(w) < 0)
+        LOGW(&w->log, "the Redis stream is off in this worker"); /* the sockets still serve */
     ev_io_init(&w->listen_w, conn_accept_cb, listen_fd, EV_READ);
     w->listen_w.data = w;
     ev_io_start(w->loop, &w->listen_w);
@@ -475,6 +481,7 @@ int worker_main(uint32_t index, scatter_config *cfg, const struct cfg_snapshot *
     http_close_all(w);
     tunnel_close_all(w);
     http_listen_stop(w);
+    redis_front_free(w);
     race_cleanup(w);
     for (uint32_t i = 0; i < tbl->hdr->max_hosts; i++)
         if (w->hosts[i])

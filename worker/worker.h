@@ -99,6 +99,7 @@ typedef struct worker_ctx {
     struct attempt *orphans;      /* sent race losers and timed-out attempts waiting for their
                                    * first answer byte (race.c) */
     uint32_t n_orphans;
+    struct redis_front *redis;    /* the Redis stream consumer (worker/redis.c); NULL = off */
 } worker_ctx;
 
 
