@@ -272,12 +272,7 @@ static const char *help_for(const char *cmd)
 static unsigned dir_owner(const char *path)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = '\0';
+    paths_dir_of(path, dir, sizeof dir);
     struct stat st;
     return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? (unsigned)st.st_uid : (unsigned)-1;
 }

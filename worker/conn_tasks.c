@@ -119,14 +119,7 @@ void conn_submit(conn *c, const proto_request *r)
                         (unsigned long long)r->id);
         return;
     }
-    task_submission s = {
-        .id = r->id, .url = r->url, .method = r->method, .body = r->body,
-        .n_headers = r->n_headers, .hname = r->hname, .hval = r->hval,
-        .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
-        .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
-        .has_race_width = r->has_race_width, .race_width = r->race_width,
-        .session = r->session,
-    };
+    task_submission s = task_submission_of(r, r->id);
     task *t;
     scatter_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
     if (e != ERR_OK) {

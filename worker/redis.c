@@ -362,14 +362,7 @@ static void take_entry(redis_front *f, const redisReply *e, int claimed)
         answer_error(f, rt->reply_to, rt->entry, r->id, ERR_BAD_REQUEST, "a stream entry must be a submit");
         goto out;
     }
-    task_submission s = {
-        .id = (uint64_t)(uintptr_t)rt, .url = r->url, .method = r->method, .body = r->body,
-        .n_headers = r->n_headers, .hname = r->hname, .hval = r->hval,
-        .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
-        .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
-        .has_race_width = r->has_race_width, .race_width = r->race_width,
-        .session = r->session,
-    };
+    task_submission s = task_submission_of(r, (uint64_t)(uintptr_t)rt);
     task *t;
     scatter_err code = task_submit(&f->owner, &s, &t, err, sizeof err);
     if (code == ERR_SHUTTING_DOWN)

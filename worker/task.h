@@ -139,6 +139,9 @@ typedef struct task {
  * set. Otherwise the refusal's code, with a message in err; nothing was created and the caller
  * answers the client itself. */
 scatter_err task_submit(task_owner *o, const task_submission *s, task **out, char *err, size_t errcap);
+/* The submission a decoded protocol `submit` asks for (the socket and the Redis stream), named
+ * `id` by its owner; it points into r. */
+task_submission task_submission_of(const proto_request *r, uint64_t id);
 /* Ends a task with error e (delivered to its owner), stops its attempts, frees it. */
 void task_finish_error(task *t, scatter_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Ends a task with the winning attempt's response. */
