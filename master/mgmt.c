@@ -279,6 +279,9 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
         ob_printf(b, "scatter_clients{worker=\"%u\",protocol=\"http\"} %u\n", w + 1,
                   atomic_load(&h->workers[w].clients_http));
     }
+    help(b, "scatter_tunnels", "gauge", "CONNECT tunnels open per worker.");
+    for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
+        ob_printf(b, "scatter_tunnels{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].tunnels));
     help(b, "scatter_worker_restarts_total", "counter", "Times the master restarted this worker.");
     for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
         ob_printf(b, "scatter_worker_restarts_total{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].restarts));

@@ -179,6 +179,7 @@ typedef struct {
     _Atomic int64_t owed_inflight;  /* the worker of this slot (atomic add); master zeroes it once reaped */
     _Atomic uint32_t clients_msgpack; /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
     _Atomic uint32_t clients_http;    /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
+    _Atomic uint32_t tunnels;         /* CONNECT tunnels open: as clients_http */
     _Atomic int32_t serving_pid;    /* the worker of this slot: its pid once its loop serves (the
                                      * master's readiness, sd_notify READY=1) */
     _Atomic uint32_t redis_up;      /* the worker of this slot: 1 while connected to the Redis stream;
@@ -249,11 +250,12 @@ static inline void shm_inflight_add(shm_table *t, uint32_t index, int64_t delta)
         atomic_fetch_add(&t->hdr->workers[index - 1].owed_inflight, delta);
 }
 /* Worker `index` publishes its own client counts (front-end connections) after each change. */
-static inline void shm_clients_set(shm_table *t, uint32_t index, uint32_t msgpack, uint32_t http)
+static inline void shm_clients_set(shm_table *t, uint32_t index, uint32_t msgpack, uint32_t http, uint32_t tunnels)
 {
     if (index >= 1 && index <= SHM_MAX_WORKERS) {
         atomic_store(&t->hdr->workers[index - 1].clients_msgpack, msgpack);
         atomic_store(&t->hdr->workers[index - 1].clients_http, http);
+        atomic_store(&t->hdr->workers[index - 1].tunnels, tunnels);
     }
 }
 /* Master only, after the worker of `index` was reaped (it can no longer write its row):

@@ -101,7 +101,7 @@ static void conn_free(http_conn *c)
         close(c->fd);
     LIST_UNLINK(w->http_conns, c, prev, next);
     w->n_http_conns--;
-    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     w->buffered -= c->counted;
     free(c->in);
     free(c->out);
@@ -532,7 +532,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_start(loop, &c->rio);
         LIST_PUSH(w->http_conns, c, prev, next);
         w->n_http_conns++;
-        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     }
 }
 
