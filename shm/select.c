@@ -266,6 +266,16 @@ void select_index_put(shm_table *t, select_index *ix, uint32_t proxy, uint64_t n
     place(&j, proxy);
 }
 
+uint64_t select_index_free_at(const select_index *ix, uint32_t proxy, uint64_t now_ms)
+{
+    if (proxy >= ix->known)
+        return now_ms;
+    uint32_t w = six_where(ix, proxy);
+    if (w == SIX_OFF || w == SIX_DEAD || w == SIX_OUT)
+        return UINT64_MAX;
+    return (w & SIX_TIMER) ? six_timer_at(ix, w & ~SIX_TIMER) : now_ms;
+}
+
 typedef struct {
     uint64_t key;
     uint32_t proxy;
@@ -332,7 +342,11 @@ uint32_t select_claim(shm_table *t, select_index *ix, uint32_t k, uint64_t now_m
     local.claimable = ix->n_ready;
     local.dead = ix->n_dead;
     local.cooling = ix->n_cooling;
+    /* no later than the next refresh: a pair another process revived, or whose cooldown a
+     * success cut short, is only seen there */
     local.next_free_ms = six_timer_next(ix);
+    if (local.next_free_ms > ix->refresh_ms)
+        local.next_free_ms = ix->refresh_ms;
     if (st)
         *st = local;
     return got;

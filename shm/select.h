@@ -46,7 +46,8 @@ typedef struct {
     uint32_t skip_ratelimit, skip_cooldown; /* claims this call missed, by cause: a pair found
                               * taken or cooling since it was indexed, a lost CAS, or k larger
                               * than what was free */
-    uint64_t next_free_ms;   /* earliest time a waiting pair may be free; UINT64_MAX none */
+    uint64_t next_free_ms;   /* earliest time a waiting pair may be free, or the index's next
+                              * refresh if that comes first; UINT64_MAX: k = 0 or no such host */
 } select_stats;
 
 /* An empty index of host's pairs for the process whose rate-limit holder id is `holder`; it
@@ -67,5 +68,10 @@ uint32_t select_claim(shm_table *t, select_index *ix, uint32_t k, uint64_t now_m
  * where its word says. A release not reported is found by the next refresh (2 s). */
 void select_index_put(shm_table *t, select_index *ix, uint32_t proxy, uint64_t now_ms,
                       const select_params *p);
+
+/* When the index expects the pair to be claimable: now_ms if it is free (or not indexed yet:
+ * the next claim looks at it), its timer's time if it waits, UINT64_MAX if it is held by this
+ * process, dead or outside the pool. */
+uint64_t select_index_free_at(const select_index *ix, uint32_t proxy, uint64_t now_ms);
 
 #endif

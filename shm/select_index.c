@@ -195,11 +195,14 @@ void six_timer_push(select_index *ix, uint32_t proxy, uint64_t at_ms, six_why wh
     sift_up(ix, 1, ix->n_timer++);
 }
 
+uint64_t six_timer_at(const select_index *ix, uint32_t i)
+{
+    return ix->base_ms + (ix->ent[ix->cap - 1 - i] >> (SIX_PROXY_BITS + 2));
+}
+
 uint64_t six_timer_next(const select_index *ix)
 {
-    if (ix->n_timer == 0)
-        return UINT64_MAX;
-    return ix->base_ms + (ix->ent[ix->cap - 1] >> (SIX_PROXY_BITS + 2));
+    return ix->n_timer ? six_timer_at(ix, 0) : UINT64_MAX;
 }
 
 uint32_t six_timer_pop_due(select_index *ix, uint64_t now_ms)

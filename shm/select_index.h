@@ -74,6 +74,8 @@ uint32_t six_ready_pop(select_index *ix);
 void six_timer_push(select_index *ix, uint32_t proxy, uint64_t at_ms, six_why why);
 /* When the earliest timer entry is due; UINT64_MAX if none. */
 uint64_t six_timer_next(const select_index *ix);
+/* When the timer entry at heap position i is due. */
+uint64_t six_timer_at(const select_index *ix, uint32_t i);
 /* Takes the earliest timer entry off if it is due at or before now_ms (it becomes off);
  * SIX_OFF otherwise. */
 uint32_t six_timer_pop_due(select_index *ix, uint64_t now_ms);

@@ -133,6 +133,20 @@ static void wait_until(host_rt *h, uint64_t now, uint64_t at)
     ev_timer_set(&h->wake, delay, 0.);
     ev_timer_start(h->w->loop, &h->wake);
     h->waiting = 1;
+    h->wake_at = at > now ? at : now + 1;
+}
+
+void sched_pair_freed(host_rt *h, uint64_t at)
+{
+    if (!h->waiting || at >= h->wake_at)
+        return;
+    uint64_t now = shm_now_ms();
+    ev_timer_stop(h->w->loop, &h->wake);
+    h->waiting = 0;
+    if (at <= now)
+        worker_need_dispatch(h->w);
+    else
+        wait_until(h, now, at);
 }
 
 #define STRAGGLER_RETRY_MS 10      /* after a scan found no fit proxy, others skip scanning */

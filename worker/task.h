@@ -156,6 +156,10 @@ void sched_enqueue(task *t);
 void sched_unlink(task *t);
 void sched_dispatch(worker_ctx *w);
 void sched_host_free(host_rt *h);
+/* A pair of h this worker released may be claimable at `at`: a host waiting for later (its
+ * earliest known time was a cooldown's end, say, while its only usable pairs were our own in
+ * flight) looks again then. */
+void sched_pair_freed(host_rt *h, uint64_t at);
 /* Adds one more attempt to t's round if the round has room and a slot is free. 1 if added. */
 int sched_hedge_add(task *t);
 /* Hedge timer: add one more attempt to a running round. */

@@ -163,7 +163,9 @@ bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t 
 {
     worker_ctx *w = h->w;
     bool ours = rl_release(&shm_cell_at(w->tbl, proxy, h->idx)->rl, w->index, sent_ms, interval_ms);
-    select_index_put(w->tbl, &h->ix, proxy, shm_now_ms(), &w->sp);
+    uint64_t now = shm_now_ms();
+    select_index_put(w->tbl, &h->ix, proxy, now, &w->sp);
+    sched_pair_freed(h, select_index_free_at(&h->ix, proxy, now));
     return ours;
 }
 

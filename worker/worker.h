@@ -42,6 +42,7 @@ typedef struct host_rt {
     uint32_t win_n, win_pos;
     uint32_t hedge_ms;            /* cached quantile of win_lat */
     int waiting;                  /* wake is armed */
+    uint64_t wake_at;             /* for when (ms) */
     int queued_bit;               /* our bit in the shared host's queued_workers is set */
     uint64_t straggler_next_ms;   /* no straggler scan before this (sched.c) */
     select_index ix;              /* this worker's index of the host's pairs (shm/select_index.h) */
