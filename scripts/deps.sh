@@ -13,7 +13,8 @@ pkgs=(build-essential cmake pkg-config curl procps
       python3-aiohttp python3-scrapy  # it_http_aiohttp, it_http_scrapy: aiohttp and a Scrapy spider through it
       prometheus  # promtool, for it_metrics (`promtool check metrics`)
       tmux)  # it_top: scatterctl top in a detached terminal of a fixed size
-if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
+# --bench: the peers of scripts/bench.sh, and gnuplot (no X11) for its SVG charts
+if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4 gnuplot-nox); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.
 case " $* " in *" --soak "*) pkgs+=(python3) ;; esac
 # --fuzz: clang with its libFuzzer runtime for scripts/fuzz.sh (test.sh runs its smoke), and
