@@ -434,9 +434,11 @@ def report(argv):
           "`scripts/bench.sh` builds `build-bench/` (Release), compiles `bench/bench_curl.c` "
           "against the system libcurl, installs HAProxy and proxychains4 via "
           "`scripts/deps.sh --bench`, runs every farm on loopback only (proxies on "
-          "127.0.0.1:12000–14399, targets on 127.0.0.70–74), stops every process it started "
+          "127.0.0.1:12000–14999, targets on 127.0.0.68–78), stops every process it started "
           "(by pid, also on Ctrl-C) and rewrites the part of this file between the "
-          "`bench.sh` markers; the sections after the end marker are kept as they are.", END]
+          "`bench.sh` markers; the sections after the end marker are kept as they are. "
+          "At the end it draws the charts above (`bench/plots.py`, gnuplot from `gnuplot-nox`) into "
+          "`docs/charts/`.", END]
     gen = "\n".join(L) + "\n"
     try:
         old = open(doc_path).read()

@@ -59,7 +59,7 @@ def chart(path, gpdir, c):
     if not series:
         return False
     name = os.path.splitext(os.path.basename(path))[0]
-    L = ["set terminal svg size 880,500 dynamic noenhanced font 'Helvetica,13' background rgb 'white'",
+    L = ["set terminal svg size 880,500 fixed noenhanced font 'Helvetica,13' background rgb 'white'",
          f"set output {q(os.path.abspath(path))}",
          "set encoding utf8",
          # the title and the subtitle (what was run) as labels: set title has one font size
@@ -114,6 +114,10 @@ def chart(path, gpdir, c):
     if r.returncode != 0 or not os.path.exists(path):
         sys.stderr.write(f"plots: gnuplot failed on {gp}: {r.stderr.strip()[:500]}\n")
         return False
+    # the SVG's own title (screen readers, a browser tab) is the chart's, not "Gnuplot"
+    svg = open(path).read()
+    esc = c["title"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    open(path, "w").write(svg.replace("<title>Gnuplot</title>", f"<title>{esc}</title>", 1))
     return True
 
 
