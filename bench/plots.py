@@ -206,7 +206,7 @@ def throughput(res, work):
         "subtitle": f"200-proxy farm, {meta['tasks']['eff200']} tasks, run {run} of {nruns} (the median scatter run)\n"
                     + ran(meta),
         "xlabel": "seconds since the client started", "ylabel": f"completed tasks/s (in {bw:g} s bins)",
-        "xrange": (0, None), "yrange": (0, round(top)), "key": "top right",
+        "xrange": (0, round(max(w for _, _, w, _ in curves), 1)), "yrange": (0, round(top)), "key": "top right",
         "series": series,
         "hlines": [{"y": c["ceiling_steady"], "name": f"oracle, steady state ({c['ceiling_steady']:.0f} tasks/s)"}]
         if c.get("ceiling_steady") else [],
