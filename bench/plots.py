@@ -50,7 +50,7 @@ def chart(path, gpdir, c):
     """Draws one chart into PATH (SVG) from the spec C; returns True when gnuplot succeeded.
 
     c: title, subtitle, xlabel, ylabel, [y2label], [logx], [xrange], [yrange], [y2range],
-       [xtics: [(label, x)]], [key], [hlines: [{y, name, colour, axes}]],
+       [xtics: [(label, x)]], [hlines: [{y, name, colour, axes}]],
        series: [{name, data: [[x, y, (ylow, yhigh)]], style: lines|steps|linespoints|errorbars,
                  colour, [dash], [axes: x1y1|x1y2], [pt]}]
     Series without data are left out; no series with data: no chart (False).
@@ -59,18 +59,21 @@ def chart(path, gpdir, c):
     if not series:
         return False
     name = os.path.splitext(os.path.basename(path))[0]
-    L = ["set terminal svg size 880,500 fixed noenhanced font 'Helvetica,13' background rgb 'white'",
+    L = ["set terminal svg size 880,580 fixed noenhanced font 'Helvetica,13' background rgb 'white'",
          f"set output {q(os.path.abspath(path))}",
          "set encoding utf8",
          # the title and the subtitle (what was run) as labels: set title has one font size
-         "set tmargin at screen 0.80", "set bmargin at screen 0.12",
+         # the legend has a band of its own under the x axis: inside the plot it would hide
+         # whatever point happened to fall under it
+         "set tmargin at screen 0.82", "set bmargin at screen 0.24",
          "set lmargin at screen 0.09", f"set rmargin at screen {0.89 if c.get('y2label') else 0.96}",
-         f"set label 901 {q(c['title'])} at screen 0.5, screen 0.955 center font 'Helvetica,16'",
-         f"set label 902 {q(c['subtitle'])} at screen 0.5, screen 0.9 center font 'Helvetica,11' textcolor rgb '#444444'",
+         f"set label 901 {q(c['title'])} at screen 0.5, screen 0.96 center font 'Helvetica,16'",
+         f"set label 902 {q(c['subtitle'])} at screen 0.5, screen 0.91 center font 'Helvetica,11' textcolor rgb '#444444'",
          f"set xlabel {q(c['xlabel'])}", f"set ylabel {q(c['ylabel'])}",
          "set grid xtics ytics mxtics lc rgb '#dddddd' lw 1 dt 1",
          "set border 3 lc rgb '#333333'", "set tics nomirror textcolor rgb '#222222'",
-         f"set key {c.get('key', 'top right')} opaque box lc rgb '#cccccc' samplen 2.5 spacing 1.1",
+         "set key at screen 0.5, screen 0.015 center bottom vertical maxrows 3 box lc rgb '#cccccc' "
+         "samplen 2.5 spacing 1.1 width 1",
          "set datafile missing '?'"]
     if c.get("logx"):
         L.append("set logscale x 10")
@@ -198,15 +201,14 @@ def throughput(res, work):
         series.append({"name": f"{label} ({len(done)} completed in {wall:.1f} s)", "data": data,
                        "style": "steps", "colour": COLOURS[system]})
     c = meta["ceilings"].get("eff200", {})
-    # head room above the highest line for the legend
-    top = max([c.get("ceiling_steady") or 0] + [y for s in series for _, y in s["data"]]) * 1.3 or 1
+    top = max([c.get("ceiling_steady") or 0] + [y for s in series for _, y in s["data"]]) * 1.1 or 1
     nruns = len(group(rows, "eff200", "scatter"))
     return {
         "title": "Tasks completed per second during one run: scatter and the peers",
         "subtitle": f"200-proxy farm, {meta['tasks']['eff200']} tasks, run {run} of {nruns} (the median scatter run)\n"
                     + ran(meta),
         "xlabel": "seconds since the client started", "ylabel": f"completed tasks/s (in {bw:g} s bins)",
-        "xrange": (0, round(max(w for _, _, w, _ in curves), 1)), "yrange": (0, round(top)), "key": "top right",
+        "xrange": (0, round(max(w for _, _, w, _ in curves), 1)), "yrange": (0, round(top)),
         "series": series,
         "hlines": [{"y": c["ceiling_steady"], "name": f"oracle, steady state ({c['ceiling_steady']:.0f} tasks/s)"}]
         if c.get("ceiling_steady") else [],
@@ -245,7 +247,7 @@ def latency_cdf(res, work):
         "title": "Task latency: share of the batch completed within a given time",
         "subtitle": f"200-proxy farm, {meta['tasks']['eff200']} tasks per run, every run pooled\n" + ran(meta),
         "xlabel": "task latency, ms (log scale; under 1 ms drawn at 1 ms)",
-        "ylabel": "share of all tasks of the batch", "logx": True, "yrange": (0, 1.02), "key": "bottom right",
+        "ylabel": "share of all tasks of the batch", "logx": True, "yrange": (0, 1.02),
         "series": series,
         "caption": "Each curve ends at its completion share: tasks that never completed never reach the top. "
                    "scatter's latency runs from submission (`scatterctl fetch` submits a whole window at "
@@ -271,7 +273,7 @@ def efficiency(res, work):
         "title": "Efficiency against fleet size: tasks/s ÷ the oracle's ceiling",
         "subtitle": f"scatter, 2 workers; points: {', '.join(points)}\n" + ran(meta),
         "xlabel": "proxies in the farm (log scale)", "ylabel": "efficiency (median, min-max bars)",
-        "logx": True, "xrange": (35, 1400), "yrange": (0, round(top, 2)), "key": "bottom left",
+        "logx": True, "xrange": (35, 1400), "yrange": (0, round(top, 2)),
         "xtics": [(thousands(n), n) for _, n in FLEETS],
         "series": [
             {"name": "against the batch ceiling (N ÷ oracle makespan)", "data": batch, "style": "errorbars",
@@ -313,7 +315,7 @@ def memory(res, work):
         "subtitle": "master + 2 workers, between batches (after one batch to every host)\n" + ran(meta),
         "xlabel": "proxies × hosts in the table (log scale)", "ylabel": "MB, all daemon processes (median, min-max bars)",
         "logx": True, "xrange": (min(x for _, x in ticks) / 2, max(x for _, x in ticks) * 2),
-        "yrange": (0, round(top)), "key": "top left", "xtics": ticks,
+        "yrange": (0, round(top)), "xtics": ticks,
         "series": [
             {"name": "PSS (shared pages split between processes)", "data": pss, "style": "errorbars",
              "colour": COLOURS["scatter"]},
@@ -363,7 +365,7 @@ def fleet(path):
         "xlabel": "proxies (log scale)", "ylabel": "efficiency", "y2label": "CPU s per 1,000 tasks (master + workers)",
         "logx": True, "xrange": (min(xs) / 1.5, max(xs) * 1.5),
         "yrange": (0, max([1.05] + [e + 0.05 for e in eff])),
-        "y2range": (0, (max(cpu) * 1.3) if cpu else None), "key": "bottom left",
+        "y2range": (0, (max(cpu) * 1.3) if cpu else None),
         "xtics": [(thousands(x), x) for x in sorted(set(xs))],
         "series": series,
         "caption": "From `bench/fleet.json` (the \"Fleet size\" section below): a flat CPU line means the cost "
