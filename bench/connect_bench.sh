@@ -24,21 +24,8 @@
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
-CMDLINE="bench/connect_bench.sh${*:+ $*}"
-QUICK=0 BIN="" RUNS="" COMMIT=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick) QUICK=1; shift ;;
-    --bin) BIN="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --commit) COMMIT="$2"; shift 2 ;;
-    --cmd) CMDLINE="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "connect_bench.sh: unknown option $1" >&2; exit 2 ;;
-  esac
-done
-[ -n "$RUNS" ] || RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo 3)
-T0=$(date +%s)
+source "$top/bench/section_args.sh"
+section_args connect_bench.sh "$@"
 log() { printf '[connect %3ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 W="$(mktemp -d /tmp/scatter-connect.XXXXXX)"
 

@@ -1,6 +1,22 @@
 #include "common/buf.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+
+int buf_grow(char **buf, size_t *cap, size_t need, size_t max)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = buf_next_cap(*cap, need, 1024, max);
+    if (nc < need)
+        return -1;
+    char *nb = realloc(*buf, nc);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = nc;
+    return 0;
+}
 
 size_t buf_next_cap(size_t cap, size_t need, size_t first, size_t max)
 {

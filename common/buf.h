@@ -14,4 +14,8 @@
  * means no growth is possible. */
 size_t buf_next_cap(size_t cap, size_t need, size_t first, size_t max);
 
+/* For a caller with nothing to charge: grows *buf (realloc) to hold `need` bytes, doubling
+ * from 1 KiB, never above `max`. 0, or -1 (over max, or out of memory: *buf unchanged). */
+int buf_grow(char **buf, size_t *cap, size_t need, size_t max);
+
 #endif

@@ -13,6 +13,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/redis_url.h"
 #include "common/status_list.h"
 
 #include <ctype.h>
@@ -26,7 +27,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE, T_LOGFMT } ktype;
+typedef enum { T_UINT, T_DUR_S, T_DUR_MS, T_SIZE, T_BOOL, T_STR, T_MODE, T_LEVEL, T_WEIGHT, T_STATUS, T_ANCHOR, T_RACEMODE, T_LOGFMT, T_SHARD } ktype;
 typedef enum { SEC_SCATTER, SEC_RATE_LIMIT } ksec;
 
 typedef struct {
@@ -63,6 +64,13 @@ static const cfg_key KEYS[] = {
      "list cannot aim the daemon at local services; tests against the local farm turn it on.\n"
      "Names in a list are resolved when it is fetched: a name with any such address is refused,\n"
      "and the table keeps the address that was checked, never the name."},
+    {"shard", SEC_SCATTER, T_SHARD, G(shard), "0/1", 0, 0, 0,
+     "K/N: this instance is shard K of N (0 <= K < N <= 65536) and keeps only the proxies\n"
+     "whose FNV-1a 64 hash of the canonical proxy URL (scheme, user:password@, checked IP,\n"
+     "port) mod N is K. Every instance reads the same sources; each proxy is used by exactly\n"
+     "one instance, so its rate limits need no traffic between boxes. 0/1 = every proxy.\n"
+     "Fixed at start: a changed N takes a restart, which starts behind the start gate.\n"
+     "docs/SCALING.md."},
     {"max_proxies", SEC_SCATTER, T_UINT, G(max_proxies), "20000", 1, 1000000, 0,
      "Capacity of the shared table in proxies (fixed at start)."},
     {"max_hosts", SEC_SCATTER, T_UINT, G(max_hosts), "64", 1, 4096, 0,
@@ -100,6 +108,24 @@ static const cfg_key KEYS[] = {
     {"group", SEC_SCATTER, T_STR, G(group), "", 0, 0, 0,
      "The group to switch to with `user` (supplementary groups are dropped, or set to the\n"
      "user's); empty = the user's primary group. An unknown group is an error."},
+    /* ---- the Redis task stream (docs/SCALING.md) ---- */
+    {"redis_url", SEC_SCATTER, T_STR, G(redis_url), "", 0, 0, 0,
+     "redis://[:password@]host:port[/db]: every worker also takes tasks from a Redis stream,\n"
+     "as a consumer of its group `scatter` (docs/PROTOCOL.md, \"Redis transport\"). Empty =\n"
+     "off. A host name is resolved once when a worker starts."},
+    {"redis_stream", SEC_SCATTER, T_STR, G(redis_stream), "scatter:tasks", 0, 0, 0,
+     "The stream tasks are read from (created with the group if missing)."},
+    {"redis_claim_idle", SEC_SCATTER, T_DUR_S, G(redis_claim_idle_ms), "30", 1000, DAY_MS, 1,
+     "An entry delivered to a consumer that has not acknowledged it for this long (a dead\n"
+     "instance or worker) is claimed (XAUTOCLAIM) and run by another worker. Workers check\n"
+     "every half of it, and keep their own running entries fresh, so a long task is not\n"
+     "taken from a live worker."},
+    {"redis_batch", SEC_SCATTER, T_UINT, G(redis_batch), "256", 1, 100000, 1,
+     "Stream tasks one worker holds at once (read, not yet answered); it also never reads\n"
+     "more than the pool has room for."},
+    {"redis_reply_maxlen", SEC_SCATTER, T_UINT, G(redis_reply_maxlen), "100000", 100, 100000000, 1,
+     "Results are added to their reply stream with MAXLEN ~ this: the bound on what a client\n"
+     "that stops reading leaves in Redis."},
     /* ---- limits ---- */
     {"pool_capacity", SEC_SCATTER, T_UINT, G(pool_capacity), "1000", 1, 10000000, 0,
      "Tasks pending at once across all workers; beyond it submit answers pool_full."},
@@ -379,6 +405,7 @@ static const char *type_hint(const cfg_key *k)
     case T_ANCHOR: return "response or sent";
     case T_RACEMODE: return "hedged or all";
     case T_LOGFMT: return "text or json";
+    case T_SHARD: return "K/N with 0 <= K < N, 1 <= N <= 65536 (like 0/2)";
     }
     return "?";
 }
@@ -427,6 +454,18 @@ static int set_value(scatter_config *c, cfg_host *h, const cfg_key *k, const cha
         rc = log_format_parse(v, &f);
         u = (uint32_t)f;
         break;
+    }
+    case T_SHARD: {
+        char *end;
+        uint64_t sk, sn;
+        if (parse_u64(v, &end, &sk) || *end != '/' || parse_u64(end + 1, &end, &sn) || *end || sn < 1 ||
+            sn > 65536 || sk >= sn) {
+            *why = type_hint(k);
+            return -1;
+        }
+        ((uint32_t *)p)[0] = (uint32_t)sk;
+        ((uint32_t *)p)[1] = (uint32_t)sn;
+        return 0;
     }
     case T_STATUS:
         if (status_list_parse(v, NULL, 0)) {
@@ -745,6 +784,24 @@ static int check_http(const scatter_config *c, char *err, size_t cap)
     return 0;
 }
 
+static int check_redis(const scatter_config *c, char *err, size_t cap)
+{
+    if (!c->redis_url[0])
+        return 0;
+    redis_url u;
+    char why[160];
+    if (redis_url_parse(c->redis_url, &u, why, sizeof why)) {
+        /* the message goes to logs and terminals: never the password */
+        const char *at = strrchr(c->redis_url, '@');
+        return err_at(err, cap, "%s: [scatter] redis_url = '%s%s': %s", c->path, at ? "redis://***" : "",
+                      at ? at : c->redis_url, why);
+    }
+    if (!c->redis_stream[0] || strpbrk(c->redis_stream, " \t\r\n"))
+        return err_at(err, cap, "%s: [scatter] redis_stream = '%s': expected a stream name without spaces", c->path,
+                      c->redis_stream);
+    return 0;
+}
+
 /* Sets the keys of one section (its cfg_host h: the defaults or a [host:NAME] copy). 0 or -1. */
 static int apply_section(scatter_config *c, cfg_host *h, dictionary *d, const key_lines *kl, const char *sec,
                          int is_host, const char *path, char *err, size_t cap)
@@ -872,6 +929,8 @@ int cfg_load_as(scatter_config *c, const char *path, unsigned uid, const char *x
     if (rc == 0)
         rc = check_metrics(c, err, cap);
     if (rc == 0)
+        rc = check_redis(c, err, cap);
+    if (rc == 0)
         rc = cfg_resolve_paths(c, uid, xdg, err, cap);
     iniparser_freedict(d);
     free(kl.v);
@@ -933,6 +992,7 @@ static void print_value(const scatter_config *c, const cfg_host *h, const cfg_ke
     case T_ANCHOR: fputs(u ? "sent" : "response", f); break;
     case T_RACEMODE: fputs(u ? "hedged" : "all", f); break;
     case T_LOGFMT: fputs(log_format_name((log_format)u), f); break;
+    case T_SHARD: fprintf(f, "%u/%u", u, ((const uint32_t *)p)[1]); break;
     }
 }
 

@@ -59,6 +59,10 @@ typedef struct {
     char user[CFG_NAME_MAX];          /* drop privileges to this user after start ("" = do not) */
     char group[CFG_NAME_MAX];         /* ... and this group ("" = the user's primary group) */
     uint32_t max_proxies, max_hosts;
+    uint32_t shard[2];                /* shard = K/N: [0] = K, [1] = N (docs/SCALING.md) */
+    char redis_url[CFG_STR_MAX];      /* the Redis task stream; "" = off (worker/redis.c) */
+    char redis_stream[CFG_NAME_MAX];
+    uint32_t redis_claim_idle_ms, redis_batch, redis_reply_maxlen;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
     char http_listen[CFG_STR_MAX];    /* HTTP proxy front end "ip:port"; "" = off */

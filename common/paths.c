@@ -130,3 +130,13 @@ int paths_write_atomic(const char *path, const void *data, size_t n, mode_t mode
     }
     return 0;
 }
+
+void paths_dir_of(const char *path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else
+        slash[slash == out] = '\0';
+}

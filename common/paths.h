@@ -25,6 +25,9 @@
 
 /* The runtime directory for a process running as `uid` with XDG_RUNTIME_DIR = `xdg` (NULL or
  * "" when unset). -ENOENT with a message when uid is not 0 and xdg is unset or not absolute. */
+/* The directory part of `path` into out: "." when it has no slash, "/" for a file at the
+ * root (a path cut to cap - 1 bytes first). */
+void paths_dir_of(const char *path, char *out, size_t cap);
 int paths_runtime_dir(uid_t uid, const char *xdg, char *out, size_t cap, char *err, size_t errcap);
 
 /* `name` inside the runtime directory of this process (geteuid, getenv). */

@@ -1007,6 +1007,47 @@ unsigned sc_client_connections(const sc_client *c)
     return n;
 }
 
+int sc_pack_submit(const sc_request *req, uint64_t id, msgpack_sbuffer *sb)
+{
+    msgpack_sbuffer_init(sb);
+    proto_map m;
+    proto_map_begin(&m, sb);
+    proto_map_str(&m, "op", "submit");
+    proto_map_u64(&m, "id", id);
+    proto_map_str(&m, "url", req->url);
+    proto_map_str(&m, "method", req->method && *req->method ? req->method : "GET");
+    if (req->n_headers) {
+        msgpack_packer *pk = proto_map_key(&m, "headers");
+        msgpack_pack_array(pk, req->n_headers);
+        for (size_t i = 0; i < req->n_headers; i++) {
+            msgpack_pack_array(pk, 2);
+            proto_pack_cstr(pk, req->headers[i].name ? req->headers[i].name : "");
+            proto_pack_cstr(pk, req->headers[i].value ? req->headers[i].value : "");
+        }
+    }
+    if (req->body)
+        proto_map_bin(&m, "body", req->body, req->body_len);
+    if (req->has_timeout)
+        proto_map_u64(&m, "timeout_ms", req->timeout_ms);
+    if (req->has_max_attempts)
+        proto_map_u64(&m, "max_attempts", req->max_attempts);
+    if (req->race_width)
+        proto_map_u64(&m, "race_width", req->race_width);
+    if (req->session && *req->session)
+        proto_map_str(&m, "session", req->session);
+    if (proto_map_end(&m)) {
+        msgpack_sbuffer_destroy(sb);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+sc_result *sc_result_decode(uint64_t id, void *user, const msgpack_object *reply)
+{
+    task t = {.id = id, .user = user};
+    return result_from_reply(&t, reply);
+}
+
 int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, char *err, size_t errcap)
 {
     if (!req || !req->url || !*req->url) {
@@ -1035,36 +1076,8 @@ int sc_submit(sc_client *c, const sc_request *req, void *user, uint64_t *id, cha
     uint64_t tid = ((uint64_t)c->gen << 32) | slot;
 
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    proto_map m;
-    proto_map_begin(&m, &sb);
-    proto_map_str(&m, "op", "submit");
-    proto_map_u64(&m, "id", tid);
-    proto_map_str(&m, "url", req->url);
-    proto_map_str(&m, "method", req->method && *req->method ? req->method : "GET");
-    if (req->n_headers) {
-        msgpack_packer *pk = proto_map_key(&m, "headers");
-        msgpack_pack_array(pk, req->n_headers);
-        for (size_t i = 0; i < req->n_headers; i++) {
-            msgpack_pack_array(pk, 2);
-            proto_pack_cstr(pk, req->headers[i].name ? req->headers[i].name : "");
-            proto_pack_cstr(pk, req->headers[i].value ? req->headers[i].value : "");
-        }
-    }
-    if (req->body)
-        proto_map_bin(&m, "body", req->body, req->body_len);
-    if (req->has_timeout)
-        proto_map_u64(&m, "timeout_ms", req->timeout_ms);
-    if (req->has_max_attempts)
-        proto_map_u64(&m, "max_attempts", req->max_attempts);
-    if (req->race_width)
-        proto_map_u64(&m, "race_width", req->race_width);
-    if (req->session && *req->session)
-        proto_map_str(&m, "session", req->session);
-    if (proto_map_end(&m)) {
-        msgpack_sbuffer_destroy(&sb);
+    if (sc_pack_submit(req, tid, &sb))
         return -ENOMEM;
-    }
     if (sb.size > c->info.max_frame) {
         seterr(err, errcap, "request of %zu bytes exceeds max_frame %llu", sb.size, (unsigned long long)c->info.max_frame);
         msgpack_sbuffer_destroy(&sb);

@@ -26,6 +26,7 @@
 #include "ctl/fetch_input.h"
 #include "ctl/fetch_request.h"
 #include "ctl/jsonconv.h"
+#include "ctl/redis_client.h"
 
 #define MAX_CODES 16
 
@@ -186,9 +187,42 @@ static void finish(run *r, tag *t, const sc_result *res)
         write_jsonl(r, t->n, t->url, res, res->code, res->message);
 }
 
+/* Where tasks go: the daemon's sockets, or the Redis stream (--redis). One of the two is set. */
+typedef struct {
+    sc_client *sc;
+    rq_client *rq;
+} xport;
+
+static unsigned x_window(const xport *x)
+{
+    return x->rq ? rq_window(x->rq) : sc_client_window(x->sc);
+}
+
+static unsigned x_outstanding(const xport *x)
+{
+    return x->rq ? rq_outstanding(x->rq) : sc_client_outstanding(x->sc);
+}
+
+static int x_submit(xport *x, const sc_request *req, void *user, char *err, size_t cap)
+{
+    return x->rq ? rq_submit(x->rq, req, user, err, cap) : sc_submit(x->sc, req, user, NULL, err, cap);
+}
+
+static int x_next(xport *x, int timeout_ms, sc_result **out)
+{
+    if (!x->rq)
+        return sc_next_result(x->sc, timeout_ms, out);
+    char err[256] = "";
+    int rc = rq_next_result(x->rq, timeout_ms, out, err, sizeof err);
+    if (rc == -EIO && err[0])
+        fprintf(stderr, "\nscatterctl fetch: %s\n", err);
+    return rc;
+}
+
 /* The command line of fetch. */
 typedef struct {
     const char *input, *input_jsonl, *outdir, *jsonl, *data, *data_file;
+    const char *redis, *stream;
     uint64_t window;
     int quiet;
     fetch_spec defs; /* every task's settings unless its JSON line says otherwise */
@@ -209,7 +243,7 @@ static int parse_method(const char *arg, fetch_spec *s)
 /* Parses the options (optind then points at the URLs). EXIT_OK or the exit code. */
 static int parse_options(int argc, char **argv, fetch_opts *o)
 {
-    enum { O_DATA_FILE = 256, O_HEADER_FILE, O_INPUT_JSONL, O_SESSION };
+    enum { O_DATA_FILE = 256, O_HEADER_FILE, O_INPUT_JSONL, O_SESSION, O_REDIS, O_STREAM };
     static const struct option L[] = {
         {"input", required_argument, 0, 'i'},   {"output", required_argument, 0, 'o'},
         {"jsonl", required_argument, 0, 'J'},   {"race", required_argument, 0, 'r'},
@@ -220,6 +254,7 @@ static int parse_options(int argc, char **argv, fetch_opts *o)
         {"header-file", required_argument, 0, O_HEADER_FILE},
         {"input-jsonl", required_argument, 0, O_INPUT_JSONL},
         {"session", required_argument, 0, O_SESSION},
+        {"redis", required_argument, 0, O_REDIS},  {"stream", required_argument, 0, O_STREAM},
         {0, 0, 0, 0}};
     fetch_spec *d = &o->defs;
     int ch, code = EXIT_OK;
@@ -234,6 +269,12 @@ static int parse_options(int argc, char **argv, fetch_opts *o)
         case 'q': o->quiet = 1; break;
         case 'd': o->data = optarg; break;
         case O_DATA_FILE: o->data_file = optarg; break;
+        case O_REDIS: o->redis = optarg; break;
+        case O_STREAM:
+            if (!*optarg || strpbrk(optarg, " \t\r\n"))
+                code = cli_usage_error("fetch", "bad --stream '%s': a stream name without spaces", optarg);
+            o->stream = optarg;
+            break;
         case 'X': code = parse_method(optarg, d); break;
         case 'r':
             code = cli_uint("fetch", "--race", optarg, 1, SC_RACE_MAX, &d->race) ? EXIT_USAGE : code;
@@ -270,6 +311,8 @@ static int parse_options(int argc, char **argv, fetch_opts *o)
     }
     if (code)
         return code;
+    if (o->stream && !o->redis)
+        return cli_usage_error("fetch", "--stream '%s' needs --redis URL", o->stream);
     if (o->outdir && o->jsonl)
         return cli_usage_error("fetch", "-o '%s' and --jsonl '%s' cannot be used together", o->outdir, o->jsonl);
     if (o->input && o->input_jsonl)
@@ -315,11 +358,11 @@ static void bad_line(run *r, const fetch_input *in, uint64_t n, const char *why)
 
 /* Submits input while the window has room. EXIT_OK, or EXIT_FAILED (input unreadable,
  * out of memory: the input then counts as done). */
-static int submit_more(run *r, sc_client *c, fetch_input *in, const fetch_spec *defs, unsigned win)
+static int submit_more(run *r, xport *c, fetch_input *in, const fetch_spec *defs, unsigned win)
 {
     int code = EXIT_OK;
     char err[512];
-    while (!r->input_done && sc_client_outstanding(c) < win) {
+    while (!r->input_done && x_outstanding(c) < win) {
         const char *text;
         uint64_t n;
         int got = fetch_input_next(in, &text, &n);
@@ -374,7 +417,7 @@ static int submit_more(run *r, sc_client *c, fetch_input *in, const fetch_spec *
         }
         t->n = n;
         memcpy(t->url, req.url, ul + 1);
-        int rc = sc_submit(c, &req, t, NULL, err, sizeof err);
+        int rc = x_submit(c, &req, t, err, sizeof err);
         if (lp)
             fr_spec_free(&line);
         if (rc) {
@@ -387,18 +430,18 @@ static int submit_more(run *r, sc_client *c, fetch_input *in, const fetch_spec *
 }
 
 /* Runs the whole input through the daemon, one outcome per URL. EXIT_OK or EXIT_FAILED. */
-static int fetch_all(run *r, sc_client *c, fetch_input *in, const fetch_spec *defs)
+static int fetch_all(run *r, xport *c, fetch_input *in, const fetch_spec *defs)
 {
     int code = EXIT_OK;
-    unsigned win = sc_client_window(c);
+    unsigned win = x_window(c);
     r->start = r->last_progress = now_ms();
     for (;;) {
         if (submit_more(r, c, in, defs, win))
             code = EXIT_FAILED;
-        if (r->input_done && sc_client_outstanding(c) == 0)
+        if (r->input_done && x_outstanding(c) == 0)
             break;
         sc_result *res;
-        int rc = sc_next_result(c, 100, &res);
+        int rc = x_next(c, 100, &res);
         if (rc == 1) {
             tag *t = res->user;
             finish(r, t, res);
@@ -413,8 +456,11 @@ static int fetch_all(run *r, sc_client *c, fetch_input *in, const fetch_spec *de
     }
     progress(r, 1);
     summary(r);
+    if (c->rq && rq_duplicates(c->rq) && !r->quiet)
+        fprintf(stderr, "fetch: %" PRIu64 " results came twice (tasks taken over after an instance died); the first "
+                        "of each was kept\n", rq_duplicates(c->rq));
     /* abandoned tasks (fatal error above) still own their tags */
-    for (sc_result *res; sc_client_outstanding(c) && sc_next_result(c, 0, &res) == 1;) {
+    for (sc_result *res; !c->rq && sc_client_outstanding(c->sc) && sc_next_result(c->sc, 0, &res) == 1;) {
         free(res->user);
         sc_result_free(res);
     }
@@ -422,9 +468,10 @@ static int fetch_all(run *r, sc_client *c, fetch_input *in, const fetch_spec *de
 }
 
 /* The command line's body, read once the daemon has said how large a body may be. */
-static int load_body(const fetch_opts *o, fetch_spec *d, sc_client *c)
+static int load_body(const fetch_opts *o, fetch_spec *d, const xport *c)
 {
-    uint64_t max = sc_client_info(c)->max_request_body;
+    /* over Redis the daemons are not asked: their own check answers too_large */
+    uint64_t max = c->sc ? sc_client_info(c->sc)->max_request_body : 1u << 30;
     char err[512];
     if (o->data_file) {
         if (fr_body_file(d, o->data_file, (size_t)max, err, sizeof err)) {
@@ -472,23 +519,33 @@ int cmd_fetch(const char *sock, int argc, char **argv)
             code = EXIT_FAILED;
         }
     }
-    sc_client *c = NULL;
+    xport c = {0};
+    if (!code && o.redis) {
+        char rerr[512];
+        int rc = rq_open(o.redis, o.stream ? o.stream : "scatter:tasks", (unsigned)o.window, &c.rq, rerr, sizeof rerr);
+        if (rc) {
+            fprintf(stderr, "scatterctl fetch: %s\n", rc == -ENOMEM ? "out of memory" : rerr);
+            code = rc == -EINVAL ? EXIT_USAGE : EXIT_CONNECT;
+        }
+    } else if (!code) {
+        code = cli_connect(sock, "fetch", 0, (unsigned)o.window, &c.sc);
+    }
     if (!code)
-        code = cli_connect(sock, "fetch", 0, (unsigned)o.window, &c);
-    if (!code)
-        code = load_body(&o, &o.defs, c);
+        code = load_body(&o, &o.defs, &c);
     if (!code) {
         /* a line can carry no more than a request frame; a JSON line may escape its body
-         * (base64: 4/3, \u escapes more), so it gets twice that */
-        uint64_t frame = sc_client_info(c)->max_frame;
+         * (base64: 4/3, \u escapes more), so it gets twice that. Over Redis: the default
+         * max_frame, 4 MiB */
+        uint64_t frame = c.sc ? sc_client_info(c.sc)->max_frame : 4u << 20;
         in.max_line = (size_t)(o.input_jsonl ? 2 * frame : frame);
-        code = fetch_all(&r, c, &in, &o.defs);
+        code = fetch_all(&r, &c, &in, &o.defs);
     }
     if (r.jsonl && r.jsonl != stdout)
         fclose(r.jsonl);
     else if (r.jsonl)
         fflush(stdout);
-    sc_client_free(c);
+    sc_client_free(c.sc);
+    rq_free(c.rq);
     fetch_input_close(&in);
     fr_spec_free(&o.defs);
     return code;

@@ -133,6 +133,7 @@ static const char HELP_FETCH[] =
     "                        [-X METHOD] [-H 'Name: value']... [--header-file FILE]\n"
     "                        [-d STRING | --data-file FILE] [--session NAME] [--race K]\n"
     "                        [--timeout S] [--attempts N] [--window N] [--quiet]\n"
+    "                        [--redis URL [--stream NAME]]\n"
     "\n"
     "Submits every URL to the daemon and waits for all results. URLs come from the arguments\n"
     "first, then from FILE, one per line; blank lines and lines starting with '#' are skipped.\n"
@@ -184,7 +185,20 @@ static const char HELP_FETCH[] =
     "                       deadline; default: the host's setting).\n"
     "  --attempts N         at most N rounds per task (0 = unlimited; default: the host's).\n"
     "  --window N           tasks outstanding at once (default: twice the daemon's pool\n"
-    "                       capacity, at most 4096).\n"
+    "                       capacity, at most 4096; with --redis, 1000).\n"
+    "\n"
+    "Through Redis (several instances on one stream, docs/SCALING.md):\n"
+    "  --redis URL          submit through the Redis stream at URL\n"
+    "                       (redis://[:password@]host[:port][/db]) instead of the socket:\n"
+    "                       each task is added to the stream with reply_to = a stream of this\n"
+    "                       run's own (scatter:reply:<host>:<pid>:<random>), read with XREAD\n"
+    "                       and removed at the end. Output, progress and exit status are the\n"
+    "                       socket mode's. A task answered twice (an instance died after\n"
+    "                       running it and another took it over) keeps its first result; the\n"
+    "                       summary counts the others. A lost connection to Redis is retried\n"
+    "                       for 60 s. The daemon's limits are not asked: a body over its\n"
+    "                       max_request_body is answered too_large.\n"
+    "  --stream NAME        the task stream (default scatter:tasks; the daemons' redis_stream).\n"
     "\n"
     "JSON lines (--input-jsonl): one object per line, for example\n"
     "    {\"url\": \"https://api.example.com/items\", \"method\": \"POST\",\n"
@@ -208,7 +222,7 @@ static const char HELP_FETCH[] =
     "\n"
     "Exit status: 0 every task succeeded; 1 at least one failed (a bad input line counts),\n"
     "or output could not be written, or --data-file could not be read; 2 usage error; 3\n"
-    "cannot connect to the daemon.\n";
+    "cannot connect to the daemon (or to Redis, with --redis).\n";
 
 static const char HELP_RAW[] =
     "Usage: scatterctl raw [--json] [--timeout S] JSON_MAP\n"
@@ -258,12 +272,7 @@ static const char *help_for(const char *cmd)
 static unsigned dir_owner(const char *path)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = '\0';
+    paths_dir_of(path, dir, sizeof dir);
     struct stat st;
     return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? (unsigned)st.st_uid : (unsigned)-1;
 }

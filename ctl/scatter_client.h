@@ -128,6 +128,12 @@ int sc_call_object(sc_client *c, const msgpack_object *request, int timeout_ms, 
 int sc_call(sc_client *c, const char *op, uint32_t limit, uint32_t offset, const char *host, int timeout_ms,
             msgpack_unpacked *reply, char *err, size_t errcap);
 
+/* The pieces other transports reuse (the Redis stream, ctl/redis_fetch.c): the submit map of
+ * req with id `id` (docs/PROTOCOL.md 4.2) in a fresh sb (0 or -ENOMEM: sb then holds nothing),
+ * and a result from a submit reply (NULL: out of memory). */
+int sc_pack_submit(const sc_request *req, uint64_t id, msgpack_sbuffer *sb);
+sc_result *sc_result_decode(uint64_t id, void *user, const msgpack_object *reply);
+
 /* The socket path: explicit_path if set, else $SCATTER_SOCKET, else the daemon's default,
  * scatter.sock in its runtime directory: /run/scatter when we run as root, else
  * $XDG_RUNTIME_DIR/scatter (common/paths.h). Copied to out; 0, or -ENOENT (not root and

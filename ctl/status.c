@@ -75,6 +75,17 @@ void print_status(FILE *out, const msgpack_object *st)
             100.0 * f(st, "success_rate_1m"), f(st, "avg_latency_ms"), u(st, "inflight"));
     fprintf(out, "proxies     %" PRIu64 " healthy / %" PRIu64 " cooling / %" PRIu64 " dead / %" PRIu64 " total\n",
             u(px, "healthy"), u(px, "cooling"), u(px, "dead"), u(px, "total"));
+    proto_str shard;
+    if (proto_get_str(st, "shard", &shard) == 0 && !(shard.n == 3 && memcmp(shard.p, "0/1", 3) == 0))
+        fprintf(out, "shard       %.*s (%" PRIu64 " proxies of the sources are outside it)\n", (int)shard.n, shard.p,
+                u(st, "shard_dropped"));
+    const msgpack_object *rd = proto_map_get(st, "redis");
+    if (rd && (u(rd, "connected_workers") || u(rd, "read") || u(rd, "claimed")))
+        fprintf(out,
+                "redis       %" PRIu64 " of %" PRIu64 " workers connected; entries read %" PRIu64 ", claimed %" PRIu64
+                ", answered %" PRIu64 ", left pending %" PRIu64 "\n",
+                u(rd, "connected_workers"), u(st, "workers"), u(rd, "read"), u(rd, "claimed"), u(rd, "answered"),
+                u(rd, "left_pending"));
     fprintf(out,
             "tasks       %" PRIu64 " pending  %" PRIu64 " submitted  %" PRIu64 " completed  %" PRIu64
             " failed  %" PRIu64 " cancelled\n",

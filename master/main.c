@@ -426,6 +426,8 @@ static int create_shared(master_ctx *m)
     }
     atomic_store(&m->tbl.hdr->master_pid, getpid());
     atomic_store(&m->tbl.hdr->started_ms, shm_now_ms());
+    atomic_store(&m->tbl.hdr->shard_k, m->cfg->shard[0]);
+    atomic_store(&m->tbl.hdr->shard_n, m->cfg->shard[1]);
     return 0;
 }
 

@@ -45,6 +45,7 @@ typedef struct src_fetch {
     ev_timer deadline_w;
     uint32_t lines, rejected, private_, unresolved, nul;        /* counted by the child */
     uint32_t listed, added, full, revived, refused;             /* counted by the master */
+    uint32_t sharded;           /* proxies of this fetch outside this instance's shard (dropped) */
     char err[256];              /* why it failed ("" = it did not) */
     size_t blen;
     char buf[SRC_PIPE_BUF];     /* an unfinished record */
@@ -88,6 +89,7 @@ typedef struct master_ctx {
     uint32_t n_sources;
     source sources[SRC_MAX];
     src_fetch fetches[SRC_MAX];
+    uint32_t shard_dropped[SRC_MAX]; /* per source, as of its last complete fetch (status: shard_dropped) */
     uint32_t src_running;       /* fetches not finished */
     uint32_t src_done, src_ok;  /* fetches finished / succeeded since src_running was last 0 */
     int state_save_disabled;    /* the state file could not be read: our saves must not replace it */

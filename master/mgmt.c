@@ -279,9 +279,28 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
         ob_printf(b, "scatter_clients{worker=\"%u\",protocol=\"http\"} %u\n", w + 1,
                   atomic_load(&h->workers[w].clients_http));
     }
+    help(b, "scatter_tunnels", "gauge", "CONNECT tunnels open per worker.");
+    for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
+        ob_printf(b, "scatter_tunnels{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].tunnels));
     help(b, "scatter_worker_restarts_total", "counter", "Times the master restarted this worker.");
     for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
         ob_printf(b, "scatter_worker_restarts_total{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].restarts));
+    help(b, "scatter_shard", "gauge", "This instance's shard of the proxies (shard = K/N; docs/SCALING.md).");
+    ob_printf(b, "scatter_shard{k=\"%u\",n=\"%u\"} 1\n", atomic_load(&h->shard_k), atomic_load(&h->shard_n));
+    help(b, "scatter_shard_dropped_proxies", "gauge", "Proxies of the sources outside this instance's shard.");
+    ob_printf(b, "scatter_shard_dropped_proxies %llu\n", (unsigned long long)atomic_load(&h->shard_dropped));
+    help(b, "scatter_redis_connected", "gauge", "1 while the worker is connected to the Redis task stream.");
+    for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
+        ob_printf(b, "scatter_redis_connected{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].redis_up));
+    help(b, "scatter_redis_entries_total", "counter",
+         "Redis stream entries by what happened: read, claimed (from other consumers), answered, left_pending.");
+    ob_printf(b, "scatter_redis_entries_total{event=\"read\"} %llu\n", (unsigned long long)atomic_load(&c->redis_read));
+    ob_printf(b, "scatter_redis_entries_total{event=\"claimed\"} %llu\n",
+              (unsigned long long)atomic_load(&c->redis_claimed));
+    ob_printf(b, "scatter_redis_entries_total{event=\"answered\"} %llu\n",
+              (unsigned long long)atomic_load(&c->redis_answered));
+    ob_printf(b, "scatter_redis_entries_total{event=\"left_pending\"} %llu\n",
+              (unsigned long long)atomic_load(&c->redis_left));
     help(b, "scatter_uptime_seconds", "gauge", "Seconds since the daemon started.");
     ob_printf(b, "scatter_uptime_seconds %llu\n", (unsigned long long)((now - atomic_load(&h->started_ms)) / 1000));
 }

@@ -172,14 +172,7 @@ static int cell_print(FILE *f, const char *host, const shm_cell *c, uint64_t now
 static int fsync_dir_of(const char *path)
 {
     char dir[PATH_CAP];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
+    paths_dir_of(path, dir, sizeof dir);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;

@@ -7,6 +7,7 @@
  * target's and root cannot be regained.
  */
 #include "master/master.h"
+#include "common/paths.h"
 #include "common/listen_addr.h"
 
 #include <netinet/in.h>
@@ -188,14 +189,7 @@ int priv_check_writable(const char *key, const char *file, const char *who, char
     if (!file[0])
         return 0;
     char dir[CFG_STR_MAX];
-    snprintf(dir, sizeof dir, "%s", file);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
+    paths_dir_of(file, dir, sizeof dir);
     /* access() checks the real ids: after the switch, the user's */
     if (access(dir, W_OK | X_OK) != 0)
         return perr(err, cap, "[scatter] %s = '%s': its directory %s is not writable by %s (%s); give it to "

@@ -23,6 +23,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/redis_url.h"
 
 #include "shm/proxy_addr.h"
 #include "shm/registry.h"
@@ -388,6 +389,16 @@ static void merge(src_fetch *f, const char *url, size_t len)
                  label_of(&f->src), (int)(len > 200 ? 200 : len), url);
         return;
     }
+    if (m->cfg->shard[1] > 1) {
+        /* the canonical form every instance computes alike from the same line: the shard
+         * of a proxy is a property of the proxy, not of this box (docs/SCALING.md) */
+        char canon[600];
+        int cn = paddr_format(&a, canon, sizeof canon);
+        if (cn > 0 && fnv1a64(canon, strlen(canon)) % m->cfg->shard[1] != m->cfg->shard[0]) {
+            f->sharded++;
+            return;
+        }
+    }
     uint32_t idx, was_dead = 0;
     uint32_t found = reg_proxy_find(&m->tbl, &a);
     if (found != SHM_NONE)
@@ -514,7 +525,15 @@ static void fetch_finish(src_fetch *f)
         if (f->nul && n < sizeof extra)
             n += (size_t)snprintf(extra + n, sizeof extra - n, ", %u lines with a NUL byte", f->nul);
         if (f->refused && n < sizeof extra)
-            snprintf(extra + n, sizeof extra - n, ", %u refused by the master", f->refused);
+            n += (size_t)snprintf(extra + n, sizeof extra - n, ", %u refused by the master", f->refused);
+        if (m->cfg->shard[1] > 1 && n < sizeof extra)
+            snprintf(extra + n, sizeof extra - n, ", %u outside shard %u/%u", f->sharded, m->cfg->shard[0],
+                     m->cfg->shard[1]);
+        m->shard_dropped[f->idx] = f->sharded;
+        uint64_t dropped = 0;
+        for (uint32_t s = 0; s < SRC_MAX; s++)
+            dropped += m->shard_dropped[s];
+        atomic_store(&m->tbl.hdr->shard_dropped, dropped);
         LOGI(&m->log, "source %s: %u lines, %u proxies (%u new%s), %u rejected (%u private)%s%s", label, f->lines,
              f->listed, f->added, f->revived ? ", some revived" : "", rejected, private_, extra,
              f->full ? " - TABLE FULL, raise max_proxies" : "");
@@ -595,7 +614,7 @@ static int fetch_start(master_ctx *m, uint32_t i, int revive)
     f->startup = !revive;
     f->started_ms = shm_now_ms();
     f->lines = f->rejected = f->private_ = f->unresolved = f->nul = 0;
-    f->listed = f->added = f->full = f->revived = f->refused = 0;
+    f->listed = f->added = f->full = f->revived = f->refused = f->sharded = 0;
     f->err[0] = '\0';
     f->blen = 0;
     ev_io_init(&f->io_w, io_cb, f->fd, EV_READ);

@@ -8,8 +8,10 @@
 #             naive rotator only as peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles; §6 (HTTP front door: HAProxy's client switched to it, libcurl multi
 #             against msgpack) once per system, no open-loop latency; CONNECT tunnels
-#             (bench/connect_bench.sh --quick, ~10 s) once.
-#             The full run (default) takes ~15-25 minutes.
+#             (bench/connect_bench.sh --quick, ~10 s) once; the Redis stream
+#             (bench/redis_bench.sh --quick, ~20 s) once; no fleet-size sweep.
+#             The full run (default) takes ~20-30 minutes, the fleet-size sweep
+#             (bench/fleet.sh: 200 to 20,000 proxies, and 20,000 x 10 targets) included.
 #   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
 #   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present;
 #             without gnuplot the charts are skipped, and the report says so)
@@ -854,6 +856,15 @@ python3 "$LIB" report "$RES" "$W/meta.json" docs/BENCHMARKS.md bench/results.jso
 # written after the report above (which rewrites results.json), on the same build
 log "CONNECT tunnels: bench/connect_bench.sh"
 bench/connect_bench.sh --bin "$B" --commit "$COMMIT" --cmd "$CMDLINE" $([ "$QUICK" = 1 ] && echo --quick || echo --runs "$RUNS")
+# several instances on one Redis stream (issue 15): likewise its own section and key
+log "Redis stream: bench/redis_bench.sh"
+bench/redis_bench.sh --bin "$B" --commit "$COMMIT" --cmd "$CMDLINE" $([ "$QUICK" = 1 ] && echo --quick || echo --runs "$RUNS")
+# Fleet size (issue 13): 200 to 20,000 proxies, its own section and bench/fleet.json; full
+# runs only (about 5 minutes)
+if [ "$QUICK" = 0 ]; then
+  log "fleet size: bench/fleet.sh"
+  FLEET_TMP="$W/fleet" bench/fleet.sh "$B"
+fi
 cp "$RES" "$W/results.copy.jsonl"
 # ================================================================ charts
 # last, so that every section's data (bench/fleet.json included) is final; a chart that

@@ -12,7 +12,9 @@ pkgs=(build-essential cmake pkg-config curl procps
       python3-requests  # it_http_front, it_https: requests through the HTTP front end and CONNECT
       python3-aiohttp python3-scrapy  # it_http_aiohttp, it_http_scrapy: aiohttp and a Scrapy spider through it
       prometheus  # promtool, for it_metrics (`promtool check metrics`)
-      tmux)  # it_top: scatterctl top in a detached terminal of a fixed size
+      tmux  # it_top: scatterctl top in a detached terminal of a fixed size
+      libhiredis-dev redis-server  # the Redis stream transport (worker/redis.c, scatterctl fetch --redis) and it_redis_*
+      python3-redis)  # clients/python: StreamClient, the Redis stream mode (it_redis_clients)
 # --bench: the peers of scripts/bench.sh, and gnuplot (no X11) for its SVG charts
 if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4 gnuplot-nox); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.

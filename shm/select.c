@@ -40,6 +40,7 @@ void select_params_default(select_params *p)
     p->jitter = 20000;
     p->home_workers = 0;
     p->home_grace_ms = 0;
+    p->home_bonus = 0;
 }
 
 typedef struct {
@@ -117,7 +118,7 @@ typedef struct {
     const select_params *p;
     const shm_cell *row;
     uint64_t now, waiting;
-    uint32_t allowed, homes, grace, recheck;
+    uint32_t allowed, homes, grace, recheck, home_bonus;
     uint64_t jitter_span;
     score_ctx sc;
 } judge_ctx;
@@ -130,6 +131,8 @@ static uint64_t ready_key(const judge_ctx *j, uint32_t proxy, uint64_t rnd)
     const shm_cell *c = &j->row[proxy];
     uint64_t score = score_cell(&j->sc, c, &j->t->proxies[proxy], j->now, j->p);
     score += ((uint64_t)mix(rnd ^ ((uint64_t)proxy * 0x9e3779b97f4a7c15ULL)) * j->jitter_span) >> 32;
+    if (j->home_bonus && proxy % j->p->home_workers + 1 == j->ix->holder)
+        score += j->home_bonus;
     if (score > 0xffffff)
         score = 0xffffff;
     uint32_t lat = atomic_load_explicit(&c->ewma_latency_ms, memory_order_relaxed);
@@ -216,6 +219,7 @@ static int judge_ctx_init(judge_ctx *j, shm_table *t, select_index *ix, uint64_t
     j->homes = p->home_workers > 1 && p->home_workers <= SHM_MAX_WORKERS && j->grace ? p->home_workers : 0;
     j->waiting = j->homes ? atomic_load_explicit(&hs->queued_workers, memory_order_relaxed) : 0;
     j->jitter_span = (uint64_t)p->jitter + 1;
+    j->home_bonus = p->home_workers > 1 && p->home_workers <= SHM_MAX_WORKERS ? p->home_bonus : 0;
     score_ctx_init(&j->sc);
     return 0;
 }

@@ -26,6 +26,10 @@ typedef struct {
      * most the host's interval / 25 (none without an interval). */
     uint32_t home_workers;
     uint32_t home_grace_ms;
+    /* Score units added to a pair whose home is the caller (home_workers > 1): among pairs
+     * within this much of each other a worker takes its own, so each worker's connection cache
+     * holds its half of the fleet instead of all of it. 0 = off (default). */
+    uint32_t home_bonus;
 } select_params;
 
 void select_params_default(select_params *p);

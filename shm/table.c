@@ -171,6 +171,8 @@ void shm_worker_reclaim(shm_table *t, uint32_t index, int64_t *pending, int64_t 
         f = atomic_exchange(&ws->owed_inflight, 0);
         atomic_store(&ws->clients_msgpack, 0u); /* its connections died with it */
         atomic_store(&ws->clients_http, 0u);
+        atomic_store(&ws->tunnels, 0u);
+        atomic_store(&ws->redis_up, 0u);
         atomic_fetch_sub(&t->hdr->c.pending, p);
         atomic_fetch_sub(&t->hdr->c.inflight, f);
     }

@@ -33,7 +33,7 @@
 #include "common/limits.h"
 
 #define SHM_MAGIC   0x3152455454414353ULL /* "SCATTER1" little-endian */
-#define SHM_VERSION 4u
+#define SHM_VERSION 5u /* 5: selection counters, worker serving_pid, Redis counters */
 
 #define SHM_NONE UINT32_MAX /* "no index" */
 
@@ -161,6 +161,9 @@ typedef struct {
     _Atomic uint64_t refused[SHM_ERR_SLOTS];     /* submissions refused before a task existed */
     shm_hist task_latency;    /* submission to answer, every task that ended but cancelled ones */
     shm_hist attempt_latency; /* start to end of every attempt that ended with its task alive */
+    /* the Redis task stream (worker/redis.c): entries read, claimed from other consumers,
+     * answered, left pending (their result could not be written, or the worker stopped) */
+    _Atomic uint64_t redis_read, redis_claimed, redis_answered, redis_left;
 } shm_counters;
 
 /* What one worker owes the global counters. The worker adds to its row whenever it adds to
@@ -176,8 +179,11 @@ typedef struct {
     _Atomic int64_t owed_inflight;  /* the worker of this slot (atomic add); master zeroes it once reaped */
     _Atomic uint32_t clients_msgpack; /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
     _Atomic uint32_t clients_http;    /* the worker of this slot (atomic store of its count); master zeroes it once reaped */
+    _Atomic uint32_t tunnels;         /* CONNECT tunnels open: as clients_http */
     _Atomic int32_t serving_pid;    /* the worker of this slot: its pid once its loop serves (the
                                      * master's readiness, sd_notify READY=1) */
+    _Atomic uint32_t redis_up;      /* the worker of this slot: 1 while connected to the Redis stream;
+                                     * master zeroes it once reaped */
 } shm_worker_slot;
 
 typedef struct {
@@ -194,6 +200,9 @@ typedef struct {
     _Atomic uint64_t host_full_ms;  /* atomic: last time a registration found max_hosts slots taken */
     _Atomic uint32_t hash_tombs;    /* lock: tombstones in the hash (reclaimed hosts); rebuilt at max_hosts */
     _Atomic uint64_t started_ms;    /* master */
+    _Atomic uint32_t shard_k, shard_n; /* master, at start: shard = K/N (docs/SCALING.md) */
+    _Atomic uint64_t shard_dropped; /* master: proxies of the sources outside the shard, as of each
+                                     * source's last complete fetch */
     shm_worker_slot workers[SHM_MAX_WORKERS];
     shm_counters c;
 } shm_header;
@@ -241,11 +250,12 @@ static inline void shm_inflight_add(shm_table *t, uint32_t index, int64_t delta)
         atomic_fetch_add(&t->hdr->workers[index - 1].owed_inflight, delta);
 }
 /* Worker `index` publishes its own client counts (front-end connections) after each change. */
-static inline void shm_clients_set(shm_table *t, uint32_t index, uint32_t msgpack, uint32_t http)
+static inline void shm_clients_set(shm_table *t, uint32_t index, uint32_t msgpack, uint32_t http, uint32_t tunnels)
 {
     if (index >= 1 && index <= SHM_MAX_WORKERS) {
         atomic_store(&t->hdr->workers[index - 1].clients_msgpack, msgpack);
         atomic_store(&t->hdr->workers[index - 1].clients_http, http);
+        atomic_store(&t->hdr->workers[index - 1].tunnels, tunnels);
     }
 }
 /* Master only, after the worker of `index` was reaped (it can no longer write its row):

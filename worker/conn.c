@@ -94,7 +94,7 @@ void conn_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->reading = 1;
         LIST_PUSH(w->conns, c, prev, next);
         w->n_conns++;
-        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     }
 }
 
@@ -122,7 +122,7 @@ void conn_close(conn *c)
     close(c->fd);
     LIST_UNLINK(w->conns, c, prev, next);
     w->n_conns--;
-    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     free(c->in);
     idmap_free(&c->ids);
     msgpack_sbuffer_destroy(&c->out);

@@ -58,6 +58,10 @@ void conn_reply_begin(conn_reply *r, uint64_t id, const char *op, int ok);
 void conn_reply_end(conn *c, conn_reply *r);
 
 /* conn_tasks.c */
+/* The fields of a submit's result or failure after id, op and ok (docs/PROTOCOL.md 4.2): one
+ * packing for every front end that answers in msgpack (the sockets, the Redis stream). */
+void task_pack_result(proto_map *m, const task_result *r);
+void task_pack_failure(proto_map *m, const task_failure *f);
 /* Makes c the owner of the tasks it submits (at accept). */
 void conn_tasks_init(conn *c);
 /* The submit op: a task, or one refusal reply. */

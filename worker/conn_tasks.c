@@ -50,18 +50,33 @@ static void pack_headers(msgpack_packer *pk, const char *p, size_t len)
     }
 }
 
+void task_pack_result(proto_map *m, const task_result *r)
+{
+    proto_map_u64(m, "status", (uint64_t)r->status);
+    pack_headers(proto_map_key(m, "headers"), r->headers ? r->headers : "", r->headers_len);
+    proto_map_bin(m, "body", r->body, r->body_len);
+    proto_map_str(m, "proxy", r->proxy);
+    proto_map_u64(m, "attempts", r->attempts);
+    proto_map_u64(m, "race", r->race);
+    proto_map_u64(m, "latency_ms", r->latency_ms);
+    proto_map_u64(m, "elapsed_ms", r->elapsed_ms);
+}
+
+void task_pack_failure(proto_map *m, const task_failure *f)
+{
+    proto_map_str(m, "error", err_code(f->code));
+    proto_map_str(m, "message", f->message);
+    proto_map_str(m, "host", f->host);
+    proto_map_u64(m, "attempts", f->attempts);
+    proto_map_str(m, "last_error", f->last_error);
+    proto_map_u64(m, "elapsed_ms", f->elapsed_ms);
+}
+
 static void deliver_result(task_owner *o, task *t, const task_result *r)
 {
     conn_reply rp;
     conn_reply_begin(&rp, t->id, "submit", 1);
-    proto_map_u64(&rp.m, "status", (uint64_t)r->status);
-    pack_headers(proto_map_key(&rp.m, "headers"), r->headers ? r->headers : "", r->headers_len);
-    proto_map_bin(&rp.m, "body", r->body, r->body_len);
-    proto_map_str(&rp.m, "proxy", r->proxy);
-    proto_map_u64(&rp.m, "attempts", r->attempts);
-    proto_map_u64(&rp.m, "race", r->race);
-    proto_map_u64(&rp.m, "latency_ms", r->latency_ms);
-    proto_map_u64(&rp.m, "elapsed_ms", r->elapsed_ms);
+    task_pack_result(&rp.m, r);
     conn_reply_end(conn_of(o), &rp);
 }
 
@@ -69,12 +84,7 @@ static void deliver_failure(task_owner *o, task *t, const task_failure *f)
 {
     conn_reply rp;
     conn_reply_begin(&rp, t->id, "submit", 0);
-    proto_map_str(&rp.m, "error", err_code(f->code));
-    proto_map_str(&rp.m, "message", f->message);
-    proto_map_str(&rp.m, "host", f->host);
-    proto_map_u64(&rp.m, "attempts", f->attempts);
-    proto_map_str(&rp.m, "last_error", f->last_error);
-    proto_map_u64(&rp.m, "elapsed_ms", f->elapsed_ms);
+    task_pack_failure(&rp.m, f);
     conn_reply_end(conn_of(o), &rp); /* dropped if the connection is closing */
 }
 
@@ -109,14 +119,7 @@ void conn_submit(conn *c, const proto_request *r)
                         (unsigned long long)r->id);
         return;
     }
-    task_submission s = {
-        .id = r->id, .url = r->url, .method = r->method, .body = r->body,
-        .n_headers = r->n_headers, .hname = r->hname, .hval = r->hval,
-        .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
-        .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
-        .has_race_width = r->has_race_width, .race_width = r->race_width,
-        .session = r->session,
-    };
+    task_submission s = task_submission_of(r, r->id);
     task *t;
     scatter_err e = task_submit(&c->owner, &s, &t, err, sizeof err);
     if (e != ERR_OK) {

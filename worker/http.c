@@ -64,25 +64,10 @@ static void account(http_conn *c)
     c->counted = now;
 }
 
-/* Grows *buf to hold need bytes (doubling, at most max). 0 or -1. */
-static int grow(char **buf, size_t *cap, size_t need, size_t max)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = buf_next_cap(*cap, need, 1024, max);
-    if (nc < need)
-        return -1;
-    char *nb = realloc(*buf, nc);
-    if (!nb)
-        return -1;
-    *buf = nb;
-    *cap = nc;
-    return 0;
-}
 
 static int out_append(http_conn *c, const char *p, size_t n)
 {
-    if (grow(&c->out, &c->out_cap, c->out_len + n, SIZE_MAX / 2))
+    if (buf_grow(&c->out, &c->out_cap, c->out_len + n, SIZE_MAX / 2))
         return -1;
     memcpy(c->out + c->out_len, p, n);
     c->out_len += n;
@@ -116,7 +101,7 @@ static void conn_free(http_conn *c)
         close(c->fd);
     LIST_UNLINK(w->http_conns, c, prev, next);
     w->n_http_conns--;
-    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     w->buffered -= c->counted;
     free(c->in);
     free(c->out);
@@ -450,7 +435,7 @@ static void read_cb(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     if (c->in_cap - c->in_len < HTTP_READ_CHUNK &&
-        grow(&c->in, &c->in_cap, c->in_len + HTTP_READ_CHUNK, c->in_len + HTTP_READ_CHUNK)) {
+        buf_grow(&c->in, &c->in_cap, c->in_len + HTTP_READ_CHUNK, c->in_len + HTTP_READ_CHUNK)) {
         conn_free(c);
         return;
     }
@@ -547,7 +532,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_start(loop, &c->rio);
         LIST_PUSH(w->http_conns, c, prev, next);
         w->n_http_conns++;
-        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns);
+        shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     }
 }
 

@@ -30,21 +30,6 @@ static void refuse(http_refusal *why, int status, const char *code, const char *
     va_end(ap);
 }
 
-/* Grows *buf to hold need bytes (doubling, at most max). 0 or -1. */
-static int grow(char **buf, size_t *cap, size_t need, size_t max)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = buf_next_cap(*cap, need, 1024, max);
-    if (nc < need)
-        return -1;
-    char *nb = realloc(*buf, nc);
-    if (!nb)
-        return -1;
-    *buf = nb;
-    *cap = nc;
-    return 0;
-}
 
 /* ---- parsing ---- */
 
@@ -55,7 +40,7 @@ static http_req *req_of(http_parser *p)
 
 static int head_add(http_req *r, const char *at, size_t n)
 {
-    if (r->head_len + n > r->max_header || grow(&r->head, &r->head_cap, r->head_len + n, r->max_header)) {
+    if (r->head_len + n > r->max_header || buf_grow(&r->head, &r->head_cap, r->head_len + n, r->max_header)) {
         r->refuse = 431;
         return -1;
     }
@@ -133,7 +118,7 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     http_req *r = req_of(p);
-    if (r->body_len + n > r->max_body || grow(&r->body, &r->body_cap, r->body_len + n, r->max_body + 1)) {
+    if (r->body_len + n > r->max_body || buf_grow(&r->body, &r->body_cap, r->body_len + n, r->max_body + 1)) {
         r->refuse = 413;
         return -1;
     }

@@ -32,7 +32,7 @@ int policy_adapts(const policy_race *r, uint32_t n)
     return !r->task_width && r->adaptive && n > 1;
 }
 
-uint32_t policy_target_permille(uint32_t claimable_left, uint32_t queued, uint32_t rounds_done, uint32_t max_attempts)
+uint32_t policy_target_permille(uint32_t spare, uint32_t queued, uint32_t rounds_done, uint32_t max_attempts)
 {
     /* a task's last rounds race wide whatever the load: max_attempts counts rounds, and
      * single-proxy rounds on a cold, mostly dead list would otherwise fail tasks that one more
@@ -41,7 +41,7 @@ uint32_t policy_target_permille(uint32_t claimable_left, uint32_t queued, uint32
         return POLICY_TARGET_ABUNDANT;
     /* abundant only with a wide margin: right after a burst of submissions the queue is still
      * filling, and racing wide then burns the slots the next tasks need */
-    return claimable_left > POLICY_ABUNDANT_FACTOR * queued ? POLICY_TARGET_ABUNDANT : POLICY_TARGET_SCARCE;
+    return spare > POLICY_ABUNDANT_FACTOR * queued ? POLICY_TARGET_ABUNDANT : POLICY_TARGET_SCARCE;
 }
 
 uint32_t policy_keep(const uint32_t *p_permille, uint32_t n, uint32_t width_min, uint32_t target_permille)

@@ -57,11 +57,12 @@ uint32_t policy_claim_k(const policy_race *r, int probe, uint64_t room, uint32_t
  * more than one claimed). */
 int policy_adapts(const policy_race *r, uint32_t n);
 
-/* The success target, in thousandths, for a round: abundant while the claimable pairs left
- * beyond the claimed ones exceed POLICY_ABUNDANT_FACTOR times the host's queued tasks, or in
+/* The success target, in thousandths, for a round: abundant while what is left to spare beyond
+ * this round (the claimable pairs left, or 0 when the worker is CPU-bound) exceeds
+ * POLICY_ABUNDANT_FACTOR times the host's queued tasks, or in
  * a task's last POLICY_LAST_ROUNDS rounds (rounds_done: rounds started before this one;
  * max_attempts 0 = unlimited); scarce otherwise. */
-uint32_t policy_target_permille(uint32_t claimable_left, uint32_t queued, uint32_t rounds_done, uint32_t max_attempts);
+uint32_t policy_target_permille(uint32_t spare, uint32_t queued, uint32_t rounds_done, uint32_t max_attempts);
 
 /* How many of the n claimed proxies (best first, estimated success p_permille[i]) to keep: the
  * shortest prefix whose chance that one succeeds, 1 - prod(1 - p_i), reaches target_permille,

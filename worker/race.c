@@ -146,7 +146,11 @@ int race_init(worker_ctx *w)
             curl_share_setopt(w->curl_share[i], CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK)
             return -1;
     }
-    uint32_t per_share = (race_idle_budget(w) + RACE_SHARES - 1) / RACE_SHARES;
+    /* libcurl's cap counts the connections in use too. Raising it by max_inflight ran the
+     * workers out of descriptors when every attempt opened a new tunnel (20,000 proxies x 10
+     * targets: 325 tasks/s and violations, against 5,181 and none with the budget alone) */
+    uint64_t cap = (uint64_t)race_idle_budget(w);
+    uint32_t per_share = (uint32_t)((cap + RACE_SHARES - 1) / RACE_SHARES);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)per_share);
     return 0;
 }
@@ -267,6 +271,7 @@ static uint32_t interval_of(const worker_ctx *w, const host_rt *h)
 
 static void free_attempt(attempt *a)
 {
+    ev_timer_stop(a->w->loop, &a->give_up_w);
     a->w->buffered -= a->cap + a->hcap;
     free(a->body);
     free(a->hdrs);
@@ -302,9 +307,18 @@ static void detach(attempt *a)
             }
     } else {
         LIST_UNLINK(w->orphans, a, oprev, onext);
+        w->n_orphans--;
     }
     w->inflight--;
     shm_inflight_add(w->tbl, w->index, -1);
+}
+
+/* Proxies spread over the shares by a multiplicative hash, not proxy % RACE_SHARES: a worker
+ * mostly uses the pairs it is home to (proxy % workers), and a plain modulo would give each
+ * worker only the shares of its own residue, half of the idle-connection budget with two. */
+static uint32_t race_share_of(uint32_t proxy)
+{
+    return (uint32_t)(((uint64_t)(proxy * 2654435761u) * RACE_SHARES) >> 32);
 }
 
 void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
@@ -331,7 +345,50 @@ void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
     if (!v6)
         curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
     /* the proxy's share: its connection and DNS caches (race_init) */
-    curl_easy_setopt(e, CURLOPT_SHARE, w->curl_share[proxy % RACE_SHARES]);
+    curl_easy_setopt(e, CURLOPT_SHARE, w->curl_share[race_share_of(proxy)]);
+}
+
+/* Detaches a from its task only: the transfer runs on, with no task to answer, until the first
+ * byte of its answer (write_cb, header_cb abort it then) or its libcurl timeout, and detach()
+ * anchors the pair at whichever comes first. */
+static void orphan(attempt *a)
+{
+    task *t = a->t;
+    worker_ctx *w = a->w;
+    ev_timer_stop(w->loop, &a->give_up_w);
+    for (uint32_t i = 0; i < t->n_running; i++)
+        if (t->att[i] == a) {
+            t->att[i] = t->att[--t->n_running];
+            break;
+        }
+    a->t = NULL;
+    LIST_PUSH(w->orphans, a, oprev, onext);
+    w->n_orphans++;
+}
+
+/* Orphans still count against max_inflight (each holds a connection and a pair), so at most a
+ * quarter of it waits that way; past that an attempt is closed as before, anchored now. With
+ * no bound, a target flooded with connects (SYN retries: every attempt stuck for seconds) filled
+ * max_inflight with orphans and the throughput fell to a tenth (bench/fleet.sh, 10 targets). */
+static int may_orphan(const worker_ctx *w, const attempt *a)
+{
+    return a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent &&
+           w->n_orphans < (w->cfg->max_inflight + 3) / 4;
+}
+
+static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc);
+
+/* The attempt's own timeout: ends it as libcurl's timeout did, except that a sent request is
+ * orphaned, not closed (attempt_done). */
+static void give_up_cb(struct ev_loop *loop, ev_timer *tw, int revents)
+{
+    (void)loop;
+    (void)revents;
+    attempt *a = tw->data;
+    if (!a->t)
+        return;
+    a->gave_up = 1;
+    attempt_done(a->w, a, CURLE_OPERATION_TIMEDOUT);
 }
 
 int race_start(task *t, uint32_t proxy)
@@ -366,7 +423,11 @@ int race_start(task *t, uint32_t proxy)
         total = 1;
     long ctmo = (long)(h->cfg->connect_timeout_ms < total ? h->cfg->connect_timeout_ms : total);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ctmo);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)total);
+    /* the attempt gives up at `total` (give_up_w); libcurl's own limit is one request_timeout
+     * later, for a sent request that is then orphaned waiting for its answer (attempt_done) */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(total + h->cfg->request_timeout_ms));
+    ev_timer_init(&a->give_up_w, give_up_cb, (double)total / 1000.0, 0.);
+    a->give_up_w.data = a;
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
@@ -406,6 +467,7 @@ int race_start(task *t, uint32_t proxy)
         return -1;
     }
     t->att[t->n_running++] = a;
+    ev_timer_start(w->loop, &a->give_up_w);
     w->inflight++;
     shm_inflight_add(tbl, w->index, 1);
     atomic_fetch_add(&tbl->hdr->c.attempts, 1);
@@ -418,10 +480,8 @@ void race_abort_all(task *t)
     while (t->n_running) {
         attempt *a = t->att[0];
         atomic_fetch_add(&w->tbl->hdr->c.attempts_cancelled, 1);
-        if (a->sent_ms && !a->first_byte_ms && !w->cfg->rate_limit_anchor_sent) {
-            t->att[0] = t->att[--t->n_running];
-            a->t = NULL;
-            LIST_PUSH(w->orphans, a, oprev, onext);
+        if (may_orphan(w, a)) {
+            orphan(a);
             continue;
         }
         detach(a);
@@ -514,7 +574,16 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
              flags & HEALTH_COOLDOWN_STARTED ? "cooldown " : "", flags & HEALTH_CELL_EVICTED ? "dead-for-host " : "",
              flags & HEALTH_PROXY_EVICTED ? "dead " : "", err);
     }
-    detach(a);
+    /* Timed out with its request sent and no answer: the proxy may still deliver it, late (a
+     * proxy whose own connect to the target is stuck in SYN retries delivers it seconds later).
+     * Closing now would anchor the pair now, and a late arrival could then land within one
+     * interval of the pair's next use (the fleet benchmark at 20,000 proxies saw 37 that way).
+     * Kept open, it is anchored at its answer's first byte; the task goes on without it. */
+    int orphaned = a->gave_up && may_orphan(w, a);
+    if (orphaned)
+        orphan(a);
+    else
+        detach(a);
     if (o == OUTCOME_SUCCESS) {
         worker_host_record_win(h, latency);
         task_finish_success(t, a, status, latency); /* also cancels the losers */
@@ -536,7 +605,8 @@ static void attempt_done(worker_ctx *w, attempt *a, CURLcode rc)
         }
         return;
     }
-    free_attempt(a);
+    if (!orphaned)
+        free_attempt(a);
     snprintf(t->last_error, sizeof t->last_error, "%s", err);
     /* hedged round: a failure is an answer too, so the next proxy joins now, not at the delay */
     if (t->n_running == 0 && !sched_hedge_add(t)) {

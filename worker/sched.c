@@ -171,14 +171,18 @@ static uint32_t success_permille(const shm_table *tbl, uint32_t p, uint32_t h)
                                    atomic_load_explicit(&px->fail, memory_order_relaxed));
 }
 
+/* A worker whose loop worked (was not waiting) this share of the last second is CPU-bound:
+ * its rounds race one proxy (race_width_min), whatever slots are free. */
+#define BUSY_SCARCE_PERMILLE 850
+
 /* How many of the n claimed candidates (best first) to keep. */
 static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task *t, const uint32_t *picked,
-                              uint32_t n, uint32_t claimable_left)
+                              uint32_t n, uint32_t spare)
 {
     uint32_t p[SC_RACE_MAX];
     for (uint32_t i = 0; i < n; i++)
         p[i] = success_permille(w->tbl, picked[i], h->idx);
-    uint32_t target = policy_target_permille(claimable_left, h->queued, t->rounds, t->max_attempts);
+    uint32_t target = policy_target_permille(spare, h->queued, t->rounds, t->max_attempts);
     return policy_keep(p, n, h->cfg->race_width_min, target);
 }
 
@@ -361,7 +365,13 @@ static int dispatch_one(worker_ctx *w, host_rt *h)
         return 0;
     }
     if (!t->session[0] && policy_adapts(&pr, n)) {
-        uint32_t keep = adaptive_keep(w, h, t, picked, n, st.claimable);
+        /* spare: claimable pairs beyond these, none while the worker's own CPU is spent (its
+         * loop was busy most of the last second). Not capped by the room under max_inflight:
+         * when connects stall (a target flooded with new connections) the wide rounds are what
+         * finish tasks, and capping them filled max_inflight with single stuck attempts
+         * (bench/fleet.sh, 20,000 proxies x 10 targets: 325 tasks/s instead of 3,700) */
+        uint32_t spare = w->busy_permille >= BUSY_SCARCE_PERMILLE ? 0 : st.claimable;
+        uint32_t keep = adaptive_keep(w, h, t, picked, n, spare);
         for (uint32_t i = keep; i < n; i++)
             worker_pair_release(h, picked[i], 0, 0);
         n = keep;
@@ -458,6 +468,9 @@ static void straggler_add(task *t)
     /* every straggler of the host fires its own timer; one scan per STRAGGLER_RETRY_MS is
      * enough to learn that no fit proxy is claimable (a scan is ~80 us at 20,000 proxies) */
     if (now < h->straggler_next_ms || atomic_load(&tbl->hdr->c.inflight) >= (int64_t)w->cfg->max_inflight)
+        return;
+    /* a CPU-bound worker's stragglers are mostly its own slowness: another attempt adds to it */
+    if (w->busy_permille >= BUSY_SCARCE_PERMILLE)
         return;
     for (uint32_t i = 0; i < t->n_running; i++)
         if (now - t->att[i]->start_ms > waited)

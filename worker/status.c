@@ -9,6 +9,8 @@
 #include "shm/metrics.h"
 #include "shm/ratelimit.h"
 
+#include <stdio.h>
+
 void status_pack_hosts(proto_map *m, const shm_table *t, uint64_t now_ms)
 {
     uint32_t nh = atomic_load_explicit(&t->hdr->n_hosts, memory_order_acquire);
@@ -55,6 +57,20 @@ void status_pack(proto_map *m, const shm_table *t, uint64_t now_ms, uint32_t wor
     proto_map_u64(&sub, "healthy", pc.healthy);
     proto_map_u64(&sub, "cooling", pc.cooling);
     proto_map_u64(&sub, "dead", pc.dead);
+    proto_map_end(&sub);
+    char shard[32];
+    snprintf(shard, sizeof shard, "%u/%u", atomic_load(&h->shard_k), atomic_load(&h->shard_n));
+    proto_map_str(m, "shard", shard);
+    proto_map_u64(m, "shard_dropped", atomic_load(&h->shard_dropped));
+    proto_map_sub(m, "redis", &sub);
+    uint32_t rup = 0, nw = atomic_load(&h->n_workers);
+    for (uint32_t i = 0; i < nw && i < SHM_MAX_WORKERS; i++)
+        rup += atomic_load(&h->workers[i].redis_up) != 0;
+    proto_map_u64(&sub, "connected_workers", rup);
+    proto_map_u64(&sub, "read", atomic_load(&c->redis_read));
+    proto_map_u64(&sub, "claimed", atomic_load(&c->redis_claimed));
+    proto_map_u64(&sub, "answered", atomic_load(&c->redis_answered));
+    proto_map_u64(&sub, "left_pending", atomic_load(&c->redis_left));
     proto_map_end(&sub);
 
     proto_map_sub(m, "tasks", &sub);

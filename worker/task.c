@@ -442,3 +442,15 @@ scatter_err task_submit(task_owner *o, const task_submission *r, task **out, cha
     *out = t;
     return ERR_OK;
 }
+
+task_submission task_submission_of(const proto_request *r, uint64_t id)
+{
+    return (task_submission){
+        .id = id, .url = r->url, .method = r->method, .body = r->body,
+        .n_headers = r->n_headers, .hname = r->hname, .hval = r->hval,
+        .has_timeout = r->has_timeout, .timeout_ms = r->timeout_ms,
+        .has_max_attempts = r->has_max_attempts, .max_attempts = r->max_attempts,
+        .has_race_width = r->has_race_width, .race_width = r->race_width,
+        .session = r->session,
+    };
+}

@@ -35,6 +35,8 @@ typedef struct attempt {
     uint64_t sent_ms;             /* when the request was written; 0 = never */
     uint64_t first_byte_ms;       /* when its response began; 0 = not yet */
     int resend_refused;           /* libcurl wanted to send the request a second time (race.c) */
+    ev_timer give_up_w;           /* the attempt's own timeout (race.c: a sent request is orphaned) */
+    int gave_up;                  /* give_up_w fired */
     char *body;
     size_t len, cap;
     char *hdrs;                   /* raw response header block of the final response */
@@ -137,6 +139,9 @@ typedef struct task {
  * set. Otherwise the refusal's code, with a message in err; nothing was created and the caller
  * answers the client itself. */
 scatter_err task_submit(task_owner *o, const task_submission *s, task **out, char *err, size_t errcap);
+/* The submission a decoded protocol `submit` asks for (the socket and the Redis stream), named
+ * `id` by its owner; it points into r. */
+task_submission task_submission_of(const proto_request *r, uint64_t id);
 /* Ends a task with error e (delivered to its owner), stops its attempts, frees it. */
 void task_finish_error(task *t, scatter_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Ends a task with the winning attempt's response. */

@@ -134,6 +134,7 @@ static void tunnel_free(tunnel *tn)
     worker_host_live_add(tn->host, -1);
     LIST_UNLINK(w->tunnels, tn, prev, next);
     w->n_tunnels--;
+    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     free(tn);
     worker_need_dispatch(w);
 }
@@ -435,6 +436,7 @@ void tunnel_open(worker_ctx *w, int cfd, host_rt *h, const char *target, const c
     tn->timer_w.data = tn;
     LIST_PUSH(w->tunnels, tn, prev, next);
     w->n_tunnels++;
+    shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     connect_round(tn);
 }
 

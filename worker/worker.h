@@ -27,7 +27,7 @@ struct attempt;
 
 /* Per-host state of this worker: its settings, its ready queue, its wake-up timer. */
 /* libcurl share objects per worker: idle connections and resolved names, by proxy (race.c) */
-#define RACE_SHARES 64
+#define RACE_SHARES 256
 
 typedef struct host_rt {
     uint32_t idx;                 /* shm host index */
@@ -71,6 +71,9 @@ typedef struct worker_ctx {
     ev_timer stop_w;              /* grace period end */
     ev_timer curl_timer;
     ev_timer trim_w;              /* returns freed heap to the system once the worker idles */
+    ev_check busy_w;              /* with the end of prepare_cb, times the loop's waits (worker.c) */
+    double poll_enter, idle_s, busy_since;
+    uint32_t busy_permille;       /* share of the last second the loop spent working, not waiting */
     int heap_dirty;
     CURLM *multi;
     CURLSH *curl_share[RACE_SHARES]; /* connection and DNS caches, by proxy (race.c) */
@@ -93,7 +96,10 @@ typedef struct worker_ctx {
     uint64_t refused;             /* clients refused since the last log line about it */
     uint64_t refused_log_ms;
     uint64_t rnd;                 /* xorshift state */
-    struct attempt *orphans;      /* sent race losers waiting for their first answer byte */
+    struct attempt *orphans;      /* sent race losers and timed-out attempts waiting for their
+                                   * first answer byte (race.c) */
+    uint32_t n_orphans;
+    struct redis_front *redis;    /* the Redis stream consumer (worker/redis.c); NULL = off */
 } worker_ctx;
 
 

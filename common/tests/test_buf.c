@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
 #include "common/buf.h"
 
 static void fits_already(void **s)
@@ -47,9 +49,29 @@ static void no_overflow_near_size_max(void **s)
     assert_int_equal(buf_next_cap(big / 2, big, 16, SIZE_MAX), big);
 }
 
+static void grow_keeps_content_and_bound(void **s)
+{
+    (void)s;
+    char *b = NULL;
+    size_t cap = 0;
+    assert_int_equal(buf_grow(&b, &cap, 10, 4096), 0);
+    assert_int_equal(cap, 1024);
+    memcpy(b, "scatter", 8);
+    assert_int_equal(buf_grow(&b, &cap, 1500, 4096), 0);
+    assert_int_equal(cap, 2048);
+    assert_string_equal(b, "scatter");
+    assert_int_equal(buf_grow(&b, &cap, 2048, 4096), 0); /* fits: unchanged */
+    assert_int_equal(cap, 2048);
+    assert_int_equal(buf_grow(&b, &cap, 4097, 4096), -1); /* over max: refused, kept */
+    assert_int_equal(cap, 2048);
+    assert_string_equal(b, "scatter");
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(grow_keeps_content_and_bound),
         cmocka_unit_test(fits_already),
         cmocka_unit_test(doubles_from_first_or_cap),
         cmocka_unit_test(bounded_by_max),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "common/config.h"
+#include "common/redis_url.h"
 
 static char path[64];
 
@@ -20,6 +21,78 @@ static int load_text(scatter_config *c, const char *text, char *err, size_t cap)
     int rc = cfg_load(c, path, err, cap);
     unlink(path);
     return rc;
+}
+
+/* shard = K/N and redis_url: good values load, bad ones name the file, line, key and value,
+ * and neither changes on a reload (the instance's shard and stream are fixed at start). */
+static void shard_and_redis_keys(void **s)
+{
+    (void)s;
+    scatter_config *c = cfg_alloc(), *d = cfg_alloc(), *o = cfg_alloc();
+    char err[512], fixed[256];
+    assert_int_equal(load_text(c, "[scatter]\nsources = \"\"\n", err, sizeof err), 0);
+    assert_int_equal(c->shard[0], 0);
+    assert_int_equal(c->shard[1], 1);
+    assert_string_equal(c->redis_url, "");
+    assert_string_equal(c->redis_stream, "scatter:tasks");
+    assert_int_equal(load_text(c, "[scatter]\nshard = 1/2\nredis_url = redis://127.0.0.1:6390/3\n", err, sizeof err), 0);
+    assert_int_equal(c->shard[0], 1);
+    assert_int_equal(c->shard[1], 2);
+    static const char *const bad[] = {"2/2", "0/0", "1", "a/2", "1/2x", "-1/2", "0/65537"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], want[128];
+        snprintf(text, sizeof text, "[scatter]\n\nshard = %s\n", bad[i]);
+        assert_int_not_equal(load_text(d, text, err, sizeof err), 0);
+        snprintf(want, sizeof want, ":3: [scatter] shard = '%s': expected K/N", bad[i]);
+        if (!strstr(err, want))
+            fail_msg("%s: %s", bad[i], err);
+    }
+    assert_int_not_equal(load_text(d, "[scatter]\nredis_url = http://x\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "redis_url = 'http://x': expected redis://"));
+    assert_int_not_equal(load_text(d, "[scatter]\nredis_url = redis://h:99999\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "port"));
+    assert_int_not_equal(load_text(d, "[scatter]\nredis_url = redis://:hunter2@h:0\n", err, sizeof err), 0);
+    assert_null(strstr(err, "hunter2"));
+    assert_non_null(strstr(err, "redis://***@h:0"));
+    assert_int_equal(load_text(d, "[scatter]\nshard = 0/3\nredis_url = redis://10.0.0.1\n", err, sizeof err), 0);
+    int n = cfg_reload_merge(c, d, o, fixed, sizeof fixed);
+    assert_true(n >= 2);
+    assert_int_equal(o->shard[0], 1);
+    assert_int_equal(o->shard[1], 2);
+    assert_string_equal(o->redis_url, "redis://127.0.0.1:6390/3");
+    assert_non_null(strstr(fixed, "shard"));
+    assert_non_null(strstr(fixed, "redis_url"));
+    cfg_free(c);
+    cfg_free(d);
+    cfg_free(o);
+}
+
+static void redis_urls(void **s)
+{
+    (void)s;
+    redis_url u;
+    char why[160];
+    assert_int_equal(redis_url_parse("redis://10.0.0.5", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "10.0.0.5");
+    assert_int_equal(u.port, 6379);
+    assert_string_equal(u.password, "");
+    assert_int_equal(u.db, 0);
+    assert_int_equal(redis_url_parse("redis://user:s3cr@t@db.example:6380/2", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "db.example");
+    assert_string_equal(u.password, "s3cr@t");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_int_equal(redis_url_parse("redis://[::1]:7000", &u, why, sizeof why), 0);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 7000);
+    static const char *const bad[] = {"rediss://h", "redis://", "redis://h:0", "redis://h:x", "redis://pw@h",
+                                      "redis://[::1", "redis://h/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (redis_url_parse(bad[i], &u, why, sizeof why) == 0)
+            fail_msg("%s was accepted", bad[i]);
+    /* the shard hash is part of the configuration's meaning: it must never change */
+    assert_true(fnv1a64("", 0) == 0xcbf29ce484222325ULL);
+    assert_true(fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL);
 }
 
 static void defaults_are_documented_values(void **s)
@@ -357,6 +430,8 @@ int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(defaults_are_documented_values),
+        cmocka_unit_test(shard_and_redis_keys),
+        cmocka_unit_test(redis_urls),
         cmocka_unit_test(shipped_ini_loads_and_matches_defaults),
         cmocka_unit_test(reload_merge_follows_the_table),
         cmocka_unit_test(host_sections_with_ports),

@@ -177,9 +177,26 @@ static void write_atomic_replaces_symlinks_not_targets(void **state)
     expect_content(path, "99\n");
 }
 
+static void dir_of(void **state)
+{
+    (void)state;
+    char d[16];
+    paths_dir_of("/run/scatter/scatter.pid", d, sizeof d);
+    assert_string_equal(d, "/run/scatter");
+    paths_dir_of("/scatter.pid", d, sizeof d);
+    assert_string_equal(d, "/");
+    paths_dir_of("scatter.pid", d, sizeof d);
+    assert_string_equal(d, ".");
+    paths_dir_of("a/b", d, sizeof d);
+    assert_string_equal(d, "a");
+    paths_dir_of("/very/long/path/cut/here", d, 10); /* "/very/lon": cut first */
+    assert_string_equal(d, "/very");
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
+        cmocka_unit_test(dir_of),
         cmocka_unit_test(runtime_dir_per_uid),
         cmocka_unit_test_setup_teardown(ensure_dir_creates_and_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(create_tmp_never_follows, setup, teardown),

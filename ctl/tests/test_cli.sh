@@ -35,6 +35,11 @@ expect 2 "sc_cli_no_headers: No such file" fetch --header-file /tmp/sc_cli_no_he
 expect 2 "'--session'" fetch --session
 expect 2 "1 to 63 bytes" fetch --session "" http://a/
 expect 0 "--input-jsonl FILE" fetch --help
+expect 0 "--redis URL" fetch --help
+expect 2 "needs --redis" fetch --stream s http://a/
+expect 2 "bad --redis 'http://x'" fetch --redis http://x http://a/
+expect 2 "bad --redis 'redis://\*\*\*@h:0'" fetch --redis redis://:hunter2@h:0 http://a/
+expect 2 "bad --stream" fetch --redis redis://127.0.0.1:1 --stream "a b" http://a/
 expect 0 "q quits" top --help
 expect 2 "bad --delay '0.01'" top --delay 0.01
 expect 2 "'extra'" top extra
@@ -44,6 +49,7 @@ expect 2 "'extra'" status extra
 expect 2 "not a JSON object" raw '[1]'
 expect 3 "cannot connect" status
 expect 3 "sc_cli_test_none" fetch http://a/
+expect 3 "cannot connect to redis at 127.0.0.1:1" fetch --redis redis://127.0.0.1:1 http://a/
 expect 3 "" -s /tmp/sc_cli_other.sock hosts
 expect 1 "pidfile" stop --pidfile /tmp/sc_cli_no_pidfile
 exit $fail

@@ -33,8 +33,17 @@ static void full_status(void **s)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 12);
+    msgpack_pack_map(&pk, 15);
     proto_kv_str(&pk, "version", "0.1.0");
+    proto_pack_cstr(&pk, "redis");
+    msgpack_pack_map(&pk, 5);
+    proto_kv_u64(&pk, "connected_workers", 2);
+    proto_kv_u64(&pk, "read", 900);
+    proto_kv_u64(&pk, "claimed", 40);
+    proto_kv_u64(&pk, "answered", 930);
+    proto_kv_u64(&pk, "left_pending", 10);
+    proto_kv_str(&pk, "shard", "1/3");
+    proto_kv_u64(&pk, "shard_dropped", 2000);
     proto_kv_u64(&pk, "uptime_s", 3725);
     proto_kv_u64(&pk, "workers", 2);
     proto_kv_u64(&pk, "worker", 1);
@@ -70,7 +79,9 @@ static void full_status(void **s)
     static const char *want[] = {"0.1.0", "01h02m05s", "12.5/s (1s)", "10.2/s (60s)", "87.0%", "412 ms",
                                  "in flight 34", "156 healthy / 40 cooling / 804 dead / 1000 total",
                                  "23 pending", "4800 completed", "example.com", "half_open", "1000ms",
-                                 "ratelimit 77", "cancelled 9"};
+                                 "ratelimit 77", "cancelled 9", "shard       1/3 (2000 proxies",
+                                 "redis       2 of 2 workers connected; entries read 900, claimed 40, answered 930, "
+                                 "left pending 10"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(out, want[i]))
             fail_msg("'%s' missing from:\n%s", want[i], out);
@@ -86,7 +97,10 @@ static void empty_and_proxies(void **s)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 0);
-    free(render(print_status, &sb));
+    char *none = render(print_status, &sb);
+    assert_null(strstr(none, "shard")); /* 0/1 or absent (an older daemon): no line */
+    assert_null(strstr(none, "redis"));
+    free(none);
     msgpack_sbuffer_clear(&sb);
     msgpack_pack_map(&pk, 2);
     proto_kv_u64(&pk, "total", 5);

@@ -58,7 +58,7 @@ static void test_score_values(void **state)
     atomic_store(&c->last_success_ms, NOW);
     assert_int_equal(select_score(&t, 3, 0, NOW, &p), 1000000);
     /* Weights are honoured. */
-    select_params only_global = {0, 1000, 0, 0, 0, 0};
+    select_params only_global = {0, 1000, 0, 0, 0, 0, 0};
     assert_int_equal(select_score(&t, 2, 0, NOW, &only_global), 250000);
     shm_destroy(&t);
 }

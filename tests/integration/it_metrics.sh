@@ -17,7 +17,8 @@ M="http://$MADDR"
 N=30
 farm_up --mix-counts --mix good=20 --good-latency-ms 2 --interval-ms 100 --urls 200
 write_ini "$FARM_DIR/proxies.txt" 100 "metrics_listen = \"$MADDR\"" "circuit_breaker_threshold = 5" \
-  "circuit_probe_interval = 1" "max_attempts = 2" "task_timeout = 5" "pool_capacity = 700"
+  "circuit_probe_interval = 1" "max_attempts = 2" "task_timeout = 5" "pool_capacity = 700" \
+  "connect_ports = \"${T1##*:}\""
 daemon_up
 
 mget() { curl -s --noproxy '*' --max-time 5 "$@"; }
@@ -40,8 +41,13 @@ rc=0; ctl fetch -i "$TMP/urls.txt" --jsonl "$TMP/out.jsonl" --quiet 2>/dev/null 
 expect_eq "fetch exit status" "$rc" 0
 expect_eq "every task ok" "$(grep -c '"ok":true' "$TMP/out.jsonl")" "$N"
 
-# an HTTP front-end client held open shows in the per-worker client gauge
+# an HTTP front-end client held open shows in the per-worker client gauge, and a CONNECT
+# tunnel held open in the tunnel gauge
 exec {HOLD_HTTP}<>"/dev/tcp/$NET.2/8118"
+exec {HOLD_TUN}<>"/dev/tcp/$NET.2/8118"
+printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' "$T1" "$T1" >&"$HOLD_TUN"
+tline=""; read -r -t 5 -u "$HOLD_TUN" tline || true
+check "the CONNECT tunnel is established ($tline)" grep -q '^HTTP/1.1 200' <<<"$tline"
 sleep 0.3
 code=$(curl -s --noproxy '*' --max-time 5 -D "$TMP/metrics.hdr" -o "$TMP/metrics.txt" -w '%{http_code}' "$M/metrics")
 expect_eq "/metrics status" "$code" 200
@@ -62,11 +68,17 @@ expect_eq "pool in use now" "$(metric scatter_tasks_pending)" 0
 expect_eq "healthy proxies of $T1" "$(metric "scatter_host_proxies{host=\"$T1\",state=\"healthy\"}")" 20
 http_clients=$(awk '$1 ~ /^scatter_clients\{.*protocol="http"\}$/ { s += $2 } END { print s + 0 }' "$TMP/metrics.txt")
 expect_eq "HTTP front-end clients (one held open)" "$http_clients" 1
+tunnels=$(awk '$1 ~ /^scatter_tunnels\{/ { s += $2 } END { print s + 0 }' "$TMP/metrics.txt")
+expect_eq "CONNECT tunnels (one held open)" "$tunnels" 1
 for fam in scatter_task_errors_total scatter_submissions_refused_total scatter_stall_zero_avail_total \
            scatter_host_proxy_failures_total scatter_host_target_errors_total scatter_proxies scatter_attempts_inflight; do
   check "family $fam is exported" grep -q "^# TYPE $fam " "$TMP/metrics.txt"
 done
 exec {HOLD_HTTP}>&-
+exec {HOLD_TUN}>&-
+sleep 0.3
+expect_eq "tunnel gauge back to 0 once closed" \
+  "$(mget "$M/metrics" | awk '$1 ~ /^scatter_tunnels\{/ { s += $2 } END { print s + 0 }')" 0
 
 mget "$M/proxy-metrics" >"$TMP/pm.json"
 for f in total_requests successful_requests failed_requests timeout_requests active_requests queue_rejected \

@@ -62,7 +62,8 @@ def other(key, v):
                "socket_mode": "0640", "anchor": "sent", "race_mode": "all", "workers": "3",
                "http_listen": '"127.0.0.1:18999"', "http_auth": '"u:p"', "metrics_listen": '"127.0.0.1:19999"',
                "ca_file": '"%s"' % os.environ["SRC"], "connect_ports": '"443,8443"',
-               "log_format": "json", "user": '"nobody"', "group": '"nogroup"'}
+               "log_format": "json", "user": '"nobody"', "group": '"nogroup"', "shard": "1/2",
+               "redis_url": '"redis://127.0.0.1:1"', "redis_stream": '"it:other"'}
     if key in special:
         return special[key]
     if v in ("true", "false"):

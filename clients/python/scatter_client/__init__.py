@@ -6,6 +6,11 @@
         r = c.fetch("http://example.com/")
         for r in c.fetch_many(urls, window=2000):
             ...
+    # several instances on one Redis stream (docs/SCALING.md):
+    from scatter_client import StreamClient
+    with StreamClient("redis://10.0.0.5:6379") as c:
+        for r in c.fetch_many(urls):
+            ...
 """
 from ._core import Request, Result
 from .aio import AsyncClient, TaskFuture
@@ -14,12 +19,13 @@ from .errors import (BadRequest, Cancelled, CircuitOpen, ConnectError, Disconnec
                      ScatterError, ServerIdentityError, ShuttingDown, Timeout, TooLarge, TooManyClients, WindowFull,
                      error_class, error_from_reply)
 from .paths import default_socket_path, socket_path
+from .stream import StreamClient
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncClient", "BadRequest", "Cancelled", "CircuitOpen", "Client", "ConnectError", "Disconnected", "Internal",
     "MaxAttempts", "PoolFull", "Request", "Result", "ScatterError", "ServerIdentityError", "ShuttingDown",
-    "TaskFuture", "Timeout", "TooLarge", "TooManyClients", "WindowFull", "default_socket_path", "error_class",
+    "StreamClient", "TaskFuture", "Timeout", "TooLarge", "TooManyClients", "WindowFull", "default_socket_path", "error_class",
     "error_from_reply", "socket_path",
 ]
