@@ -347,7 +347,7 @@ def fleet(path):
          "style": "linespoints", "colour": COLOURS["haproxy"], "axes": "x1y2", "pt": 5, "dash": 2},
     ]
     for r in more:
-        lab = f"{thousands(r['proxies'])} proxies × {r['hosts']} hosts"
+        lab = f"{thousands(r['proxies'])} proxies × {r['hosts']} hosts, {r.get('interval_ms', '?')} ms"
         if r.get("efficiency") is not None:
             series.append({"name": f"{lab}: efficiency", "data": [[r["proxies"], r["efficiency"]]],
                            "style": "points", "colour": COLOURS["scatter"], "pt": 9})
@@ -359,8 +359,8 @@ def fleet(path):
     eff = [r["efficiency"] for r in rows if r.get("efficiency") is not None]
     return {
         "title": "Fleet size: efficiency and CPU per task from bench/fleet.sh",
-        "subtitle": "good proxies only, one target allowing a request per proxy every 500 ms "
-                    "(ceiling 2 × proxies tasks/s), 2 workers\n"
+        "subtitle": "good proxies, 2 workers; lines: one target allowing a request per proxy every 500 ms "
+                    "(ceiling 2 × proxies tasks/s)\n"
                     f"{fl.get('command', 'bench/fleet.sh')} · commit {fl.get('commit', '?')}",
         "xlabel": "proxies (log scale)", "ylabel": "efficiency", "y2label": "CPU s per 1,000 tasks (master + workers)",
         "logx": True, "xrange": (min(xs) / 1.5, max(xs) * 1.5),
@@ -368,9 +368,10 @@ def fleet(path):
         "y2range": (0, (max(cpu) * 1.3) if cpu else None),
         "xtics": [(thousands(x), x) for x in sorted(set(xs))],
         "series": series,
-        "caption": "From `bench/fleet.json` (the \"Fleet size\" section below): a flat CPU line means the cost "
-                   "of a task does not grow with the fleet; efficiency falls where the machine, not the daemon, "
-                   "runs out (see that section's busy column).",
+        "caption": "From `bench/fleet.json` (bench/fleet.sh, its own farm and command, in the subtitle; its "
+                   "table is the \"Fleet size\" section below). A flat CPU line means the cost of a task does not "
+                   "grow with the fleet; that section's busy column says where the whole machine, not the "
+                   "daemon, was the limit.",
     }
 
 
