@@ -21,8 +21,10 @@
  *
  * Timeouts match scatterd's defaults: connect (incl. SOCKS handshake) 5 s, attempt 15 s.
  * After LIMIT_S seconds every unfinished task is written as not ok. One JSON line per
- * task: {"n":N,"ok":B,"status":S,"attempts":A,"elapsed_ms":E}. Only the addresses in the
- * input files are contacted (the benchmark gives loopback addresses only).
+ * task: {"n":N,"ok":B,"status":S,"attempts":A,"elapsed_ms":E,"t_ms":T}, T the wall-clock
+ * time (Unix ms) the task finished, null for an unfinished one: bench.sh draws tasks/s over
+ * time from it, on the same clock as the other clients' and the run's start. Only the
+ * addresses in the input files are contacted (the benchmark gives loopback addresses only).
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -35,6 +37,14 @@
 #include <unistd.h>
 
 #include "bench_lines.h"
+
+/* Unix time in ms: comparable across the processes of a run (now_ms is per boot). */
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 struct task {
     char *url;
@@ -150,8 +160,8 @@ static int run(char **urls, size_t nurls, int proc, int nproc, int conc, double 
             t->done = 1;
             inflight--;
             finished++;
-            fprintf(fo, "{\"n\":%d,\"ok\":%s,\"status\":%ld,\"attempts\":%d,\"elapsed_ms\":%.1f}\n",
-                    t->n, ok ? "true" : "false", status, t->attempts, now_ms() - t->start_ms);
+            fprintf(fo, "{\"n\":%d,\"ok\":%s,\"status\":%ld,\"attempts\":%d,\"elapsed_ms\":%.1f,\"t_ms\":%.1f}\n",
+                    t->n, ok ? "true" : "false", status, t->attempts, now_ms() - t->start_ms, wall_ms());
         }
         if (now_ms() - t0 >= limit_ms)
             break;
@@ -166,7 +176,7 @@ static int run(char **urls, size_t nurls, int proc, int nproc, int conc, double 
     }
     for (size_t i = 0; i < mine; i++)
         if (!tasks[i].done)
-            fprintf(fo, "{\"n\":%d,\"ok\":false,\"status\":0,\"attempts\":%d,\"elapsed_ms\":null}\n",
+            fprintf(fo, "{\"n\":%d,\"ok\":false,\"status\":0,\"attempts\":%d,\"elapsed_ms\":null,\"t_ms\":null}\n",
                     tasks[i].n, tasks[i].attempts);
     fclose(fo);
     return 0;

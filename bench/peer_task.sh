@@ -5,7 +5,8 @@
 #   MODE front:       curl -x http://$BENCH_FRONT (scatter's HTTP front door; the one-flag switch)
 # Retries up to $BENCH_ATTEMPTS (default 5) attempts until a 2xx whose body does not
 # contain $BENCH_BLOCKED. Timeouts as scatterd's defaults: connect 5 s, attempt 15 s.
-# Prints one JSON line: {"n":..,"ok":..,"status":..,"attempts":..,"elapsed_ms":..}.
+# Prints one JSON line: {"n":..,"ok":..,"status":..,"attempts":..,"elapsed_ms":..,"t_ms":..},
+# t_ms the Unix time in ms the task finished (bench.sh's tasks/s over time).
 mode="$1"; n="$2"; url="$3"
 body="${TMPDIR:-/tmp}/peer.$$"
 t0=$(date +%s%N)
@@ -27,5 +28,5 @@ while [ "$a" -lt "${BENCH_ATTEMPTS:-5}" ]; do
 done
 rm -f "$body"
 t1=$(date +%s%N)
-printf '{"n":%s,"ok":%s,"status":%s,"attempts":%s,"elapsed_ms":%s}\n' \
-  "$n" "$ok" "$((10#${code:-0}))" "$a" "$(( (t1 - t0) / 1000000 ))"
+printf '{"n":%s,"ok":%s,"status":%s,"attempts":%s,"elapsed_ms":%s,"t_ms":%s}\n' \
+  "$n" "$ok" "$((10#${code:-0}))" "$a" "$(( (t1 - t0) / 1000000 ))" "$(( t1 / 1000000 ))"

@@ -4,8 +4,8 @@
 # Writes docs/BENCHMARKS.md (between the bench.sh markers; the rest of the file is kept) and
 # bench/results.json. Loopback only. Every process it starts is stopped by pid on exit.
 #
-#   --quick   under 3 minutes: 3 runs of 600 tasks at 200 proxies, naive rotator only as
-#             peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
+#   --quick   about 3 minutes: 3 runs of 600 tasks at 200 proxies (and of 300 at 50 proxies),
+#             naive rotator only as peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles; §6 (HTTP front door: HAProxy's client switched to it, libcurl multi
 #             against msgpack) once per system, no open-loop latency; CONNECT tunnels
 #             (bench/connect_bench.sh --quick, ~10 s) once; the Redis stream
@@ -13,7 +13,11 @@
 #             The full run (default) takes ~20-30 minutes, the fleet-size sweep
 #             (bench/fleet.sh: 200 to 20,000 proxies, and 20,000 x 10 targets) included.
 #   --worktree build the working tree into build-bench/ (default: a snapshot of HEAD)
-#   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present)
+#   --no-deps do not call scripts/deps.sh --bench (HAProxy, proxychains4 must be present;
+#             without gnuplot the charts are skipped, and the report says so)
+#   Charts: at the end, bench/plots.py draws docs/charts/*.svg with gnuplot (tasks/s over
+#   time, latency CDF, efficiency against fleet size, memory, and bench/fleet.json's fleet
+#   size when present) and links them from the "Charts" part of docs/BENCHMARKS.md.
 #   Environment: BENCH_RUNS (default 3), BENCH_TMP (work directory, default mktemp).
 set -euo pipefail
 
@@ -26,7 +30,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --no-deps) DEPS=0 ;;
     --worktree) WORKTREE=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -193,8 +197,15 @@ scatter_run() {
   total=$(grep -c . "$fd/urls.txt")
   local m0 m1 f0 f1
   c0=$(cpu_ticks "$DPID"); m0=$(stat_cpu); f0=$(farm_ticks "$fd"); t0=$(now_s)
+  echo "$t0" >"$d/t0"
   if [ -n "${FRONT:-}" ]; then
     front_client "$FRONT" "$fd" "$d" "$lim"
+  elif [ "${bench#eff}" != "$bench" ]; then
+    # the efficiency farms (rate-limited, far from CPU-bound): each result line leaves
+    # scatterctl as it is written (stdout line-buffered) and gets its arrival time (t_ms),
+    # the tasks/s-over-time chart's source, on the same clock as the peers' t_ms and t0
+    { timeout "$lim" stdbuf -oL "$CTL" -s "$DSOCK" fetch -q -i "$fd/urls.txt" --jsonl - "$@" 2>"$d/fetch.out" || true; } |
+      python3 "$LIB" stamp "$d/out.jsonl"
   else
     timeout "$lim" "$CTL" -s "$DSOCK" fetch -q -i "$fd/urls.txt" --jsonl "$d/out.jsonl" "$@" >"$d/fetch.out" 2>&1 || true
   fi
@@ -246,6 +257,7 @@ peer_run() {
   total=$(grep -c . "$fd/urls.txt")
   sleep 1; targets_reset "$fd"
   t0=$(now_s)
+  echo "$t0" >"$d/t0"
   case "$system" in
     naive)
       timeout "$((lim + 10))" "$BC" naive -p "$fd/proxies.txt" -u "$fd/urls.txt" -o "$d/out.jsonl" \
@@ -298,9 +310,9 @@ profile_daemon() {   # profile_daemon NAME SECONDS -- runs perf on all daemon pr
 MIX="good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10"
 IV=500
 if [ "$QUICK" = 1 ]; then
-  N200=600; LIM=60; PEER_LIM=10; NSCALE=20000; IDLE=3
+  N50=300; N200=600; LIM=60; PEER_LIM=10; NSCALE=20000; IDLE=3
 else
-  N200=2000; LIM=60; PEER_LIM=60; NSCALE=100000; IDLE=10
+  N50=1000; N200=2000; LIM=60; PEER_LIM=60; NSCALE=100000; IDLE=10
 fi
 # 2,000 tasks are 1.2 s of an oracle's work at 1,000 proxies: that would measure the cold start
 # only, so the 1,000-proxy figure uses a batch long enough to reach steady state.
@@ -338,6 +350,18 @@ if [ "$QUICK" = 0 ]; then
   daemon_stop
 fi
 farm_down f200
+
+# ================================================================ 1: 50 proxies
+# the small end of the efficiency-against-fleet-size chart: the same mix, seed and interval
+# (steady ceiling ~108 tasks/s, so 300 tasks are ~3 s of an oracle's work)
+log "farm: 50 proxies"
+farm_up f50 --proxies 50 --proxy-base-port 12400 --mix "$MIX" --seed 7 \
+  --target 127.0.0.68:18179 --target 127.0.0.69:18179 --interval-ms "$IV" --urls "$N50"
+CEIL[eff50]=$(python3 "$LIB" ceiling "$W/f50/truth.json" --tasks "$N50")
+for r in $(seq 1 "$RUNS"); do
+  scatter_run eff50 scatter "$r" "$W/f50" 2 "$IV" "$LIM"
+done
+farm_down f50
 
 # ================================================================ 1: 1,000 proxies
 if [ "$QUICK" = 0 ]; then
@@ -686,10 +710,17 @@ fi
 
 # ================================================================ report
 log "writing docs/BENCHMARKS.md and bench/results.json"
+# the charts are drawn at the very end (bench/plots.py); this is what the report says until then
+if command -v gnuplot >/dev/null 2>&1; then
+  CHARTS_NOTE="Not drawn by this run (it stopped before \`bench/plots.py\`)."
+else
+  CHARTS_NOTE="Not drawn by this run: gnuplot is not installed (\`--no-deps\` was given; \`scripts/deps.sh --bench\` installs gnuplot-nox). \`docs/charts/\` may hold the charts of an earlier run."
+fi
 python3 - "$W" "$QUICK" "$RUNS" "$CMDLINE" "$BUILD_CMD" "$N200" "$N1000" "$NSCALE" "$PEER_LIM" "$IDLE" "$COMMIT" \
-  "${CEIL[eff200]}" "${CEIL[eff1000]:-null}" "$WARM" "$LIM" "$FRONT_TEXT" >"$W/meta.json" <<'PY'
+  "${CEIL[eff200]}" "${CEIL[eff1000]:-null}" "$WARM" "$LIM" "$FRONT_TEXT" "$N50" "${CEIL[eff50]:-null}" "$CHARTS_NOTE" >"$W/meta.json" <<'PY'
 import json, sys, os, platform, datetime, subprocess
-(w, quick, runs, cmd, build, n200, n1000, nscale, peer_lim, idle, commit, c200, c1000, warm, lim, front) = sys.argv[1:]
+(w, quick, runs, cmd, build, n200, n1000, nscale, peer_lim, idle, commit, c200, c1000, warm, lim, front,
+ n50, c50, charts_note) = sys.argv[1:]
 quick = quick == "1"
 cpu = "unknown CPU"
 for line in open("/proc/cpuinfo"):
@@ -706,10 +737,12 @@ try:
             osr = line.split("=", 1)[1].strip().strip('"') + ", " + osr
 except OSError:
     pass
-c200 = json.loads(c200); c1000 = json.loads(c1000)
+c200 = json.loads(c200); c1000 = json.loads(c1000); c50 = json.loads(c50)
 ceil = {"eff200": c200}
 if c1000:
     ceil["eff1000"] = c1000
+if c50:
+    ceil["eff50"] = c50
 ctext = (
     "**Ceiling** (computed from the farm's `truth.json` by `bench/benchlib.py ceiling`; the farm's "
     "behaviours: good, flaky, banned and captcha proxies wait 5 ms before connecting, slow ones a "
@@ -726,7 +759,9 @@ ctext = (
     "to connections dropped mid-stream before one survives. **Ceiling = N ÷ D.** The "
     "steady-state bound T × (G + S + F) / I is what the oracle sustains once every connection "
     "is up. "
-    f"At 200 proxies ({c200['counts']}), {n200} tasks: D = {c200['oracle_makespan_s']:.2f} s, "
+    + (f"At 50 proxies ({c50['counts']}), {n50} tasks: D = {c50['oracle_makespan_s']:.2f} s, "
+       f"**{c50['ceiling']:.0f} tasks/s** (steady {c50['ceiling_steady']:.0f}); " if c50 else "")
+    + ("at" if c50 else "At") + f" 200 proxies ({c200['counts']}), {n200} tasks: D = {c200['oracle_makespan_s']:.2f} s, "
     f"**{c200['ceiling']:.0f} tasks/s** (steady {c200['ceiling_steady']:.0f})"
     + (f"; at 1,000 proxies ({c1000['counts']}), {n1000} tasks: D = {c1000['oracle_makespan_s']:.2f} s, "
        f"**{c1000['ceiling']:.0f} tasks/s** (steady {c1000['ceiling_steady']:.0f})" if c1000 else "")
@@ -801,17 +836,19 @@ for n, wk in (("profsys1", 1), ("profsys2", 2)):
                     f"with {wk} worker{'s' if wk > 1 else ''} (`bench/{n}.txt`, samples by command; "
                     "`swapper` is an idle core, `scatter-farm` the proxies and target, `scatterctl` "
                     "the client, `scatterd` master and workers):\n\n```\n" + open(p).read().rstrip() + "\n```")
-quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm with the naive rotator "
+quick_note = ("`--quick` runs 3 runs of 600 tasks on the 200-proxy farm (300 on the 50-proxy farm) with the naive rotator "
               f"as the only peer ({peer_lim} s limit), a 1,000-task warm start, skips the 1,000-proxy farm, HAProxy, proxychains4 "
               f"and the perf profiles, uses {nscale} URLs for scaling and {idle} s for idle CPU; "
               "§6 (HTTP front door) runs once per system (HAProxy included), without the open-loop latency. "
               "Run `scripts/bench.sh` for the full set.") if quick else ""
 meta = {"command": cmd, "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "quick": quick, "runs": int(runs), "nproc": os.cpu_count(), "cpu": cpu, "mem": mem, "os": osr,
-        "build": build, "commit": commit, "tasks": {"eff200": int(n200), "eff1000": int(n1000), "scale": int(nscale)},
+        "build": build, "commit": commit,
+        "tasks": {"eff50": int(n50), "eff200": int(n200), "eff1000": int(n1000), "scale": int(nscale)},
         "ceilings": ceil, "ceiling_text": ctext, "peers_text": ptext, "scaling_text": stext,
         "cost_rows": cost_rows, "cost_text": cost_text, "warm_text": warm, "front_text": front,
-        "profile_text": "\n\n".join(prof), "quick_note": quick_note, "time_limit_s": int(lim)}
+        "profile_text": "\n\n".join(prof), "quick_note": quick_note, "time_limit_s": int(lim),
+        "charts_note": charts_note}
 print(json.dumps(meta))
 PY
 python3 "$LIB" report "$RES" "$W/meta.json" docs/BENCHMARKS.md bench/results.json
@@ -829,4 +866,14 @@ if [ "$QUICK" = 0 ]; then
   FLEET_TMP="$W/fleet" bench/fleet.sh "$B"
 fi
 cp "$RES" "$W/results.copy.jsonl"
+# ================================================================ charts
+# last, so that every section's data (bench/fleet.json included) is final; a chart that
+# fails is left out with a warning: the figures above are the benchmark, the charts a view
+if command -v gnuplot >/dev/null 2>&1; then
+  log "charts: bench/plots.py -> docs/charts/"
+  python3 bench/plots.py draw --results bench/results.json --work "$W" --charts docs/charts \
+    --doc docs/BENCHMARKS.md --fleet bench/fleet.json || log "charts: none drawn (see above)"
+else
+  log "charts skipped: gnuplot is not installed (--no-deps); scripts/deps.sh --bench installs gnuplot-nox"
+fi
 log "done in $(( $(date +%s) - T0 )) s; work directory $W"

@@ -15,7 +15,8 @@ pkgs=(build-essential cmake pkg-config curl procps
       tmux  # it_top: scatterctl top in a detached terminal of a fixed size
       libhiredis-dev redis-server  # the Redis stream transport (worker/redis.c, scatterctl fetch --redis) and it_redis_*
       python3-redis)  # clients/python: StreamClient, the Redis stream mode (it_redis_clients)
-if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4); fi
+# --bench: the peers of scripts/bench.sh, and gnuplot (no X11) for its SVG charts
+if [ "${1:-}" = "--bench" ]; then pkgs+=(haproxy proxychains4 gnuplot-nox); fi
 # --soak: the soak's client driver (tests/soak/load.py) is Python 3, standard library only.
 case " $* " in *" --soak "*) pkgs+=(python3) ;; esac
 # --fuzz: clang with its libFuzzer runtime for scripts/fuzz.sh (test.sh runs its smoke), and
