@@ -196,7 +196,10 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
     uint32_t p[SC_RACE_MAX];
     for (uint32_t i = 0; i < n; i++)
         p[i] = success_permille(w->tbl, picked[i], h->idx);
-    uint32_t target = policy_target_permille(spare, h->queued, t->rounds, t->max_attempts);
+    /* demand: every task of the host this worker holds, running or queued. With the queue
+     * alone, a client that keeps C requests open (the HTTP front door: each task is queued
+     * and dispatched at once) always looked like spare slots, and raced wide at the ceiling */
+    uint32_t target = policy_target_permille(spare, h->live_tasks, t->rounds, t->max_attempts);
     return policy_keep(p, n, h->cfg->race_width_min, target);
 }
 
