@@ -26,6 +26,28 @@ CHARTS_BEGIN = "<!-- bench.sh:charts:begin (bench/plots.py) -->"
 CHARTS_END = "<!-- bench.sh:charts:end -->"
 
 
+def put_section(doc_path, name, section, anchor="## Before and after the architecture step"):
+    """Writes `section` (which starts with "<!-- NAME:begin" and ends with "<!-- NAME:end -->")
+    into doc_path in place of the previous one; the first time, before `anchor` (else at the
+    end). The sections that scripts run alone keep the rest of the file as it is."""
+    doc = open(doc_path).read()
+    b, e = f"<!-- {name}:begin", f"<!-- {name}:end -->"
+    if b in doc and e in doc:
+        i, j = doc.index(b), doc.index(e) + len(e)
+        doc = doc[:i] + section.rstrip("\n") + doc[j:]
+    else:
+        doc = doc.replace(anchor, section + "\n" + anchor, 1) if anchor in doc else doc.rstrip("\n") + "\n\n" + section
+    open(doc_path, "w").write(doc)
+
+
+def put_result(path, key, value):
+    """Sets one key of the results file (bench/results.json), keeping the others."""
+    res = json.load(open(path))
+    res[key] = value
+    json.dump(res, open(path, "w"), indent=1)
+    open(path, "a").write("\n")
+
+
 def pct(vals, p):
     if not vals:
         return None

@@ -214,21 +214,12 @@ if rr is not None:
 L.append("<!-- connect_bench.sh:end -->")
 section = "\n".join(L) + "\n"
 
-doc = open("docs/BENCHMARKS.md").read()
-b, e = "<!-- connect_bench.sh:begin", "<!-- connect_bench.sh:end -->"
-if b in doc and e in doc:
-    i, j = doc.index(b), doc.index(e) + len(e)
-    doc = doc[:i] + section.rstrip("\n") + doc[j:]
-else:
-    # first run: after the hand-written front-door section, else at the end
-    anchor = "## Before and after the architecture step"
-    doc = doc.replace(anchor, section + "\n" + anchor, 1) if anchor in doc else doc.rstrip("\n") + "\n\n" + section
-open("docs/BENCHMARKS.md", "w").write(doc)
-res = json.load(open("bench/results.json"))
-res["connect"] = {"command": cmd, "date": now, "commit": commit, "proxies": P, "interval_ms": IV,
-                  "concurrency": C, "latency_tunnels": NLAT, "rate_tunnels": NTHR, "ceiling_steady": steady,
-                  "ceiling_batch": round(batch, 1), "rows": rows}
-json.dump(res, open("bench/results.json", "w"), indent=1)
-open("bench/results.json", "a").write("\n")
+sys.path.insert(0, "bench")
+from benchlib import put_result, put_section
+put_section("docs/BENCHMARKS.md", "connect_bench.sh", section)
+put_result("bench/results.json", "connect",
+           {"command": cmd, "date": now, "commit": commit, "proxies": P, "interval_ms": IV,
+            "concurrency": C, "latency_tunnels": NLAT, "rate_tunnels": NTHR, "ceiling_steady": steady,
+            "ceiling_batch": round(batch, 1), "rows": rows})
 PY
 log "done in $(( $(date +%s) - T0 )) s"

@@ -182,19 +182,11 @@ L.append("\nOn a 2-core machine shared by the farm, the client, Redis and the da
           "shows from run to run; run without --quick for ranges." if RUNS == 1 else "") + "\n")
 L.append("<!-- redis_bench.sh:end -->")
 section = "\n".join(L) + "\n"
-doc = open("docs/BENCHMARKS.md").read()
-b, e = "<!-- redis_bench.sh:begin", "<!-- redis_bench.sh:end -->"
-if b in doc and e in doc:
-    i, j = doc.index(b), doc.index(e) + len(e)
-    doc = doc[:i] + section.rstrip("\n") + doc[j:]
-else:
-    anchor = "## Before and after the architecture step"
-    doc = doc.replace(anchor, section + "\n" + anchor, 1) if anchor in doc else doc.rstrip("\n") + "\n\n" + section
-open("docs/BENCHMARKS.md", "w").write(doc)
-res = json.load(open("bench/results.json"))
-res["redis"] = {"command": cmd, "date": now, "commit": commit, "proxies": P, "targets": NT, "interval_ms": IV,
-                "tasks": N, "ceiling_steady": steady, "ceiling_batch": round(batch, 1), "rows": rows}
-json.dump(res, open("bench/results.json", "w"), indent=1)
-open("bench/results.json", "a").write("\n")
+sys.path.insert(0, "bench")
+from benchlib import put_result, put_section
+put_section("docs/BENCHMARKS.md", "redis_bench.sh", section)
+put_result("bench/results.json", "redis",
+           {"command": cmd, "date": now, "commit": commit, "proxies": P, "targets": NT, "interval_ms": IV,
+            "tasks": N, "ceiling_steady": steady, "ceiling_batch": round(batch, 1), "rows": rows})
 PY
 log "done in $(( $(date +%s) - T0 )) s"
