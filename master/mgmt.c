@@ -402,13 +402,15 @@ static void render_proxy_metrics(master_ctx *m, obuf *b, uint64_t now)
         uint32_t run = atomic_load(&t->hosts[i].target_err_run);
         max_run = run > max_run ? run : max_run;
     }
-    json_t *stalls = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "delayed", (json_int_t)atomic_load(&c->delayed),
+    json_t *stalls = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "delayed", (json_int_t)atomic_load(&c->delayed),
                                "requeued", (json_int_t)atomic_load(&c->requeued), "dispatches",
                                (json_int_t)atomic_load(&c->dispatches), "zero_avail",
                                (json_int_t)atomic_load(&c->zero_avail), "skip_ratelimit",
                                (json_int_t)atomic_load(&c->skip_ratelimit), "skip_cooldown",
                                (json_int_t)atomic_load(&c->skip_cooldown), "skip_inflight",
-                               (json_int_t)atomic_load(&c->skip_inflight));
+                               (json_int_t)atomic_load(&c->skip_inflight), "selects",
+                               (json_int_t)atomic_load(&c->selects), "select_ns",
+                               (json_int_t)atomic_load(&c->select_ns));
     json_t *root = json_object();
     json_object_set_new(root, "total_requests", json_integer((json_int_t)(submitted + refused)));
     json_object_set_new(root, "successful_requests", json_integer((json_int_t)completed));

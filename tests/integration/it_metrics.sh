@@ -93,6 +93,9 @@ expect_eq "/proxy-metrics queue_size + available_slots = pool_capacity" \
   "$(jq '.queue_size + .available_slots' "$TMP/pm.json")" 700
 expect_eq "/proxy-metrics circuit_open" "$(jq .circuit_open "$TMP/pm.json")" false
 check "/proxy-metrics avg_response_time > 0" jq -e '.avg_response_time > 0' "$TMP/pm.json"
+expect_ge "/proxy-metrics stalls.selects (one selection per task at least)" "$(jq .stalls.selects "$TMP/pm.json")" "$N"
+check "/proxy-metrics stalls.select_ns > 0" jq -e '.stalls.select_ns > 0' "$TMP/pm.json"
+expect_ge "scatter_select_calls_total" "$(metric scatter_select_calls_total)" "$N"
 expect_eq "/proxy-metrics host entry for $T1" "$(jq -r --arg h "$T1" '.hosts[] | select(.name == $h) | .successes >= 30' "$TMP/pm.json")" true
 
 code=$(mcode -o "$TMP/health.json" "$M/health")
