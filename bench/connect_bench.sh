@@ -25,6 +25,7 @@ set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
 source "$top/bench/section_args.sh"
+source "$top/bench/daemon_ini.sh"
 section_args connect_bench.sh "$@"
 log() { printf '[connect %3ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 W="$(mktemp -d /tmp/scatter-connect.XXXXXX)"
@@ -60,20 +61,7 @@ daemon_start() {   # daemon_start DIR INTERVAL_MS
   local d="$1" iv="$2" i n launched
   mkdir -p "$d"
   launched=$(date +%s.%N)
-  cat >"$d/scatter.ini" <<EOF
-[scatter]
-sources = "farm=$FARM/proxies.txt"
-allow_private_proxies = true
-socket_path = $d/scatter.sock
-pid_file = $d/scatterd.pid
-workers = 2
-log_file = "$d/scatterd.log"
-http_listen = "$FRONT"
-metrics_listen = ""
-connect_ports = "${TARGET##*:}"
-[rate_limit]
-interval = $iv
-EOF
+  bench_ini "$d" "$FARM/proxies.txt" 2 "$iv" "http_listen = \"$FRONT\"" "connect_ports = \"${TARGET##*:}\""
   "$SCATTERD" -c "$d/scatter.ini" -f >>"$d/scatterd.out" 2>&1 </dev/null &
   DPID=$!
   for i in $(seq 1 100); do

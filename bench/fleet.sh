@@ -24,6 +24,7 @@
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
+source bench/daemon_ini.sh
 QUICK=0; DOC=1; B=""
 for a in "$@"; do
   case "$a" in
@@ -114,23 +115,8 @@ run() {
   bed_up "$d" "$n" "$hosts" "$iv" $((n * per))
   local pool=$((2 * n < 1000 ? 1000 : 2 * n)) infl=$((n / 4 < 512 ? 512 : n / 4))
   local maxp=$((n < 20000 ? 20000 : n))
-  cat >"$d/scatter.ini" <<EOF
-[scatter]
-sources = "farm=$d/proxies.txt"
-allow_private_proxies = true
-socket_path = $d/scatter.sock
-pid_file = $d/scatterd.pid
-log_file = "$d/scatterd.log"
-workers = 2
-max_proxies = $maxp
-pool_capacity = $pool
-max_inflight = $infl
-http_listen = ""
-metrics_listen = ""
-${FLEET_INI:-}
-[rate_limit]
-interval = $iv
-EOF
+  bench_ini "$d" "$d/proxies.txt" 2 "$iv" "max_proxies = $maxp" "pool_capacity = $pool" \
+    "max_inflight = $infl" "${FLEET_INI:-}"
   local launched; launched=$(now_s)
   "$SCATTERD" -c "$d/scatter.ini" -f >"$d/scatterd.out" 2>&1 </dev/null &
   local dpid=$!; PIDS+=("$dpid")

@@ -13,30 +13,17 @@ set -u
 B="$(cd "$1" && pwd)"; D="$(mktemp -d /tmp/scatter-openloop.XXXXXX)"; mkdir -p $D/farm
 export SCATTER_FARM=$B/tests/farm/scatter-farm
 cd "$(dirname "$0")/.."
+source bench/daemon_ini.sh
 scripts/farm.sh up --out $D/farm --proxies 200 --proxy-base-port 14800 --mix "good=30,slow=10,flaky=15,refuse=15,blackhole=10,banned=10,captcha=10" --seed 7 --target 127.0.0.77:18184 --target 127.0.0.78:18184 --interval-ms 500 --urls 600 >/dev/null
 awk '{u[NR]=$0} END{for(i=0;i<4400;i++) print u[i%NR+1]}' $D/farm/urls.txt > $D/urls.txt
 for mode in hedged all; do for via in msgpack front; do
   d=$D/$via-$mode; mkdir -p $d
-  cat > $d/scatter.ini <<INI
-[scatter]
-sources = "farm=$D/farm/proxies.txt"
-allow_private_proxies = true
-socket_path = $d/s.sock
-pid_file = $d/s.pid
-workers = 2
-blocked_body = "captcha"
-log_file = "$d/s.log"
-http_listen = "127.0.0.97:8118"
-metrics_listen = ""
-race_mode = $mode
-[rate_limit]
-interval = 500
-INI
+  bench_ini "$d" "$D/farm/proxies.txt" 2 500 'http_listen = "127.0.0.97:8118"' "race_mode = $mode"
   $B/master/scatterd -c $d/scatter.ini -f > $d/s.out 2>&1 & DP=$!
   sleep 1.2
   for t in 127.0.0.77:18184 127.0.0.78:18184; do curl -s --noproxy '*' "http://$t/__farm/reset" >/dev/null; done
   if [ $via = msgpack ]; then
-    timeout 70 $B/bench/bench_open -s $d/s.sock -u $D/urls.txt -o $d/out.jsonl -r 220 -t 40 > $d/c.out 2>&1
+    timeout 70 $B/bench/bench_open -s $d/scatter.sock -u $D/urls.txt -o $d/out.jsonl -r 220 -t 40 > $d/c.out 2>&1
   else
     timeout 70 $B/bench/bench_curl proxy -x http://127.0.0.97:8118 -u $D/urls.txt -o $d/fc.jsonl -c 4096 -r 220 -t 40 -b captcha > $d/c.out 2>&1
     cat $d/fc.jsonl.* > $d/out.jsonl 2>/dev/null

@@ -24,6 +24,7 @@ set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
 source "$top/bench/section_args.sh"
+source "$top/bench/daemon_ini.sh"
 section_args redis_bench.sh "$@"
 log() { printf '[redis %3ds] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }
 command -v redis-server >/dev/null || { echo "redis-server missing: bash scripts/deps.sh" >&2; exit 1; }
@@ -70,23 +71,8 @@ cpu_ticks() { local p s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' 
 inst_start() {
   local k="$1" shard="$2" workers="$3" d="$RD/i$1" i
   mkdir -p "$d"
-  cat >"$d/scatter.ini" <<EOF
-[scatter]
-sources = "farm=$FARM/proxies.txt"
-allow_private_proxies = true
-socket_path = "$d/scatter.sock"
-pid_file = ""
-workers = $workers
-log_file = "$d/scatterd.log"
-http_listen = ""
-metrics_listen = ""
-shard = $shard
-redis_url = "redis://$REDIS_IP:$REDIS_PORT"
-redis_stream = "bench:tasks"
-max_idle_connections = 4096
-[rate_limit]
-interval = $IV
-EOF
+  bench_ini "$d" "$FARM/proxies.txt" "$workers" "$IV" "shard = $shard" \
+    "redis_url = \"redis://$REDIS_IP:$REDIS_PORT\"" 'redis_stream = "bench:tasks"' "max_idle_connections = 4096"
   "$SCATTERD" -c "$d/scatter.ini" -f >"$d/out" 2>&1 </dev/null &
   PIDS+=($!)
   IPIDS+=($!)

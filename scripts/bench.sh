@@ -40,6 +40,7 @@ W="${BENCH_TMP:-$(mktemp -d /tmp/scatter-bench.XXXXXX)}"
 mkdir -p "$W"
 B="$top/build-bench"
 FARMBIN=""
+source "$top/bench/daemon_ini.sh"
 LIB="$top/bench/benchlib.py"
 RES="$W/results.jsonl"
 : >"$RES"
@@ -137,22 +138,7 @@ daemon_start() {
   local launched; launched=$(now_s)
   DSOCK="$d/scatter.sock"
   rm -f "$DSOCK"
-  {
-    echo "[scatter]"
-    echo "sources = \"farm=$pf\""
-    echo "allow_private_proxies = true"
-    echo "socket_path = $DSOCK"
-    echo "pid_file = $d/scatterd.pid"
-    echo "workers = $w"
-    echo "blocked_body = \"captcha\""
-    echo "log_file = \"$d/scatterd.log\""
-    # the defaults 127.0.0.1:8118 / :9118 would collide with any other daemon on the machine
-    echo "http_listen = \"${HTTP_LISTEN:-}\""
-    echo "metrics_listen = \"\""
-    local l; for l in "$@"; do echo "$l"; done
-    echo "[rate_limit]"
-    echo "interval = $iv"
-  } >"$d/scatter.ini"
+  bench_ini "$d" "$pf" "$w" "$iv" ${HTTP_LISTEN:+"http_listen = \"$HTTP_LISTEN\""} "$@"
   "$SCATTERD" -c "$d/scatter.ini" -f >>"$d/scatterd.out" 2>&1 </dev/null &
   DPID=$!
   PIDS+=("$DPID")
