@@ -4,8 +4,9 @@
  * select_claim is the worker's hot path. It does not walk the host's row: the caller's index
  * (shm/select_index.h) keeps the pairs free now in a heap by score and the others in a heap by
  * the time they may be claimable, so a claim looks at a few top entries and the pairs whose
- * time has come, O(K log N). Integer arithmetic only (a reciprocal table instead of a division
- * for the window rate, a multiply-high instead of a modulo for the jitter).
+ * time has come, O(K log N). Integer arithmetic only (a multiply-high instead of a modulo for
+ * the jitter); with a few cells scored per call, a plain division for the window rate is
+ * cheaper than the reciprocal table the full scan used to build on every call.
  *
  * The index is a hint. Each pair is judged again from the shared cells when it leaves a heap
  * (another worker may have claimed it, cooled it or killed it since), a claim is still one CAS
@@ -43,17 +44,6 @@ void select_params_default(select_params *p)
     p->home_bonus = 0;
 }
 
-typedef struct {
-    uint32_t recip[SHM_WINDOW_MAX + 1]; /* ceil(2^32 / n): exact floor(x / n) for x < 2^26 */
-} score_ctx;
-
-static void score_ctx_init(score_ctx *s)
-{
-    s->recip[0] = 0;
-    for (uint32_t n = 1; n <= SHM_WINDOW_MAX; n++)
-        s->recip[n] = (uint32_t)(((1ULL << 32) + n - 1) / n);
-}
-
 static uint32_t global_permille(const shm_proxy *px)
 {
     uint64_t s = atomic_load_explicit(&px->success, memory_order_relaxed);
@@ -67,8 +57,8 @@ static uint32_t global_permille(const shm_proxy *px)
     return (uint32_t)(s * 1000 / n);
 }
 
-static uint32_t score_cell(const score_ctx *sc, const shm_cell *c, const shm_proxy *px,
-                           uint64_t now_ms, const select_params *p)
+static uint32_t score_cell(const shm_cell *c, const shm_proxy *px, uint64_t now_ms,
+                           const select_params *p)
 {
     uint64_t w = atomic_load_explicit(&c->window, memory_order_relaxed);
     uint32_t n = health_window_count(w);
@@ -76,8 +66,7 @@ static uint32_t score_cell(const score_ctx *sc, const shm_cell *c, const shm_pro
     if (n > 0) {
         if (n > SHM_WINDOW_MAX)
             n = SHM_WINDOW_MAX;
-        uint64_t x = (uint64_t)health_window_successes(w) * 1000u;
-        aff = (uint32_t)((x * sc->recip[n]) >> 32);
+        aff = health_window_successes(w) * 1000u / n;
     }
     uint32_t glob = global_permille(px);
     uint64_t rec = 0;
@@ -94,9 +83,7 @@ static uint32_t score_cell(const score_ctx *sc, const shm_cell *c, const shm_pro
 uint32_t select_score(const shm_table *t, uint32_t proxy, uint32_t host, uint64_t now_ms,
                       const select_params *p)
 {
-    score_ctx sc;
-    score_ctx_init(&sc);
-    return score_cell(&sc, shm_cell_at(t, proxy, host), &t->proxies[proxy], now_ms, p);
+    return score_cell(shm_cell_at(t, proxy, host), &t->proxies[proxy], now_ms, p);
 }
 
 /* Cheap, well-mixed per-(call, proxy) bits: the same rnd gives the same spread, so tests and
@@ -120,7 +107,6 @@ typedef struct {
     uint64_t now, waiting;
     uint32_t allowed, homes, grace, recheck, home_bonus;
     uint64_t jitter_span;
-    score_ctx sc;
 } judge_ctx;
 
 enum { AT_OFF, AT_DEAD, AT_OUT, AT_RATELIMIT, AT_COOLDOWN, AT_READY };
@@ -129,7 +115,7 @@ enum { AT_OFF, AT_DEAD, AT_OUT, AT_RATELIMIT, AT_COOLDOWN, AT_READY };
 static uint64_t ready_key(const judge_ctx *j, uint32_t proxy, uint64_t rnd)
 {
     const shm_cell *c = &j->row[proxy];
-    uint64_t score = score_cell(&j->sc, c, &j->t->proxies[proxy], j->now, j->p);
+    uint64_t score = score_cell(c, &j->t->proxies[proxy], j->now, j->p);
     score += ((uint64_t)mix(rnd ^ ((uint64_t)proxy * 0x9e3779b97f4a7c15ULL)) * j->jitter_span) >> 32;
     if (j->home_bonus && proxy % j->p->home_workers + 1 == j->ix->holder)
         score += j->home_bonus;
@@ -220,7 +206,6 @@ static int judge_ctx_init(judge_ctx *j, shm_table *t, select_index *ix, uint64_t
     j->waiting = j->homes ? atomic_load_explicit(&hs->queued_workers, memory_order_relaxed) : 0;
     j->jitter_span = (uint64_t)p->jitter + 1;
     j->home_bonus = p->home_workers > 1 && p->home_workers <= SHM_MAX_WORKERS ? p->home_bonus : 0;
-    score_ctx_init(&j->sc);
     return 0;
 }
 
