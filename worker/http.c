@@ -89,9 +89,18 @@ static int out_printf(http_conn *c, const char *fmt, ...)
 
 /* ---- connection life ---- */
 
+/* w->n_http_idle counts the clients with no request in progress (the scheduler's demand) */
+static void set_busy(http_conn *c, int busy)
+{
+    if (c->busy != busy)
+        c->w->n_http_idle += busy ? -1u : 1u;
+    c->busy = busy;
+}
+
 static void conn_free(http_conn *c)
 {
     worker_ctx *w = c->w;
+    set_busy(c, 1);
     c->closing = 1;
     task_owner_cancel_all(&c->owner, ERR_CANCELLED, "client disconnected");
     ev_io_stop(w->loop, &c->rio);
@@ -418,7 +427,7 @@ static int process(http_conn *c)
             return 0;
         }
         if (rd == HTTP_READ_DONE) {
-            c->busy = 1;
+            set_busy(c, 1);
             if (handle_request(c) < 0)
                 return -1;
         }
@@ -474,7 +483,7 @@ static void write_cb(struct ev_loop *loop, ev_io *io, int revents)
         c->out = NULL;
         c->out_cap = 0;
     }
-    c->busy = 0;
+    set_busy(c, 0);
     account(c);
     if (process(c) < 0) /* pipelined requests already read */
         return;
@@ -532,6 +541,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_start(loop, &c->rio);
         LIST_PUSH(w->http_conns, c, prev, next);
         w->n_http_conns++;
+        w->n_http_idle++;
         shm_clients_set(w->tbl, w->index, w->n_conns, w->n_http_conns, w->n_tunnels);
     }
 }

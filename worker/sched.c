@@ -196,10 +196,13 @@ static uint32_t adaptive_keep(const worker_ctx *w, const host_rt *h, const task 
     uint32_t p[SC_RACE_MAX];
     for (uint32_t i = 0; i < n; i++)
         p[i] = success_permille(w->tbl, picked[i], h->idx);
-    /* demand: every task of the host this worker holds, running or queued. With the queue
-     * alone, a client that keeps C requests open (the HTTP front door: each task is queued
-     * and dispatched at once) always looked like spare slots, and raced wide at the ceiling */
-    uint32_t target = policy_target_permille(spare, h->live_tasks, t->rounds, t->max_attempts);
+    /* demand: every task of the host this worker holds, running or queued, plus every idle
+     * front-door connection (its client may send a request, to any host, at any moment).
+     * With the queue alone, a client that keeps C requests open (each task is queued and
+     * dispatched at once) always looked like spare slots; with the tasks alone, a client's
+     * first requests (its other connections still idle) raced wide and spent the slots the
+     * next ones needed: 17 % more attempts per task than msgpack at the rate-limit ceiling */
+    uint32_t target = policy_target_permille(spare, h->live_tasks + w->n_http_idle, t->rounds, t->max_attempts);
     return policy_keep(p, n, h->cfg->race_width_min, target);
 }
 

@@ -92,6 +92,7 @@ typedef struct worker_ctx {
     ev_io http_w;
     struct http_conn *http_conns; /* the HTTP front end's clients (worker/http.c) */
     uint32_t n_http_conns;
+    uint32_t n_http_idle; /* of those, the ones with no request in progress (worker/sched.c) */
     struct tunnel *tunnels;       /* CONNECT tunnels (worker/tunnel.c) */
     uint32_t n_tunnels;
     uint64_t refused;             /* clients refused since the last log line about it */
