@@ -161,6 +161,9 @@ static void respond_error(http_conn *c, int status, const char *code, const char
     out_printf(c, "Connection: %s\r\n\r\n", c->keep_alive && !c->closing ? "keep-alive" : "close");
     if (!c->head_method)
         out_append(c, msg, ml);
+    /* said close, so close: a pipelined request after a Connection: close one is not served */
+    if (!c->keep_alive)
+        c->closing = 1;
     start_writing(c);
 }
 
@@ -248,8 +251,6 @@ static void deliver_failure(task_owner *o, task *t, const task_failure *f)
         return;
     respond_error(c, status_of(f->code), err_code(f->code), "scatter: %s: %s%s%s", err_code(f->code), f->message,
                   f->last_error[0] ? "; last error: " : "", f->last_error);
-    if (!c->keep_alive)
-        c->closing = 1;
 }
 
 static void forget(task_owner *o, task *t)

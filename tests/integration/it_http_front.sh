@@ -37,6 +37,10 @@ expect_eq "120 URLs over one keep-alive connection: all 200" "$(grep -c '^200$' 
 resp=$(printf "GET http://$T1/item/21 HTTP/1.1\r\nHost: $T1\r\n\r\nGET http://$T1/item/22 HTTP/1.1\r\nHost: $T1\r\nConnection: close\r\n\r\n" |
        timeout 20 socat - "TCP:$HP" 2>/dev/null | grep -ao "<h1>item [0-9]*</h1>" | tr '\n' ' ')
 expect_eq "pipelined requests answered in order" "$resp" "<h1>item 21</h1> <h1>item 22</h1> "
+# an error answered with Connection: close closes: the request pipelined after it is not served
+n=$(printf "GET http://$T1/item/23 HTTP/1.1\r\nHost: $T1\r\nX-Scatter-Race: 99\r\nConnection: close\r\n\r\nGET http://$T1/item/24 HTTP/1.1\r\nHost: $T1\r\n\r\n" |
+    timeout 20 socat -t 5 - "TCP:$HP" 2>/dev/null | grep -ac '^HTTP/1.1 ')
+expect_eq "a 400 with Connection: close ends the connection (responses)" "$n" 1
 
 # bad input: each gets its 4xx, the listener keeps serving
 code() { timeout 10 socat - "TCP:$HP" 2>/dev/null | head -n 1 | awk '{print $2}'; }
