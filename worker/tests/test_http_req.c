@@ -86,14 +86,14 @@ static void pipelined_in_any_pieces(void **s)
     for (size_t chunk = 0; chunk <= 7; chunk += 1) {
         http_req r;
         http_req_init(&r, 1024, 512, NULL);
-        size_t used;
+        size_t used = 0;
         http_refusal why;
         assert_int_equal(feed(&r, two, chunk, &used, &why), HTTP_READ_DONE);
         assert_int_equal(http_req_method(&r), HTTP_GET);
         char url[256];
         assert_int_equal(http_req_url(&r, url, sizeof url, &why), 0);
         assert_string_equal(url, "http://a/1");
-        size_t used2;
+        size_t used2 = 0;
         assert_int_equal(feed(&r, two + used, chunk, &used2, &why), HTTP_READ_DONE);
         assert_int_equal(used + used2, strlen(two));
         assert_int_equal(http_req_method(&r), HTTP_POST);
