@@ -324,10 +324,10 @@ static uint32_t race_share_of(uint32_t proxy)
 void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
 {
     const shm_proxy_addr *pa = &w->tbl->proxies[proxy].addr;
+    const char *scheme = curl_scheme(w, pa->scheme);
     char purl[SHM_ADDR_HOST_MAX + 32];
     int v6 = strchr(pa->host, ':') != NULL;
-    snprintf(purl, sizeof purl, "%s://%s%s%s:%u", curl_scheme(w, pa->scheme), v6 ? "[" : "", pa->host, v6 ? "]" : "",
-             pa->port);
+    snprintf(purl, sizeof purl, "%s://%s%s%s:%u", scheme, v6 ? "[" : "", pa->host, v6 ? "]" : "", pa->port);
     curl_easy_setopt(e, CURLOPT_PROXY, purl);
     if (pa->user[0]) {
         curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pa->user);
@@ -346,6 +346,14 @@ void race_set_proxy(worker_ctx *w, CURL *e, uint32_t proxy)
         curl_easy_setopt(e, CURLOPT_ADDRESS_SCOPE, (long)proxy + 1);
     /* the proxy's share: its connection and DNS caches (race_init) */
     curl_easy_setopt(e, CURLOPT_SHARE, w->curl_share[race_share_of(proxy)]);
+    /* No DNS cache when the proxy resolves the target (socks5h, socks4a, http): libcurl then
+     * resolves only the proxy's own address, an IP literal (the master resolved every proxy
+     * name), and caching that saves nothing. Cached, each proxy a worker used held an entry
+     * for 60 s: with 20,000 proxies that was 8 MB of each worker's heap, fragmented, kept
+     * after the batch ended. A target name resolved here (remote_dns = false, socks5://,
+     * socks4://) keeps libcurl's 60 s cache. */
+    if (strcmp(scheme, "socks5") != 0 && strcmp(scheme, "socks4") != 0)
+        curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
 }
 
 /* Detaches a from its task only: the transfer runs on, with no task to answer, until the first
