@@ -117,9 +117,14 @@ static const cfg_key KEYS[] = {
      "The stream tasks are read from (created with the group if missing)."},
     {"redis_claim_idle", SEC_SCATTER, T_DUR_S, G(redis_claim_idle_ms), "30", 1000, DAY_MS, 1,
      "An entry delivered to a consumer that has not acknowledged it for this long (a dead\n"
-     "instance or worker) is claimed (XAUTOCLAIM) and run by another worker. Workers check\n"
+     "instance or worker) is claimed (XCLAIM) and run by another worker. Workers check\n"
      "every half of it, and keep their own running entries fresh, so a long task is not\n"
      "taken from a live worker."},
+    {"redis_max_deliveries", SEC_SCATTER, T_UINT, G(redis_max_deliveries), "5", 0, 1000, 1,
+     "An entry delivered this many times and still not acknowledged is not run again: its\n"
+     "client is answered dead_letter and the entry is acknowledged. Every instance that\n"
+     "took it died, or stopped, before its task ended: a task that crashes workers would\n"
+     "otherwise crash one after the other for ever. 0 = no limit."},
     {"redis_batch", SEC_SCATTER, T_UINT, G(redis_batch), "256", 1, 100000, 1,
      "Stream tasks one worker holds at once (read, not yet answered); it also never reads\n"
      "more than the pool has room for."},

@@ -14,6 +14,7 @@ static const struct { const char *code, *text; } ERRS[ERR_COUNT] = {
     [ERR_SHUTTING_DOWN] = {"shutting_down", "the daemon is shutting down"},
     [ERR_INTERNAL] = {"internal", "internal error in the daemon"},
     [ERR_TOO_MANY_CLIENTS] = {"too_many_clients", "the worker has max_clients connections; retry later"},
+    [ERR_DEAD_LETTER] = {"dead_letter", "a stream task delivered redis_max_deliveries times was never answered"},
 };
 
 const char *err_code(scatter_err e)

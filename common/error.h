@@ -17,6 +17,7 @@ typedef enum {
     ERR_SHUTTING_DOWN,
     ERR_INTERNAL,
     ERR_TOO_MANY_CLIENTS,
+    ERR_DEAD_LETTER,
     ERR_COUNT
 } scatter_err;
 

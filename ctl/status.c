@@ -83,9 +83,9 @@ void print_status(FILE *out, const msgpack_object *st)
     if (rd && (u(rd, "connected_workers") || u(rd, "read") || u(rd, "claimed")))
         fprintf(out,
                 "redis       %" PRIu64 " of %" PRIu64 " workers connected; entries read %" PRIu64 ", claimed %" PRIu64
-                ", answered %" PRIu64 ", left pending %" PRIu64 "\n",
+                ", answered %" PRIu64 ", left pending %" PRIu64 ", dead letters %" PRIu64 "\n",
                 u(rd, "connected_workers"), u(st, "workers"), u(rd, "read"), u(rd, "claimed"), u(rd, "answered"),
-                u(rd, "left_pending"));
+                u(rd, "left_pending"), u(rd, "dead_letters"));
     fprintf(out,
             "tasks       %" PRIu64 " pending  %" PRIu64 " submitted  %" PRIu64 " completed  %" PRIu64
             " failed  %" PRIu64 " cancelled\n",

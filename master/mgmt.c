@@ -293,7 +293,8 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
     for (uint32_t w = 0; w < nw && w < SHM_MAX_WORKERS; w++)
         ob_printf(b, "scatter_redis_connected{worker=\"%u\"} %u\n", w + 1, atomic_load(&h->workers[w].redis_up));
     help(b, "scatter_redis_entries_total", "counter",
-         "Redis stream entries by what happened: read, claimed (from other consumers), answered, left_pending.");
+         "Redis stream entries by what happened: read, claimed (from other consumers), answered, left_pending, "
+         "dead_letter.");
     ob_printf(b, "scatter_redis_entries_total{event=\"read\"} %llu\n", (unsigned long long)atomic_load(&c->redis_read));
     ob_printf(b, "scatter_redis_entries_total{event=\"claimed\"} %llu\n",
               (unsigned long long)atomic_load(&c->redis_claimed));
@@ -301,6 +302,8 @@ static void render_metrics(master_ctx *m, obuf *b, uint64_t now)
               (unsigned long long)atomic_load(&c->redis_answered));
     ob_printf(b, "scatter_redis_entries_total{event=\"left_pending\"} %llu\n",
               (unsigned long long)atomic_load(&c->redis_left));
+    ob_printf(b, "scatter_redis_entries_total{event=\"dead_letter\"} %llu\n",
+              (unsigned long long)atomic_load(&c->redis_dead));
     help(b, "scatter_uptime_seconds", "gauge", "Seconds since the daemon started.");
     ob_printf(b, "scatter_uptime_seconds %llu\n", (unsigned long long)((now - atomic_load(&h->started_ms)) / 1000));
 }

@@ -163,7 +163,7 @@ typedef struct {
     shm_hist attempt_latency; /* start to end of every attempt that ended with its task alive */
     /* the Redis task stream (worker/redis.c): entries read, claimed from other consumers,
      * answered, left pending (their result could not be written, or the worker stopped) */
-    _Atomic uint64_t redis_read, redis_claimed, redis_answered, redis_left;
+    _Atomic uint64_t redis_read, redis_claimed, redis_answered, redis_left, redis_dead;
 } shm_counters;
 
 /* What one worker owes the global counters. The worker adds to its row whenever it adds to

@@ -2,8 +2,8 @@
  * A worker as a consumer of the Redis task stream (docs/SCALING.md).
  *
  * Two connections per worker: `rd` only ever carries the blocking XREADGROUP, `wr` carries
- * everything else (results, XACK, XDEL, XAUTOCLAIM, the XCLAIM that keeps our own entries
- * fresh). On one connection a result would wait behind a read blocked for up to a second.
+ * everything else (results, XACK, XDEL, the XPENDING and XCLAIMs that take over a dead
+ * consumer's entries, the XCLAIM that keeps our own entries fresh). On one connection a result would wait behind a read blocked for up to a second.
  * Either connection failing drops both and starts a reconnect with backoff; the state change
  * is logged once, never each failed attempt.
  *
@@ -39,6 +39,8 @@
 #define ENTRY_ID_MAX 48
 /* ids of our own entries refreshed by one XCLAIM: bounds its argv */
 #define REFRESH_MAX 512
+/* entries looked at (and claimed) per claim tick: bounds the XCLAIMs' argv */
+#define CLAIM_MAX 512
 /* a blocking read unanswered this long past its BLOCK time: the connection is dead */
 #define READ_STALL_MS 5000
 
@@ -68,13 +70,13 @@ typedef struct redis_front {
     uint64_t read_since_ms;     /* when the outstanding XREADGROUP was sent */
     uint32_t backoff_ms;
     ev_timer retry_w;           /* the next connection attempt */
-    ev_timer claim_w;           /* XAUTOCLAIM and the refresh of our own entries */
+    ev_timer claim_w;           /* taking over idle entries, and the refresh of our own */
     ev_timer room_w;            /* no room in the pool: look again shortly */
-    char cursor[ENTRY_ID_MAX];  /* XAUTOCLAIM's position in the pending list */
+    char cursor[ENTRY_ID_MAX + 1]; /* where the next look at the pending list starts */
     rtask *held;
     uint32_t n_held;
     uint32_t writes;            /* commands on wr whose replies have not come */
-    uint64_t taken, claimed, answered, dropped, bad; /* since start, for the stop line */
+    uint64_t taken, claimed, answered, dropped, bad, dead; /* since start, for the stop line */
     int write_err_logged;
     int backlog;                /* a task was held back for the writer's backlog */
 } redis_front;
@@ -415,10 +417,71 @@ static void read_cb(redisAsyncContext *ac, void *reply, void *priv)
     worker_need_dispatch(f->w);
 }
 
+/* The client id of an entry's task, for a dead letter's answer; 0 if it cannot be read. */
+static uint64_t entry_client_id(const redis_front *f, const redisReply *fields)
+{
+    const redisReply *tf = field_of(fields, "task");
+    if (!tf || proto_frame_scan((const uint8_t *)tf->str, tf->len, f->w->cfg->max_frame) != (long)tf->len)
+        return 0;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t pos = 0;
+    uint64_t id = 0;
+    if (msgpack_unpack_next(&u, tf->str, tf->len, &pos) == MSGPACK_UNPACK_SUCCESS) {
+        const msgpack_object *v = proto_map_get(&u.data, "id");
+        if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            id = v->via.u64;
+    }
+    msgpack_unpacked_destroy(&u);
+    return id;
+}
+
+/* Entries claimed as dead letters (XCLAIM: [[id, [field, value, ...]], ...]): each client is
+ * answered dead_letter and the entry acknowledged, so it is never run again. */
+static void dead_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_front *f = ac->data;
+    redisReply *r = reply;
+    (void)priv;
+    if (f->writes)
+        f->writes--;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return; /* the connection went away, or an error: still pending, looked at again */
+    uint32_t max = f->w->cfg->redis_max_deliveries;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[0]->len >= ENTRY_ID_MAX)
+            continue; /* deleted from the stream meanwhile */
+        char entry[ENTRY_ID_MAX], reply_to[513];
+        memcpy(entry, e->element[0]->str, e->element[0]->len);
+        entry[e->element[0]->len] = '\0';
+        f->dead++;
+        atomic_fetch_add(&f->w->tbl->hdr->c.redis_dead, 1);
+        LOGW(&f->w->log, "redis: entry %s was delivered %u times and never answered: answered dead_letter, not run",
+             entry, max);
+        const redisReply *rf = field_of(e->element[1], "reply_to");
+        if (!rf || rf->len == 0 || rf->len >= sizeof reply_to || memchr(rf->str, '\0', rf->len)) {
+            ack_entry(f, entry); /* nobody to answer */
+            continue;
+        }
+        memcpy(reply_to, rf->str, rf->len);
+        reply_to[rf->len] = '\0';
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "stream entry %s was delivered %u times (redis_max_deliveries) and never answered: every worker "
+                 "that took it died or stopped before its task ended; it is not run again",
+                 entry, max);
+        answer_error(f, reply_to, entry, entry_client_id(f, e->element[1]), ERR_DEAD_LETTER, msg);
+    }
+}
+
+/* Entries taken over from other consumers (XCLAIM: [[id, [field, value, ...]], ...]). */
 static void claim_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
     redis_front *f = ac->data;
     redisReply *r = reply;
+    (void)priv;
     f->claiming = 0;
     if (f->writes)
         f->writes--;
@@ -426,28 +489,84 @@ static void claim_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
         if (!f->write_err_logged)
-            LOGW(&f->w->log, "redis: XAUTOCLAIM failed: %s", r->str);
+            LOGW(&f->w->log, "redis: XCLAIM failed: %s", r->str);
         f->write_err_logged = 1;
         return;
     }
-    /* [next cursor, [entry, ...], [deleted ids]] (Redis 7) */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+    if (r->type != REDIS_REPLY_ARRAY)
         return;
-    const redisReply *cur = r->element[0];
-    if (cur->type == REDIS_REPLY_STRING && cur->len < ENTRY_ID_MAX) {
-        memcpy(f->cursor, cur->str, cur->len);
-        f->cursor[cur->len] = '\0';
-    }
-    const redisReply *list = r->element[1];
-    if (list->type == REDIS_REPLY_ARRAY) {
-        uint32_t before = (uint32_t)f->claimed;
-        for (size_t i = 0; i < list->elements; i++)
-            take_entry(f, list->element[i], 1);
-        if ((uint32_t)f->claimed != before)
-            LOGI(&f->w->log, "redis: claimed %u entries left idle over %u ms by other consumers",
-                 (uint32_t)f->claimed - before, f->w->cfg->redis_claim_idle_ms);
-    }
+    uint32_t before = (uint32_t)f->claimed;
+    for (size_t i = 0; i < r->elements; i++)
+        take_entry(f, r->element[i], 1);
+    if ((uint32_t)f->claimed != before)
+        LOGI(&f->w->log, "redis: claimed %u entries left idle over %u ms by other consumers",
+             (uint32_t)f->claimed - before, f->w->cfg->redis_claim_idle_ms);
     worker_need_dispatch(f->w);
+}
+
+/* XCLAIM <stream> scatter <consumer> <idle>, the ids to follow: CLAIM_HEAD arguments. */
+#define CLAIM_HEAD 5
+static int claim_head(const redis_front *f, const char **argv, const char *idle)
+{
+    argv[0] = "XCLAIM";
+    argv[1] = f->w->cfg->redis_stream;
+    argv[2] = GROUP;
+    argv[3] = f->consumer;
+    argv[4] = idle;
+    return CLAIM_HEAD;
+}
+
+/* XPENDING ... IDLE: [[id, consumer, idle ms, deliveries], ...], the entries idle for
+ * redis_claim_idle from the cursor on. Those delivered redis_max_deliveries times already are
+ * claimed as dead letters (dead_reply_cb), the others claimed to run (claim_reply_cb): each by
+ * its id, so exactly the entries whose count was read are the ones claimed. (XAUTOCLAIM does
+ * not report delivery counts.) XCLAIM's own idle check keeps an entry its owner acknowledged
+ * or refreshed meanwhile where it is. */
+static void pending_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_front *f = ac->data;
+    redisReply *r = reply;
+    uint32_t asked = (uint32_t)(uintptr_t)priv;
+    if (f->writes)
+        f->writes--;
+    f->claiming = 0;
+    if (!r || !wr_usable(f))
+        return;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        if (r->type == REDIS_REPLY_ERROR && !f->write_err_logged) {
+            LOGW(&f->w->log, "redis: XPENDING failed: %s", r->str);
+            f->write_err_logged = 1;
+        }
+        return;
+    }
+    char idle[16];
+    snprintf(idle, sizeof idle, "%u", f->w->cfg->redis_claim_idle_ms);
+    const char *dead[CLAIM_HEAD + CLAIM_MAX], *live[CLAIM_HEAD + CLAIM_MAX];
+    int nd = claim_head(f, dead, idle), nl = claim_head(f, live, idle);
+    uint32_t max = f->w->cfg->redis_max_deliveries;
+    const char *last = NULL;
+    for (size_t i = 0; i < r->elements && i < CLAIM_MAX; i++) {
+        const redisReply *p = r->element[i];
+        if (p->type != REDIS_REPLY_ARRAY || p->elements < 4 || p->element[0]->type != REDIS_REPLY_STRING ||
+            p->element[0]->len >= ENTRY_ID_MAX || p->element[3]->type != REDIS_REPLY_INTEGER)
+            continue;
+        last = p->element[0]->str;
+        if (max && p->element[3]->integer >= (long long)max)
+            dead[nd++] = last;
+        else
+            live[nl++] = last;
+    }
+    /* the next look starts after the last entry seen, or from the start once the list is done */
+    if (last && r->elements >= asked)
+        snprintf(f->cursor, sizeof f->cursor, "(%s", last);
+    else
+        snprintf(f->cursor, sizeof f->cursor, "-");
+    if (nd > CLAIM_HEAD && redisAsyncCommandArgv(f->wr, dead_reply_cb, NULL, nd, dead, NULL) == REDIS_OK)
+        f->writes++;
+    if (nl > CLAIM_HEAD && redisAsyncCommandArgv(f->wr, claim_reply_cb, NULL, nl, live, NULL) == REDIS_OK) {
+        f->claiming = 1;
+        f->writes++;
+    }
 }
 
 /* Resets the idle time of our own entries that have run a while, so that a long task is
@@ -491,11 +610,13 @@ static void claim_tick(struct ev_loop *loop, ev_timer *tw, int revents)
     uint32_t n = room(f);
     if (f->claiming || n == 0 || !f->group_ready)
         return;
+    if (n > CLAIM_MAX)
+        n = CLAIM_MAX;
     char idle[16], count[16];
     snprintf(idle, sizeof idle, "%u", f->w->cfg->redis_claim_idle_ms);
     snprintf(count, sizeof count, "%u", n);
-    const char *argv[] = {"XAUTOCLAIM", f->w->cfg->redis_stream, GROUP, f->consumer, idle, f->cursor, "COUNT", count};
-    if (redisAsyncCommandArgv(f->wr, claim_reply_cb, NULL, 8, argv, NULL) == REDIS_OK) {
+    const char *argv[] = {"XPENDING", f->w->cfg->redis_stream, GROUP, "IDLE", idle, f->cursor, "+", count};
+    if (redisAsyncCommandArgv(f->wr, pending_reply_cb, (void *)(uintptr_t)n, 8, argv, NULL) == REDIS_OK) {
         f->claiming = 1;
         f->writes++;
     }
@@ -754,7 +875,7 @@ int redis_front_start(worker_ctx *w)
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(f->consumer, sizeof f->consumer, "%s:%d:w%u", host, (int)getpid(), w->index);
-    snprintf(f->cursor, sizeof f->cursor, "0-0");
+    snprintf(f->cursor, sizeof f->cursor, "-");
     f->backoff_ms = BACKOFF_MIN_MS;
     ev_init(&f->retry_w, retry_cb);
     f->retry_w.data = f;
@@ -808,9 +929,10 @@ void redis_front_free(worker_ctx *w)
     ev_timer_stop(w->loop, &f->retry_w); /* go_down from a callback above may have armed it */
     while (f->held)
         held_drop(f, f->held);
-    LOGI(&w->log, "redis: %llu entries read, %llu claimed, %llu answered, %llu left pending, %llu malformed",
+    LOGI(&w->log, "redis: %llu entries read, %llu claimed, %llu answered, %llu left pending, %llu malformed, "
+                  "%llu dead letters",
          (unsigned long long)f->taken, (unsigned long long)f->claimed, (unsigned long long)f->answered,
-         (unsigned long long)f->dropped, (unsigned long long)f->bad);
+         (unsigned long long)f->dropped, (unsigned long long)f->bad, (unsigned long long)f->dead);
     w->redis = NULL;
     free(f);
 }

@@ -71,6 +71,7 @@ void status_pack(proto_map *m, const shm_table *t, uint64_t now_ms, uint32_t wor
     proto_map_u64(&sub, "claimed", atomic_load(&c->redis_claimed));
     proto_map_u64(&sub, "answered", atomic_load(&c->redis_answered));
     proto_map_u64(&sub, "left_pending", atomic_load(&c->redis_left));
+    proto_map_u64(&sub, "dead_letters", atomic_load(&c->redis_dead));
     proto_map_end(&sub);
 
     proto_map_sub(m, "tasks", &sub);

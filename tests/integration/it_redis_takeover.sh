@@ -2,7 +2,7 @@
 # it_redis_takeover — two instances (shard = 0/2 and 1/2) on one stream, redis_claim_idle =
 # 2 s; instance 0's master and workers are killed with SIGKILL in the middle of a 2,000-task
 # `scatterctl fetch --redis`: the entries it had taken and not acknowledged are claimed
-# (XAUTOCLAIM) and completed by instance 1, every task is answered once in the output (a
+# (XPENDING, XCLAIM) and completed by instance 1, every task is answered once in the output (a
 # second result for a task that had run is dropped by the client), 0 rate-limit violations.
 source "$(dirname "$0")/lib.sh"
 it_init 41

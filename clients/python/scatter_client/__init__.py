@@ -15,17 +15,17 @@
 from ._core import Request, Result
 from .aio import AsyncClient, TaskFuture
 from .client import Client
-from .errors import (BadRequest, Cancelled, CircuitOpen, ConnectError, Disconnected, Internal, MaxAttempts, PoolFull,
-                     ScatterError, ServerIdentityError, ShuttingDown, Timeout, TooLarge, TooManyClients, WindowFull,
-                     error_class, error_from_reply)
+from .errors import (BadRequest, Cancelled, CircuitOpen, ConnectError, DeadLetter, Disconnected, Internal, MaxAttempts,
+                     PoolFull, ScatterError, ServerIdentityError, ShuttingDown, Timeout, TooLarge, TooManyClients,
+                     WindowFull, error_class, error_from_reply)
 from .paths import default_socket_path, socket_path
 from .stream import StreamClient
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AsyncClient", "BadRequest", "Cancelled", "CircuitOpen", "Client", "ConnectError", "Disconnected", "Internal",
-    "MaxAttempts", "PoolFull", "Request", "Result", "ScatterError", "ServerIdentityError", "ShuttingDown",
+    "AsyncClient", "BadRequest", "Cancelled", "CircuitOpen", "Client", "ConnectError", "DeadLetter", "Disconnected",
+    "Internal", "MaxAttempts", "PoolFull", "Request", "Result", "ScatterError", "ServerIdentityError", "ShuttingDown",
     "StreamClient", "TaskFuture", "Timeout", "TooLarge", "TooManyClients", "WindowFull", "default_socket_path", "error_class",
     "error_from_reply", "socket_path",
 ]

@@ -102,6 +102,14 @@ class TooManyClients(ScatterError):
     code = "too_many_clients"
 
 
+class DeadLetter(ScatterError):
+    """Redis transport only: the stream entry was delivered ``redis_max_deliveries`` times and
+    never answered (every worker that took it died or stopped first); it is not run again
+    (``dead_letter``)."""
+
+    code = "dead_letter"
+
+
 class Internal(ScatterError):
     """A bug or resource failure in the daemon, or an error code this client does not know
     (``code`` then holds the unknown code)."""
@@ -148,7 +156,7 @@ class WindowFull(ScatterError):
 ERRORS: Dict[str, Type[ScatterError]] = {
     cls.code: cls
     for cls in (BadRequest, PoolFull, CircuitOpen, MaxAttempts, Timeout, Cancelled, TooLarge,
-                ShuttingDown, TooManyClients, Internal, Disconnected)
+                ShuttingDown, TooManyClients, DeadLetter, Internal, Disconnected)
 }
 
 
