@@ -125,6 +125,11 @@ static const cfg_key KEYS[] = {
      "client is answered dead_letter and the entry is acknowledged. Every instance that\n"
      "took it died, or stopped, before its task ended: a task that crashes workers would\n"
      "otherwise crash one after the other for ever. 0 = no limit."},
+    {"redis_forget_consumers", SEC_SCATTER, T_DUR_S, G(redis_forget_consumers_ms), "3600", 0, DAY_MS, 1,
+     "The group gains a consumer per worker process that ever got an entry (restarts\n"
+     "included). One with nothing pending, idle this long, is deleted (XGROUP DELCONSUMER)\n"
+     "by the workers, which look every half of it (at most every 10 minutes); Redis makes a\n"
+     "live one again with its next entry. 0 = never."},
     {"redis_batch", SEC_SCATTER, T_UINT, G(redis_batch), "256", 1, 100000, 1,
      "Stream tasks one worker holds at once (read, not yet answered); it also never reads\n"
      "more than the pool has room for."},

@@ -62,7 +62,7 @@ typedef struct {
     uint32_t shard[2];                /* shard = K/N: [0] = K, [1] = N (docs/SCALING.md) */
     char redis_url[CFG_STR_MAX];      /* the Redis task stream; "" = off (worker/redis.c) */
     char redis_stream[CFG_NAME_MAX];
-    uint32_t redis_claim_idle_ms, redis_batch, redis_reply_maxlen, redis_max_deliveries;
+    uint32_t redis_claim_idle_ms, redis_batch, redis_reply_maxlen, redis_max_deliveries, redis_forget_consumers_ms;
     uint32_t pool_capacity, max_inflight, max_clients, max_idle_connections;
     uint32_t max_frame, max_request_body, max_response_body, max_url;
     char http_listen[CFG_STR_MAX];    /* HTTP proxy front end "ip:port"; "" = off */

@@ -41,6 +41,8 @@
 #define REFRESH_MAX 512
 /* entries looked at (and claimed) per claim tick: bounds the XCLAIMs' argv */
 #define CLAIM_MAX 512
+/* the longest time between two looks for consumers to forget */
+#define SWEEP_MAX_MS 600000u
 /* a blocking read unanswered this long past its BLOCK time: the connection is dead */
 #define READ_STALL_MS 5000
 
@@ -77,6 +79,7 @@ typedef struct redis_front {
     uint32_t n_held;
     uint32_t writes;            /* commands on wr whose replies have not come */
     uint64_t taken, claimed, answered, dropped, bad, dead; /* since start, for the stop line */
+    uint64_t sweep_at_ms;       /* when to look for consumers to forget next */
     int write_err_logged;
     int backlog;                /* a task was held back for the writer's backlog */
 } redis_front;
@@ -594,6 +597,40 @@ static void refresh_own(redis_front *f, uint64_t now)
         f->writes++;
 }
 
+/* Deletes the consumers of the group, other than ARGV[2], with nothing pending and idle for
+ * ARGV[3] ms; returns how many. One script, so that nothing is delivered to a consumer between
+ * the look at its pending count and its deletion (its pending entries would go with it). */
+static const char FORGET_SCRIPT[] =
+    "local n = 0\n"
+    "for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
+    "  local c = {}\n"
+    "  for i = 1, #row, 2 do c[row[i]] = row[i + 1] end\n"
+    "  if c['name'] ~= ARGV[2] and c['pending'] == 0 and c['idle'] >= tonumber(ARGV[3]) then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* The group gains a consumer per worker process that ever got an entry. Those with nothing
+ * pending and idle for redis_forget_consumers are deleted: mostly processes that are gone;
+ * a live one that got nothing for that long is made again by Redis with its next entry. */
+static void forget_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_front *f = ac->data;
+    redisReply *r = reply;
+    (void)priv;
+    if (f->writes)
+        f->writes--;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        LOGI(&f->w->log, "redis: forgot %lld consumers idle over %u ms with nothing pending", r->integer,
+             f->w->cfg->redis_forget_consumers_ms);
+    else if (r && r->type == REDIS_REPLY_ERROR && !f->write_err_logged) {
+        LOGW(&f->w->log, "redis: forgetting idle consumers failed: %s", r->str);
+        f->write_err_logged = 1;
+    }
+}
+
 static void claim_tick(struct ev_loop *loop, ev_timer *tw, int revents)
 {
     redis_front *f = tw->data;
@@ -607,6 +644,15 @@ static void claim_tick(struct ev_loop *loop, ev_timer *tw, int revents)
         return;
     }
     refresh_own(f, now);
+    uint32_t forget = f->w->cfg->redis_forget_consumers_ms;
+    if (forget && f->group_ready && now >= f->sweep_at_ms) {
+        f->sweep_at_ms = now + (forget / 2 < SWEEP_MAX_MS ? forget / 2 : SWEEP_MAX_MS);
+        char ms[16];
+        snprintf(ms, sizeof ms, "%u", forget);
+        const char *argv[] = {"EVAL", FORGET_SCRIPT, "1", f->w->cfg->redis_stream, GROUP, f->consumer, ms};
+        if (redisAsyncCommandArgv(f->wr, forget_cb, NULL, 7, argv, NULL) == REDIS_OK)
+            f->writes++;
+    }
     uint32_t n = room(f);
     if (f->claiming || n == 0 || !f->group_ready)
         return;
@@ -712,7 +758,11 @@ static void check_up(redis_front *f)
          f->url.host, f->url.port, f->w->cfg->redis_stream, f->consumer);
     f->was_up = 1;
     f->down_logged = 0;
-    double every = f->w->cfg->redis_claim_idle_ms / 2000.0;
+    /* every half redis_claim_idle, or more often if forgetting consumers asks for it */
+    uint32_t every_ms = f->w->cfg->redis_claim_idle_ms / 2, forget = f->w->cfg->redis_forget_consumers_ms;
+    if (forget && forget / 2 < every_ms)
+        every_ms = forget / 2;
+    double every = every_ms / 1000.0;
     ev_timer_set(&f->claim_w, every, every);
     ev_timer_start(f->w->loop, &f->claim_w);
     worker_need_dispatch(f->w);
