@@ -4,8 +4,9 @@
 # Writes docs/BENCHMARKS.md (between the bench.sh markers; the rest of the file is kept) and
 # bench/results.json. Loopback only. Every process it starts is stopped by pid on exit.
 #
-#   --quick   about 3 minutes: 3 runs of 600 tasks at 200 proxies (and of 300 at 50 proxies),
-#             naive rotator only as peer (10 s limit), no 1,000-proxy farm, shorter scaling and idle runs, no
+#   --quick   about 3.5 minutes (209-213 s on the 2-core bed): 3 runs of 600 tasks at 200
+#             proxies (and of 300 at 50 proxies), naive rotator only as peer (10 s limit),
+#             no 1,000-proxy farm, shorter scaling and idle runs, no
 #             profiles; §6 (HTTP front door: HAProxy's client switched to it, libcurl multi
 #             against msgpack) once per system, no open-loop latency; CONNECT tunnels
 #             (bench/connect_bench.sh --quick, ~10 s) once; the Redis stream
@@ -30,7 +31,7 @@ for a in "$@"; do
     --quick) QUICK=1 ;;
     --no-deps) DEPS=0 ;;
     --worktree) WORKTREE=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
