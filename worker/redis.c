@@ -118,12 +118,19 @@ static void held_drop(redis_front *f, rtask *r)
 
 /* ---- writing: results, acknowledgements ---- */
 
-static void write_cb(redisAsyncContext *ac, void *reply, void *priv)
+/* Every reply on wr: one command fewer in flight. */
+static redis_front *answered_on_wr(redisAsyncContext *ac)
 {
     redis_front *f = ac->data;
-    redisReply *r = reply;
     if (f->writes)
         f->writes--;
+    return f;
+}
+
+static void write_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    redis_front *f = answered_on_wr(ac);
+    redisReply *r = reply;
     if (f->backlog && f->wr && sdslen(f->wr->c.obuf) < CONN_OUT_HIGH) {
         f->backlog = 0;
         worker_need_dispatch(f->w); /* tasks skipped while Redis lagged may start */
@@ -443,11 +450,9 @@ static uint64_t entry_client_id(const redis_front *f, const redisReply *fields)
  * answered dead_letter and the entry acknowledged, so it is never run again. */
 static void dead_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    redis_front *f = ac->data;
+    redis_front *f = answered_on_wr(ac);
     redisReply *r = reply;
     (void)priv;
-    if (f->writes)
-        f->writes--;
     if (!r || r->type != REDIS_REPLY_ARRAY)
         return; /* the connection went away, or an error: still pending, looked at again */
     uint32_t max = f->w->cfg->redis_max_deliveries;
@@ -482,12 +487,10 @@ static void dead_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 /* Entries taken over from other consumers (XCLAIM: [[id, [field, value, ...]], ...]). */
 static void claim_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    redis_front *f = ac->data;
+    redis_front *f = answered_on_wr(ac);
     redisReply *r = reply;
     (void)priv;
     f->claiming = 0;
-    if (f->writes)
-        f->writes--;
     if (!r)
         return;
     if (r->type == REDIS_REPLY_ERROR) {
@@ -527,11 +530,9 @@ static int claim_head(const redis_front *f, const char **argv, const char *idle)
  * or refreshed meanwhile where it is. */
 static void pending_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    redis_front *f = ac->data;
+    redis_front *f = answered_on_wr(ac);
     redisReply *r = reply;
     uint32_t asked = (uint32_t)(uintptr_t)priv;
-    if (f->writes)
-        f->writes--;
     f->claiming = 0;
     if (!r || !wr_usable(f))
         return;
@@ -617,11 +618,9 @@ static const char FORGET_SCRIPT[] =
  * a live one that got nothing for that long is made again by Redis with its next entry. */
 static void forget_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    redis_front *f = ac->data;
+    redis_front *f = answered_on_wr(ac);
     redisReply *r = reply;
     (void)priv;
-    if (f->writes)
-        f->writes--;
     if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
         LOGI(&f->w->log, "redis: forgot %lld consumers idle over %u ms with nothing pending", r->integer,
              f->w->cfg->redis_forget_consumers_ms);
@@ -770,10 +769,8 @@ static void check_up(redis_front *f)
 
 static void group_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    redis_front *f = ac->data;
+    redis_front *f = answered_on_wr(ac);
     redisReply *r = reply;
-    if (f->writes)
-        f->writes--;
     if (!r)
         return;
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
