@@ -36,12 +36,13 @@ static void full_status(void **s)
     msgpack_pack_map(&pk, 15);
     proto_kv_str(&pk, "version", "0.1.0");
     proto_pack_cstr(&pk, "redis");
-    msgpack_pack_map(&pk, 5);
+    msgpack_pack_map(&pk, 6);
     proto_kv_u64(&pk, "connected_workers", 2);
     proto_kv_u64(&pk, "read", 900);
     proto_kv_u64(&pk, "claimed", 40);
     proto_kv_u64(&pk, "answered", 930);
     proto_kv_u64(&pk, "left_pending", 10);
+    proto_kv_u64(&pk, "dead_letters", 2);
     proto_kv_str(&pk, "shard", "1/3");
     proto_kv_u64(&pk, "shard_dropped", 2000);
     proto_kv_u64(&pk, "uptime_s", 3725);
@@ -81,7 +82,7 @@ static void full_status(void **s)
                                  "23 pending", "4800 completed", "example.com", "half_open", "1000ms",
                                  "ratelimit 77", "cancelled 9", "shard       1/3 (2000 proxies",
                                  "redis       2 of 2 workers connected; entries read 900, claimed 40, answered 930, "
-                                 "left pending 10"};
+                                 "left pending 10, dead letters 2"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(out, want[i]))
             fail_msg("'%s' missing from:\n%s", want[i], out);
