@@ -920,13 +920,16 @@ static int open_workers(sc_client *c, const msgpack_object *hello)
     return 0;
 }
 
-/* The task window: opt.window, or twice the daemon's pool (at most 4096), capped. */
+/* The task window: opt.window, or three quarters of the daemon's pool (at most 4096), capped.
+ * Not more than the pool: what does not fit is answered pool_full and waits 50-200 ms to come
+ * back, and with twice the pool (the old default) a batch ran 25-30 % slower on the scaling
+ * farm (docs/BENCHMARKS.md); a quarter is left for other clients and results in transit. */
 static int alloc_window(sc_client *c)
 {
     unsigned win = c->opt.window;
     if (!win) {
-        uint64_t w = c->info.pool_capacity ? 2 * c->info.pool_capacity : 1000;
-        win = (unsigned)(w > 4096 ? 4096 : w);
+        uint64_t w = c->info.pool_capacity ? c->info.pool_capacity * 3 / 4 : 1000;
+        win = (unsigned)(w > 4096 ? 4096 : w ? w : 1);
     }
     if (win > SC_MAX_WINDOW)
         win = SC_MAX_WINDOW;

@@ -32,7 +32,7 @@ typedef struct sc_client sc_client;
 
 typedef struct {
     const char *socket_path;  /* NULL: $SCATTER_SOCKET, else the default (sc_socket_path) */
-    unsigned window;          /* tasks outstanding at most; 0: 2 x pool_capacity, capped 4096 */
+    unsigned window;          /* tasks outstanding at most; 0: 3/4 of pool_capacity, capped 4096 */
     int connect_timeout_ms;   /* per connect + hello; 0: 5000 */
     int reconnect_ms;         /* how long a lost worker socket is retried; 0: 5000 */
     int single_connection;    /* 1: use only the main socket (no per-worker connections) */

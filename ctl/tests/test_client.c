@@ -98,7 +98,7 @@ static void hello_and_connections(void **s)
     assert_int_equal(in->pool_capacity, 100);
     assert_string_equal(in->version, "0.1.0");
     assert_int_equal(sc_client_connections(c), NW);
-    assert_int_equal(sc_client_window(c), 200); /* 2 x pool_capacity */
+    assert_int_equal(sc_client_window(c), 75); /* 3/4 of pool_capacity */
     sc_client_free(c);
     stop_server();
 }

@@ -545,9 +545,10 @@ def hello_reply(msg: Any, path: str) -> Optional[Dict[str, Any]]:
     return hello_info(msg)
 
 def default_window(info: Mapping[str, Any]) -> int:
-    """Twice pool_capacity, at most 4096 (PROTOCOL.md §5); 1000 if the daemon did not say."""
+    """Three quarters of pool_capacity, at least 1, at most 4096 (PROTOCOL.md §5); 1000 if the
+    daemon did not say. More than the pool only earns pool_full and its 50-200 ms pauses."""
     cap = info.get("pool_capacity") or 0
-    return min(2 * cap, 4096) if cap else 1000
+    return max(1, min(cap * 3 // 4, 4096)) if cap else 1000
 
 
 def recv_limit(info: Mapping[str, Any]) -> int:

@@ -83,7 +83,8 @@ class Client:
     reported once). When every connection is lost for good, :class:`Disconnected` is raised.
 
     ``socket_path``: else ``$SCATTER_SOCKET``, else the daemon's default. ``window``: tasks
-    outstanding at most through :meth:`submit` (default twice ``pool_capacity``, at most 4096).
+    outstanding at most through :meth:`submit` (default three quarters of ``pool_capacity``, at
+    most 4096).
     ``connect_timeout``: seconds per connect and hello. ``reconnect``: seconds a lost socket
     is retried. ``single_connection``: use only the main socket. Not thread-safe.
     """
