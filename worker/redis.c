@@ -3,7 +3,8 @@
  *
  * Two connections per worker: `rd` only ever carries the blocking XREADGROUP, `wr` carries
  * everything else (results, XACK, XDEL, the XPENDING and XCLAIMs that take over a dead
- * consumer's entries, the XCLAIM that keeps our own entries fresh). On one connection a result would wait behind a read blocked for up to a second.
+ * consumer's entries, the XCLAIM that keeps our own entries fresh). On one connection a
+ * result would wait behind a read blocked for up to a second.
  * Either connection failing drops both and starts a reconnect with backoff; the state change
  * is logged once, never each failed attempt.
  *
@@ -555,6 +556,9 @@ static void pending_reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             p->element[0]->len >= ENTRY_ID_MAX || p->element[3]->type != REDIS_REPLY_INTEGER)
             continue;
         last = p->element[0]->str;
+        /* ours, running (its refresh came late): not a dead letter, and not to be claimed */
+        if (p->element[1]->type == REDIS_REPLY_STRING && strcmp(p->element[1]->str, f->consumer) == 0)
+            continue;
         if (max && p->element[3]->integer >= (long long)max)
             dead[nd++] = last;
         else
