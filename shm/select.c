@@ -129,9 +129,19 @@ static uint64_t ready_key(const judge_ctx *j, uint32_t proxy, uint64_t rnd)
     return (score << 16) | (0xffffu - lat);
 }
 
+static int is_reserved(const select_index *ix, uint32_t proxy)
+{
+    for (uint32_t i = 0; i < ix->n_reserved; i++)
+        if (ix->reserved[i] == proxy)
+            return 1;
+    return 0;
+}
+
 /* Where the pair belongs now, from the shared cells; *at is the time for the timer heap. */
 static int judge(const judge_ctx *j, uint32_t proxy, uint64_t *at)
 {
+    if (j->ix->n_reserved && is_reserved(j->ix, proxy))
+        return AT_OUT; /* kept back by this process: as if it held the word */
     const shm_cell *c = &j->row[proxy];
     const shm_proxy *px = &j->t->proxies[proxy];
     if (j->allowed != 0 && !(atomic_load_explicit(&px->sources, memory_order_relaxed) & j->allowed))
@@ -249,6 +259,29 @@ void select_index_put(shm_table *t, select_index *ix, uint32_t proxy, uint64_t n
     if (proxy >= ix->known || judge_ctx_init(&j, t, ix, now_ms, p) != 0)
         return; /* not placed yet: the next claim's sync places it */
     place(&j, proxy);
+}
+
+int select_index_reserve(select_index *ix, uint32_t proxy)
+{
+    if (is_reserved(ix, proxy))
+        return 0;
+    if (ix->n_reserved == SIX_RESERVED_MAX)
+        return -ENOSPC;
+    ix->reserved[ix->n_reserved++] = proxy;
+    if (proxy < ix->known)
+        six_set(ix, proxy, SIX_OUT);
+    return 0;
+}
+
+void select_index_unreserve(shm_table *t, select_index *ix, uint32_t proxy, uint64_t now_ms,
+                            const select_params *p)
+{
+    for (uint32_t i = 0; i < ix->n_reserved; i++)
+        if (ix->reserved[i] == proxy) {
+            ix->reserved[i] = ix->reserved[--ix->n_reserved];
+            select_index_put(t, ix, proxy, now_ms, p);
+            return;
+        }
 }
 
 uint64_t select_index_free_at(const select_index *ix, uint32_t proxy, uint64_t now_ms)

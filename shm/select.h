@@ -69,6 +69,15 @@ uint32_t select_claim(shm_table *t, select_index *ix, uint32_t k, uint64_t now_m
 void select_index_put(shm_table *t, select_index *ix, uint32_t proxy, uint64_t now_ms,
                       const select_params *p);
 
+/* Keeps the pair out of this index's claims until select_index_unreserve, whatever its word
+ * says: the process wants it for itself (a CONNECT tunnel waiting for its pair's next slot
+ * must not lose it to a task of its own worker). 0, or -ENOSPC with SIX_RESERVED_MAX kept. */
+int select_index_reserve(select_index *ix, uint32_t proxy);
+
+/* Ends a reservation and puts the pair where its word says (as select_index_put). */
+void select_index_unreserve(shm_table *t, select_index *ix, uint32_t proxy, uint64_t now_ms,
+                            const select_params *p);
+
 /* When the index expects the pair to be claimable: now_ms if it is free (or not indexed yet:
  * the next claim looks at it), its timer's time if it waits, UINT64_MAX if it is held by this
  * process, dead or outside the pool. */

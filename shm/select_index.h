@@ -33,6 +33,8 @@
 
 typedef enum { SIX_WHY_RATELIMIT = 0, SIX_WHY_COOLDOWN = 1 } six_why;
 
+#define SIX_RESERVED_MAX 16 /* pairs one index keeps back for the process's own use at once */
+
 typedef struct select_index {
     uint32_t host;        /* shm host index */
     uint32_t holder;      /* this process's rate-limit holder id */
@@ -49,6 +51,8 @@ typedef struct select_index {
     uint32_t allowed;     /* select.c: the host's source mask at the last refresh */
     uint32_t gen;         /* select.c: the host slot's generation at the last refresh */
     uint64_t rng;         /* select.c: the jitter of ready keys */
+    uint32_t n_reserved;  /* select.c: pairs kept out of claims (select_index_reserve) */
+    uint32_t reserved[SIX_RESERVED_MAX];
 } select_index;
 
 /* An empty index for (host, holder) whose arrays may grow to max_proxies entries. 0 or -EINVAL

@@ -59,6 +59,7 @@ typedef struct tunnel {
     int sent;                    /* client bytes went out since the claim */
     int answered;                /* the target has sent a byte, ever */
     int waiting_slot;            /* client bytes wait for the pair's slot */
+    int reserved;                /* meanwhile this worker's tasks may not claim the pair */
     int c_eof, p_eof;
     char last_error[160];
     struct tunnel *prev, *next;
@@ -116,6 +117,8 @@ static void tunnel_free(tunnel *tn)
     if (tn->win) {
         ev_io_stop(w->loop, &tn->p_r);
         ev_io_stop(w->loop, &tn->p_w);
+        if (tn->reserved)
+            worker_pair_unreserve(tn->host, tn->win->proxy);
         /* client bytes went out and no answer came: they may still arrive, so the slot is
          * anchored now; a tunnel that ends before the target ever sent a byte is a failure */
         if (tn->held)
@@ -336,9 +339,18 @@ static void relay(tunnel *tn)
                 tn->held = 1;
                 tn->sent = 0;
                 tn->waiting_slot = 0;
+                if (tn->reserved) {
+                    tn->reserved = 0;
+                    worker_pair_unreserve(tn->host, tn->win->proxy);
+                }
             } else {
-                /* held by another worker (no known end) or due later: look again then */
+                /* held by another worker (no known end) or due later: look again then. Until
+                 * then this worker's tasks leave the pair alone, or a busy host's dispatch,
+                 * waking at the same moment, takes the slot as often as not (a kept-alive
+                 * tunnel's requests then waited two or three intervals instead of one) */
                 tn->waiting_slot = 1;
+                if (!tn->reserved && worker_pair_reserve(tn->host, tn->win->proxy) == 0)
+                    tn->reserved = 1;
                 uint64_t at = next == UINT64_MAX ? now + TUNNEL_POLL_MS : next;
                 ev_timer_stop(w->loop, &tn->timer_w);
                 ev_timer_set(&tn->timer_w, (double)(at > now ? at - now : 1) / 1000.0, 0.);

@@ -169,6 +169,18 @@ bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t 
     return ours;
 }
 
+int worker_pair_reserve(host_rt *h, uint32_t proxy)
+{
+    return select_index_reserve(&h->ix, proxy);
+}
+
+void worker_pair_unreserve(host_rt *h, uint32_t proxy)
+{
+    uint64_t now = shm_now_ms();
+    select_index_unreserve(h->w->tbl, &h->ix, proxy, now, &h->w->sp);
+    sched_pair_freed(h, select_index_free_at(&h->ix, proxy, now));
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;

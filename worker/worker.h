@@ -112,6 +112,10 @@ void worker_host_record_win(host_rt *h, uint32_t latency_ms);
  * interval_ms, or at once with sent_ms = 0) and tells the host's selection index where the
  * pair stands now. False if the word was not ours. Every release of the worker goes here. */
 bool worker_pair_release(host_rt *h, uint32_t proxy, uint64_t sent_ms, uint32_t interval_ms);
+/* Keeps the pair from this worker's task claims (a tunnel waits for its slot), and lets it
+ * go again; see select_index_reserve. */
+int worker_pair_reserve(host_rt *h, uint32_t proxy);
+void worker_pair_unreserve(host_rt *h, uint32_t proxy);
 /* select_claim for host h through its index, timed into the selects / select_ns counters. */
 uint32_t worker_select(host_rt *h, uint32_t k, uint64_t now_ms, uint32_t *out, select_stats *st);
 /* The hedge delay in ms, or 0 while the host has too few samples (then: all at once). */

@@ -1,5 +1,6 @@
 /* Scoring values and select_claim through a worker's index: order, claiming, skips,
  * next_free_ms, source masks, affinity, and the index against a brute-force scan. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +177,43 @@ static void test_order_and_claim(void **state)
     assert_int_equal(st.eligible, 0);
     six_free(&gone);
     assert_int_equal(claim(&f, 1, 0, 4, NOW, 47, out2, NULL), 0);
+    fx_free(&f);
+}
+
+/* A reserved pair (a tunnel of the process waits for its slot) is never claimed through the
+ * index that reserved it, not after a refresh either, while other processes still may; once
+ * let go it is claimable again. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    shm_table t;
+    fixture f;
+    ranked_table(&t, 8);
+    fx_init(&f, &t, no_jitter());
+    uint32_t out[8];
+    select_stats st;
+    select_index *ix = &f.ix[0][0];
+    assert_int_equal(select_index_reserve(ix, 7), 0); /* before the index knows the pair */
+    assert_int_equal(select_index_reserve(ix, 7), 0); /* twice is once */
+    assert_int_equal(claim(&f, 0, 1, 1, NOW, 42, out, &st), 1);
+    assert_int_equal(out[0], 6);
+    assert_int_equal(select_index_reserve(ix, 5), 0); /* a pair the index holds in its heap */
+    release(&f, 6, 0, 1, 0, 0, NOW);
+    assert_int_equal(claim(&f, 0, 8, 1, NOW + 3000, 43, out, &st), 6); /* after a refresh */
+    for (uint32_t i = 0; i < 6; i++)
+        assert_true(out[i] != 7 && out[i] != 5);
+    assert_int_equal(claim(&f, 0, 1, 2, NOW + 3000, 44, out, &st), 1);
+    assert_int_equal(out[0], 7); /* another process is not held back */
+    assert_true(rl_release(&shm_cell_at(&t, 7, 0)->rl, 2, 0, 0));
+    select_index_unreserve(&t, ix, 7, NOW + 3000, &f.p);
+    select_index_unreserve(&t, ix, 5, NOW + 3000, &f.p);
+    select_index_unreserve(&t, ix, 4, NOW + 3000, &f.p); /* not reserved: nothing happens */
+    assert_int_equal(claim(&f, 0, 2, 1, NOW + 3000, 45, out, &st), 2);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(out[1], 5);
+    for (uint32_t i = 0; i < SIX_RESERVED_MAX; i++)
+        assert_int_equal(select_index_reserve(ix, 100 + i), 0);
+    assert_int_equal(select_index_reserve(ix, 99), -ENOSPC);
     fx_free(&f);
 }
 
@@ -462,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_skips),          cmocka_unit_test(test_sources_and_ties),
         cmocka_unit_test(test_jitter_spreads), cmocka_unit_test(test_large_k),
         cmocka_unit_test(test_home_affinity),  cmocka_unit_test(test_index_matches_scan),
+        cmocka_unit_test(test_reserve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
