@@ -35,14 +35,7 @@ P=100 IV=500 CONC=100
 if [ "$QUICK" = 1 ]; then NLAT=200 NTHR=600; else NLAT=1000 NTHR=2000; fi
 PROXY_IP=127.2.37.1 PBASE=19250 TARGET=127.2.37.10:18080 FRONT=127.2.37.2:8118
 
-if [ -z "$BIN" ]; then
-  BIN="$top/build-bench"
-  log "building the working tree into $BIN (Release)"
-  cmake -S "$top" -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF >"$W/build.log" 2>&1
-  cmake --build "$BIN" -j2 >>"$W/build.log" 2>&1 || { tail -30 "$W/build.log" >&2; exit 1; }
-fi
-SCATTERD="$BIN/master/scatterd" CTL="$BIN/ctl/scatterctl"
-export SCATTER_FARM="$BIN/tests/farm/scatter-farm"
+section_bin
 BCN="$W/bench_connect"
 cc -O2 -std=c11 -Wall -o "$BCN" bench/bench_connect.c
 [ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + working tree')"

@@ -34,14 +34,7 @@ if [ "$QUICK" = 1 ]; then N=3000; else N=6000; fi
 NET=127.2.43 PBASE=20750 T1=127.2.43.10:18080 T2=127.2.43.11:18080
 REDIS_IP=$NET.4 REDIS_PORT=6379
 
-if [ -z "$BIN" ]; then
-  BIN="$top/build-bench"
-  log "building the working tree into $BIN (Release)"
-  cmake -S "$top" -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF >"$W/build.log" 2>&1
-  cmake --build "$BIN" -j2 >>"$W/build.log" 2>&1 || { tail -30 "$W/build.log" >&2; exit 1; }
-fi
-SCATTERD="$BIN/master/scatterd" CTL="$BIN/ctl/scatterctl"
-export SCATTER_FARM="$BIN/tests/farm/scatter-farm"
+section_bin
 [ -n "$COMMIT" ] || COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + working tree')"
 
 PIDS=() FARM="" RPID=""

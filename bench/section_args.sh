@@ -3,7 +3,7 @@
 # after its report. They take the same options:
 #   --quick, --bin DIR, --runs N, --commit C, --cmd TEXT, -h/--help
 # section_args NAME "$@" sets QUICK BIN RUNS COMMIT CMDLINE (RUNS: 3, or 1 with --quick) and
-# T0; --help prints the calling script's leading comment block.
+# T0; --help prints the calling script's leading comment block. section_bin: the binaries.
 section_args() {
   local name="$1"; shift
   CMDLINE="bench/$name${*:+ $*}"
@@ -21,4 +21,17 @@ section_args() {
   done
   [ -n "$RUNS" ] || RUNS=$([ "$QUICK" = 1 ] && echo 1 || echo 3)
   T0=$(date +%s)
+}
+
+# section_bin — without --bin, builds the working tree into build-bench/ (Release; the log in
+# $W/build.log; uses the caller's $top, $W and log); then sets SCATTERD, CTL and SCATTER_FARM.
+section_bin() {
+  if [ -z "$BIN" ]; then
+    BIN="$top/build-bench"
+    log "building the working tree into $BIN (Release)"
+    cmake -S "$top" -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DSCATTER_TESTS=OFF >"$W/build.log" 2>&1
+    cmake --build "$BIN" -j2 >>"$W/build.log" 2>&1 || { tail -30 "$W/build.log" >&2; exit 1; }
+  fi
+  SCATTERD="$BIN/master/scatterd" CTL="$BIN/ctl/scatterctl"
+  export SCATTER_FARM="$BIN/tests/farm/scatter-farm"
 }
