@@ -48,18 +48,8 @@ for k in 0 1; do
 done
 expect_eq "no worker logged a failed attempt per retry" \
   "$(cat "$TMP"/i*/scatterd.log | grep -c "redis: cannot connect" || true)" 0
-expect_eq "every task answered: jsonl lines" "$(wc -l <"$TMP/out.jsonl")" "$N"
-expect_eq "each task once in the output (distinct n)" "$(jq -r .n "$TMP/out.jsonl" | sort -u | wc -l)" "$N"
-expect_ge "ok tasks >= 99%" "$(jq -r 'select(.ok) | .n' "$TMP/out.jsonl" | wc -l)" $((N * 99 / 100))
-for t in "$T1" "$T2"; do
-  fstats "$t" '{violations, requests} | tostring' | sed "s/^/# $t: /"
-  expect_eq "zero violations at $t" "$(fstats "$t" .violations)" 0
-done
+expect_batch_answered "$TMP/out.jsonl" "$N"
 expect_eq "nothing left pending in the group" "$(rcli XPENDING it:tasks scatter | head -n 1)" 0
-for k in 0 1; do
-  inst_stop "$k"
-  expect_eq "i$k exits 0 on SIGTERM" "$INST_RC" 0
-  no_sanitizer_report "$TMP/i$k/scatterd.log" "$TMP/i$k/scatterd.out"
-done
+insts_stop 0 1
 no_sanitizer_report "$TMP/fetch.err"
 finish

@@ -87,6 +87,29 @@ inst_stop() {
   kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null || true
 }
 
+# insts_stop K... — stops each instance: exit 0 on SIGTERM, no sanitizer report in its files.
+insts_stop() {
+  local k
+  for k in "$@"; do
+    inst_stop "$k"
+    expect_eq "i$k exits 0 on SIGTERM" "$INST_RC" 0
+    no_sanitizer_report "$TMP/i$k/scatterd.log" "$TMP/i$k/scatterd.out"
+  done
+}
+
+# expect_batch_answered OUT N — the batch's jsonl: every task answered once, >= 99 % ok; and
+# 0 violations at both targets (their counts printed).
+expect_batch_answered() {
+  local out="$1" n="$2" t
+  expect_eq "every task answered: jsonl lines" "$(wc -l <"$out")" "$n"
+  expect_eq "each task once in the output (distinct n)" "$(jq -r .n "$out" | sort -u | wc -l)" "$n"
+  expect_ge "ok tasks >= 99%" "$(jq -r 'select(.ok) | .n' "$out" | wc -l)" $((n * 99 / 100))
+  for t in "$T1" "$T2"; do
+    fstats "$t" '{violations, requests} | tostring' | sed "s/^/# $t: /"
+    expect_eq "zero violations at $t" "$(fstats "$t" .violations)" 0
+  done
+}
+
 # rfetch [scatterctl fetch options...] — fetch through the stream (no socket).
 rfetch() { ASAN_OPTIONS=detect_leaks=0 timeout "${CTL_TIMEOUT:-120}" "$SCATTERCTL" fetch --redis "$REDIS_URL" --stream it:tasks "$@"; }
 
